@@ -1,0 +1,341 @@
+"""Event schemas: the only types services exchange.
+
+Every event carries ``schema_version``, ``event_id`` (uuid), ``correlation_id`` and
+``occurred_at``. Partner input is untrusted: every field of :class:`PartnerRecord` is
+bounded, URLs must be http(s), coordinates must be sane.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_chars(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if any(c.isspace() for c in value):
+        raise ValueError("URL must not contain white space")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("URL scheme must be http or https")
+    if not parts.hostname:
+        raise ValueError("URL must have a host")
+    if parts.username or parts.password:
+        raise ValueError("URL must not carry credentials")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _text(max_length: int, min_length: int = 0):
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        AfterValidator(_no_control_chars),
+    ]
+
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_http_url)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,252}\.[^@\s<>\"']{2,}$"),
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .\-/]{4,40}$")]
+Latitude = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]
+Longitude = Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)]
+ShortText = _text(200)
+Label = _text(100, 1)
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"(+{more} more)")
+    return "; ".join(parts)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Strict(BaseModel):
+    """Base for contract models: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=100_000)
+
+
+class Operation(StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+# --------------------------------------------------------------------------- partner input
+
+
+class Holder(Strict):
+    name: _text(200) | None = None
+    kind: _text(100) | None = None
+
+
+class Contact(Strict):
+    email: Email | None = None
+    phone: Phone | None = None
+    website: WebUrl | None = None
+
+
+class PartnerRecord(Strict):
+    """One project as a partner publishes it (pushed or harvested). Untrusted."""
+
+    source: Slug
+    source_record_id: _text(200, 1)
+    url: WebUrl
+    title: _text(300, 1)
+    description: _text(20_000) | None = None
+    address: _text(300) | None = None
+    commune: _text(120) | None = None
+    postcode: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z \-]{1,9}$")] | None = None
+    country: _text(60) | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    themes: Annotated[list[Label], Field(max_length=30)] = Field(default_factory=list)
+    stage: _text(100) | None = None
+    engineering: Annotated[list[Label], Field(max_length=10)] = Field(default_factory=list)
+    holder: Holder | None = None
+    contact: Contact | None = None
+    published_at: date | None = None
+    updated_at: date | None = None
+
+    @model_validator(mode="after")
+    def _coordinates_come_in_pairs(self) -> PartnerRecord:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon must be given together")
+        return self
+
+    @property
+    def record_key(self) -> str:
+        return record_key(self.source, self.source_record_id)
+
+
+def record_key(source: str, source_record_id: str) -> str:
+    """The partition key of a partner record on every topic up to deduplication."""
+    return f"{source}:{source_record_id}"
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class Event(Strict):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    correlation_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] = Field(
+        default_factory=new_correlation_id
+    )
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+    def child(self, cls: type[EventT], **fields) -> EventT:
+        """A downstream event caused by this one: same correlation id."""
+        return cls(correlation_id=self.correlation_id, **fields)
+
+
+EventT = TypeVar("EventT", bound=Event)
+
+
+class RecordKeyed(Event):
+    op: Operation
+    source: Slug
+    source_record_id: _text(200, 1)
+
+    @property
+    def key(self) -> str:
+        return record_key(self.source, self.source_record_id)
+
+
+class CrawlInfo(Strict):
+    fetched_url: WebUrl
+    fetched_at: datetime
+    content_hash: Annotated[str, StringConstraints(max_length=128)]
+
+
+class SourceRecordEvent(RecordKeyed):
+    """On ``partner.ingest.v1`` (pushed) and ``crawl.records.v1`` (harvested).
+
+    An upsert carries the record; a deletion names it by source and id only.
+    """
+
+    record: PartnerRecord | None = None
+    crawl: CrawlInfo | None = None
+
+    @model_validator(mode="after")
+    def _record_matches(self) -> SourceRecordEvent:
+        if self.op is Operation.UPSERT:
+            if self.record is None:
+                raise ValueError("an upsert must carry a record")
+            if (self.record.source, self.record.source_record_id) != (self.source, self.source_record_id):
+                raise ValueError("record source/source_record_id differ from the event's")
+        elif self.record is not None:
+            raise ValueError("a deletion carries no record")
+        return self
+
+    @classmethod
+    def upsert(cls, record: PartnerRecord, **fields) -> SourceRecordEvent:
+        return cls(
+            op=Operation.UPSERT,
+            source=record.source,
+            source_record_id=record.source_record_id,
+            record=record,
+            **fields,
+        )
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+class NormalizedProject(Strict):
+    """A partner record on the platform schema and taxonomy (slugs from ``taxonomy.json``)."""
+
+    source: Slug
+    source_record_id: str
+    url: str
+    title: str
+    summary: str = ""
+    description: str = ""
+    language: str | None = None
+    address: str | None = None
+    commune: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    themes: list[str] = Field(default_factory=list)
+    themes_raw: list[str] = Field(default_factory=list)
+    stage: str | None = None
+    engineering: list[str] = Field(default_factory=list)
+    holder_name: str | None = None
+    holder_type: str | None = None
+    contact: Contact | None = None
+    published_at: date | None = None
+    updated_at: date | None = None
+    content_hash: str
+    """Hash of the normalized content: an unchanged record is recognised downstream."""
+
+
+class ProjectNormalized(RecordKeyed):
+    project: NormalizedProject | None = None
+
+
+Precision = Literal["coordinates", "address", "commune", "postcode", "departement", "country", "none"]
+
+
+class Location(Strict):
+    country: str = "FR"
+    commune_code: str | None = None
+    commune_name: str | None = None
+    postcode: str | None = None
+    departement_code: str | None = None
+    departement_name: str | None = None
+    region_code: str | None = None
+    region_name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    precision: Precision = "none"
+    method: str = "none"
+
+
+class ProjectGeocoded(RecordKeyed):
+    project: NormalizedProject | None = None
+    location: Location | None = None
+
+
+class SourceRef(Strict):
+    partner: Slug
+    record_id: str
+    url: str
+    last_seen: datetime
+
+
+class CanonicalProject(Strict):
+    id: str
+    title: str
+    summary: str = ""
+    description: str = ""
+    themes: list[str] = Field(default_factory=list)
+    stage: str | None = None
+    engineering: list[str] = Field(default_factory=list)
+    holder_name: str | None = None
+    holder_type: str | None = None
+    contact: Contact | None = None
+    website: str | None = None
+    location: Location = Field(default_factory=Location)
+    sources: list[SourceRef]
+    field_sources: dict[str, str] = Field(default_factory=dict)
+    """Which source (``partner:record_id``) each merged field came from."""
+    first_seen: datetime
+    updated_at: datetime
+
+
+class CanonicalChanged(Event):
+    """On ``projects.canonical.v1``, keyed by canonical id. ``version`` grows per id."""
+
+    op: Operation
+    canonical_id: str
+    version: int = Field(ge=1)
+    project: CanonicalProject | None = None
+
+    @model_validator(mode="after")
+    def _project_for_upsert(self) -> CanonicalChanged:
+        if (self.op is Operation.UPSERT) != (self.project is not None):
+            raise ValueError("an upsert carries the project, a deletion does not")
+        return self
+
+
+class DeadLetter(Event):
+    """On ``deadletter.v1``: a message a service could not accept, and why."""
+
+    service: str
+    origin_topic: str
+    origin_partition: int | None = None
+    origin_offset: int | None = None
+    origin_key: str | None = None
+    reason: str
+    error_type: str
+    payload: str
+    """The original payload, decoded as UTF-8 with replacement, truncated to 256 KiB."""
+    payload_truncated: bool = False
+

@@ -1,0 +1,275 @@
+"""The consumer loop every service uses: parse, validate, handle, dead-letter, log, commit.
+
+Delivery is at-least-once: a message is committed only after its handler's side effects
+(database writes, downstream publishes confirmed by the broker) are done. Handlers are
+idempotent, so a redelivery changes nothing.
+
+Failures are sorted:
+- the payload is not a valid event → one record on ``deadletter.v1`` with the reason, commit;
+- the handler raises :class:`Rejected` → dead letter with its reason, commit;
+- a transient failure (database, broker, network down) → retried with back-off until it
+  succeeds or the service stops (then the message is redelivered on restart); nothing lost;
+- any other exception (a bug, a poison message) → retried ``POISON_RETRIES`` times, then
+  dead-lettered with the error, so one bad message never blocks a partition forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+import structlog
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, ValidationError
+
+from libs.contracts.events import DeadLetter, Event, describe_validation_error
+from libs.contracts.topics import DEADLETTER
+
+log = structlog.get_logger()
+
+POISON_RETRIES = 3
+MAX_BACKOFF_S = 30.0
+DEADLETTER_PAYLOAD_LIMIT = 256 * 1024
+
+M = TypeVar("M", bound=Event)
+
+
+class Rejected(Exception):
+    """Raised by a handler for input it will never accept; the reason goes to the dead letter."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [OSError, TimeoutError, KafkaError, ConnectionError]
+    try:
+        import asyncpg
+
+        types += [asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                  asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
+                  asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        types += [OperationalError]
+        types += [DBAPIError]  # filtered further in is_transient
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+_TRANSIENT = _transient_types()
+
+
+def is_transient(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, _TRANSIENT) or _is_connection_error(exc.orig)
+    return isinstance(exc, _TRANSIENT)
+
+
+def _is_connection_error(exc: BaseException | None) -> bool:
+    name = type(exc).__name__ if exc else ""
+    return any(s in name for s in ("Connection", "CannotConnect", "InterfaceError", "AdminShutdown"))
+
+
+def parse_event(model: type[M], body: bytes) -> M:
+    """Bytes → event, raising :class:`Rejected` with a readable reason."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(f"payload is not valid JSON (UTF-8): {exc}") from None
+    if not isinstance(data, dict):
+        raise Rejected(f"payload must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(f"invalid {model.__name__}: {describe_validation_error(exc)}") from None
+
+
+def encode(event: BaseModel) -> bytes:
+    return event.model_dump_json().encode()
+
+
+async def publish(broker: KafkaBroker, topic: str, event: Event, key: str) -> None:
+    """Publish and wait for the broker's acknowledgement (needed before committing the input)."""
+    await broker.publish(
+        encode(event),
+        topic,
+        key=key.encode(),
+        headers={"correlation_id": event.correlation_id, "content-type": "application/json"},
+    )
+
+
+async def dead_letter(
+    broker: KafkaBroker,
+    *,
+    service: str,
+    topic: str,
+    body: bytes,
+    reason: str,
+    error_type: str,
+    key: bytes | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    correlation_id: str | None = None,
+) -> DeadLetter:
+    truncated = len(body) > DEADLETTER_PAYLOAD_LIMIT
+    letter = DeadLetter(
+        service=service,
+        origin_topic=topic,
+        origin_partition=partition,
+        origin_offset=offset,
+        origin_key=key.decode("utf-8", "replace")[:500] if key else None,
+        reason=reason[:4000],
+        error_type=error_type,
+        payload=body[:DEADLETTER_PAYLOAD_LIMIT].decode("utf-8", "replace"),
+        payload_truncated=truncated,
+        **({"correlation_id": correlation_id} if correlation_id else {}),
+    )
+    await publish(broker, DEADLETTER, letter, key=letter.origin_key or str(letter.event_id))
+    return letter
+
+
+def _raw_body(msg: Any) -> bytes:
+    return msg.body
+
+
+Handler = Callable[[M], Awaitable[str | None]]
+
+
+def consumer(
+    broker: KafkaBroker,
+    *,
+    service: str,
+    topics: str | tuple[str, ...],
+    group_id: str,
+    model: type[M],
+    max_workers: int = 1,
+) -> Callable[[Handler], Handler]:
+    """Register ``fn(event) -> outcome`` as a consumer-group subscriber of ``topics``."""
+
+    topic_list = (topics,) if isinstance(topics, str) else topics
+
+    def register(fn: Handler) -> Handler:
+        sub_kwargs: dict[str, Any] = {}
+        if max_workers > 1:
+            sub_kwargs["max_workers"] = max_workers
+
+        @broker.subscriber(
+            *topic_list,
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+            title=f"{service}:{fn.__name__}",
+            **sub_kwargs,
+        )
+        async def _subscriber(body: bytes, message: KafkaMessage) -> None:
+            await run_one(broker, service, model, fn, body, message.raw_message)
+
+        _subscriber.__name__ = fn.__name__
+        return fn
+
+    return register
+
+
+async def run_one(broker: KafkaBroker, service: str, model: type[M], fn: Handler, body: bytes, raw: Any) -> str:
+    started = time.perf_counter()
+    topic = getattr(raw, "topic", "?")
+    meta = {
+        "topic": topic,
+        "partition": getattr(raw, "partition", None),
+        "offset": getattr(raw, "offset", None),
+    }
+    key = getattr(raw, "key", None)
+    with structlog.contextvars.bound_contextvars(**meta):
+        event = None
+        try:
+            event = parse_event(model, body)
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(event.event_id), correlation_id=event.correlation_id
+            ):
+                outcome = await _call_with_retries(fn, event)
+                log.info("handled", outcome=outcome or "ok", duration_ms=_ms(started))
+                return outcome or "ok"
+        except Rejected as exc:
+            return await _to_deadletter(broker, service, body, raw, key, exc.reason, "rejected", event, started)
+        except _PoisonError as exc:
+            cause = exc.__cause__
+            reason = f"handler failed {POISON_RETRIES + 1} times: {type(cause).__name__}: {cause}"
+            return await _to_deadletter(broker, service, body, raw, key, reason, type(cause).__name__, event, started)
+
+
+class _PoisonError(Exception):
+    pass
+
+
+async def _to_deadletter(broker, service, body, raw, key, reason, error_type, event, started) -> str:
+    letter = await dead_letter(
+        broker,
+        service=service,
+        topic=getattr(raw, "topic", "?"),
+        body=body,
+        reason=reason,
+        error_type=error_type,
+        key=key,
+        partition=getattr(raw, "partition", None),
+        offset=getattr(raw, "offset", None),
+        correlation_id=event.correlation_id if event is not None else None,
+    )
+    log.warning(
+        "handled",
+        outcome="dead_lettered",
+        reason=reason,
+        deadletter_id=str(letter.event_id),
+        event_id=str(event.event_id) if event else None,
+        correlation_id=event.correlation_id if event else None,
+        duration_ms=_ms(started),
+    )
+    return "dead_lettered"
+
+
+async def _call_with_retries(fn: Handler, event: Event) -> str | None:
+    failures = 0
+    transient_attempt = 0
+    while True:
+        try:
+            return await fn(event)
+        except Rejected:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                transient_attempt += 1
+                delay = min(MAX_BACKOFF_S, 0.2 * 2 ** min(transient_attempt, 8))
+                log.warning("transient failure, retrying", error=f"{type(exc).__name__}: {exc}",
+                            attempt=transient_attempt, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                continue
+            failures += 1
+            log.error("handler error", error=f"{type(exc).__name__}: {exc}", attempt=failures, exc_info=exc)
+            if failures > POISON_RETRIES:
+                raise _PoisonError() from exc
+            await asyncio.sleep(0.1 * failures)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def make_broker(service: str, bootstrap: str) -> KafkaBroker:
+    """One broker client per service process; producer waits for all in-sync replicas."""
+    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", enable_idempotence=False)

@@ -1,0 +1,39 @@
+"""Configuration from environment variables, with the embedded defaults of ``make up``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_PG_PORT = 54329
+EMBEDDED_DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/carrefour"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    database_url: str = Field(EMBEDDED_DATABASE_URL, description="SQLAlchemy async URL (asyncpg)")
+    search_backend: Literal["postgres", "meilisearch"] = "postgres"
+    meili_url: str = "http://127.0.0.1:7700"
+    meili_key: str | None = None
+    log_level: str = "INFO"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    carrefour_partners_file: str | None = None
+    crawl_interval_s: float = Field(300.0, description="Seconds between two crawl cycles")
+    crawl_once: bool = Field(False, description="Crawl every partner once, then idle")
+    consumers: int = Field(1, ge=1, le=16, description="Concurrent consumers per subscriber in one process")
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
+
+
+def sqlalchemy_url_to_libpq(url: str) -> str:
+    """``postgresql+asyncpg://`` → ``postgresql://`` (for asyncpg.connect and psql)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)

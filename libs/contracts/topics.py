@@ -1,0 +1,24 @@
+"""Kafka topic names. Every topic is versioned in its name; a breaking change makes a new topic."""
+
+PARTNER_INGEST = "partner.ingest.v1"
+"""Records pushed by partners (untrusted input), keyed by ``source:source_record_id``."""
+CRAWL_RECORDS = "crawl.records.v1"
+"""Records harvested by the crawler, keyed like the ingest topic."""
+PROJECTS_NORMALIZED = "projects.normalized.v1"
+PROJECTS_GEOCODED = "projects.geocoded.v1"
+PROJECTS_CANONICAL = "projects.canonical.v1"
+"""Canonical projects after deduplication (upserts and deletions), keyed by canonical id."""
+DEADLETTER = "deadletter.v1"
+"""Rejected input: origin topic, reason, original payload."""
+
+ALL_TOPICS = (
+    PARTNER_INGEST,
+    CRAWL_RECORDS,
+    PROJECTS_NORMALIZED,
+    PROJECTS_GEOCODED,
+    PROJECTS_CANONICAL,
+    DEADLETTER,
+)
+
+DEFAULT_PARTITIONS = 4
+"""Partitions per topic: the upper bound of consumers per group that share the work."""

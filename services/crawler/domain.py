@@ -1,0 +1,109 @@
+"""Pure crawling logic: map a partner's export onto PartnerRecords, detect changes. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from libs.contracts.events import PartnerRecord, describe_validation_error
+
+FRENCH_FIELDS: dict[str, str] = {
+    "source_record_id": "id",
+    "url": "url",
+    "title": "titre",
+    "description": "description",
+    "address": "adresse",
+    "commune": "commune",
+    "postcode": "code_postal",
+    "country": "pays",
+    "lat": "latitude",
+    "lon": "longitude",
+    "themes": "thematiques",
+    "stage": "etape",
+    "engineering": "ingenierie",
+    "holder.name": "porteur.nom",
+    "holder.kind": "porteur.type",
+    "contact.email": "contact.email",
+    "contact.phone": "contact.telephone",
+    "contact.website": "contact.site",
+    "published_at": "date_publication",
+    "updated_at": "date_maj",
+}
+"""The usual French column names of partner exports, by platform field."""
+
+
+def dig(obj: Any, path: str) -> Any:
+    for part in path.split(".") if path else []:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+@dataclass(frozen=True)
+class Mapped:
+    raw: Any
+    record: PartnerRecord | None = None
+    error: str | None = None
+    raw_id: str | None = None
+
+
+def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
+    if not isinstance(raw, dict):
+        return Mapped(raw, error=f"record must be an object, got {type(raw).__name__}")
+    data: dict[str, Any] = {"source": source}
+    for target, path in fields.items():
+        value = dig(raw, path)
+        if value is None or value == "" and target not in ("title", "url", "source_record_id"):
+            continue
+        if isinstance(value, (int, float)) and target in ("source_record_id", "postcode"):
+            value = str(value)
+        if isinstance(value, str) and target in ("themes", "engineering"):
+            value = [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+        head, _, tail = target.partition(".")
+        if tail:
+            data.setdefault(head, {})[tail] = value
+        else:
+            data[head] = value
+    raw_id = str(data.get("source_record_id")) if data.get("source_record_id") is not None else None
+    try:
+        return Mapped(raw, record=PartnerRecord.model_validate(data), raw_id=raw_id)
+    except ValidationError as exc:
+        return Mapped(raw, error=describe_validation_error(exc), raw_id=raw_id)
+
+
+def map_json_export(document: Any, source: str, records_path: str, fields: dict[str, str]) -> list[Mapped]:
+    records = dig(document, records_path) if records_path else document
+    if not isinstance(records, list):
+        raise ValueError(f"no list of records at '{records_path or '<root>'}' in the export")
+    merged = {**FRENCH_FIELDS, **fields}
+    return [map_record(raw, source, merged) for raw in records]
+
+
+def content_hash(record: PartnerRecord) -> str:
+    return hashlib.sha256(orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Changes:
+    upserts: list[tuple[PartnerRecord, str]]
+    deletions: list[str]
+    unchanged: int
+
+
+def diff(previous: dict[str, str], current: list[PartnerRecord]) -> Changes:
+    """What to emit given the last seen hashes (record id → hash) and a COMPLETE listing."""
+    upserts, seen, unchanged = [], set(), 0
+    for record in current:
+        h = content_hash(record)
+        seen.add(record.source_record_id)
+        if previous.get(record.source_record_id) == h:
+            unchanged += 1
+        else:
+            upserts.append((record, h))
+    deletions = sorted(set(previous) - seen)
+    return Changes(upserts, deletions, unchanged)

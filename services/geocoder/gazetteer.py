@@ -1,0 +1,390 @@
+"""Offline gazetteer of French communes (pure: no network, no database).
+
+Loads ``data/communes.csv.gz``, ``data/departements.csv`` and ``data/regions.csv``
+(built by ``scripts/build_gazetteer.py``, see ``data/SOURCES.md``) into memory once
+and answers lookups by INSEE code, postcode and name.
+
+Coordinates: a commune's point is the centroid of its outline (``precision``
+"commune"). The few communes without an outline carry their département's
+centroid (``precision`` "departement"); overseas collectivities (zone "com")
+have no coordinates at all (``precision`` "none", lat/lon None).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Commune",
+    "Departement",
+    "Region",
+    "Gazetteer",
+    "default_gazetteer",
+    "normalize_name",
+    "normalize_postcode",
+    "normalize_insee",
+]
+
+DATA_DIR = Path(__file__).parent / "data"
+
+# ---------------------------------------------------------------------------
+# Normalisation
+
+
+_TRAILING_ARTICLE = re.compile(r"^(.*?)\s*\(\s*(l['’ʼ`]|le|la|les|los|las|els|aux)\s*\)\s*$", re.IGNORECASE)
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
+_ARTICLES = frozenset({"le", "la", "les", "l"})
+# Applied after casefold, before dropping non-ASCII: ligatures, and typographic
+# apostrophes/dashes/spaces that must separate words rather than vanish.
+_PRE_ASCII = str.maketrans(
+    {"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l"}
+    | dict.fromkeys("\u2019\u2018\u02bc\u00b4\u2010\u2011\u2012\u2013\u2014\u00a0\u202f\u00ab\u00bb", " ")
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_name(s: str) -> str:
+    """Canonical key for a place name.
+
+    Case, accents, hyphens, apostrophes and punctuation are ignored, "St"/"Ste"
+    become "saint"/"sainte", a trailing article in parentheses is moved to the
+    front ("Mans (Le)" -> "le mans") and a trailing "CEDEX nn" is dropped.
+
+    >>> normalize_name("Saint-Étienne") == normalize_name("ST ETIENNE")
+    True
+    >>> normalize_name("Haÿ-les-Roses (L')")
+    'l hay les roses'
+    """
+    if not s:
+        return ""
+    s = s.strip()
+    m = _TRAILING_ARTICLE.match(s)
+    if m:
+        s = f"{m.group(2)} {m.group(1)}"
+    # NFKD splits "é" into "e" + combining accent; the ASCII round trip drops the accents.
+    s = unicodedata.normalize("NFKD", s.casefold().translate(_PRE_ASCII))
+    tokens = _NON_ALNUM.sub(" ", s.encode("ascii", "ignore").decode("ascii")).split()
+    if "cedex" in tokens:
+        i = tokens.index("cedex")
+        if i > 0 and all(t.isdigit() for t in tokens[i + 1 :]):
+            tokens = tokens[:i]
+    return " ".join(_ABBREVIATIONS.get(t, t) for t in tokens)
+
+
+_normalize = normalize_name.__wrapped__  # uncached, for bulk indexing at load time
+
+
+def _strip_article(key: str) -> str:
+    head, _, rest = key.partition(" ")
+    return rest if rest and head in _ARTICLES else key
+
+
+def _strip_parenthetical(name: str) -> str:
+    """"Château-Chinon (Ville)" -> "Château-Chinon" (leaves "Mans (Le)" alone: callers
+    normalise first)."""
+    i = name.find("(")
+    return name[:i].strip() if i > 0 else name
+
+
+def normalize_postcode(postcode: str | int | None) -> str | None:
+    """"51 100" -> "51100", 1400 -> "01400"; None for anything that is not 5 digits."""
+    if postcode is None:
+        return None
+    p = "".join(str(postcode).split())
+    if p.isdigit() and len(p) == 4:
+        p = "0" + p
+    return p if len(p) == 5 and p.isdigit() else None
+
+
+def normalize_insee(code: str | int | None) -> str | None:
+    """"1001" -> "01001", "2a004" -> "2A004"; None if it cannot be an INSEE code."""
+    if code is None:
+        return None
+    c = "".join(str(code).split()).upper()
+    if c.isdigit() and len(c) == 4:
+        c = "0" + c
+    return c if len(c) == 5 and c.isalnum() else None
+
+
+# ---------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True, slots=True)
+class Commune:
+    code: str
+    name: str
+    postcodes: tuple[str, ...]
+    departement: str
+    departement_name: str
+    region: str
+    region_name: str
+    lat: float | None
+    lon: float | None
+    population: int
+    zone: str  # metro | drom | com
+    kind: str  # COM (commune) | ARM (arrondissement of Paris/Lyon/Marseille)
+    parent: str | None  # for ARM: the commune's code
+    precision: str = "commune"  # commune | departement | none (how lat/lon were obtained)
+
+
+@dataclass(frozen=True, slots=True)
+class Departement:
+    code: str
+    name: str
+    region: str
+    region_name: str
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    code: str
+    name: str
+    lat: float | None
+    lon: float | None
+
+
+def _norm_dep(code: str | int) -> str:
+    c = str(code).strip().upper()
+    return "0" + c if c.isdigit() and len(c) == 1 else c
+
+
+def _float(s: str) -> float | None:
+    return float(s) if s else None
+
+
+def _rank(c: Commune) -> tuple[int, int, str]:
+    """Sort key: communes before arrondissements, then most populated first."""
+    return (c.kind != "COM", -c.population, c.code)
+
+
+def _ranked(index: dict[str, list[Commune]]) -> dict[str, tuple[Commune, ...]]:
+    return {k: tuple(sorted(v, key=_rank)) if len(v) > 1 else (v[0],) for k, v in index.items()}
+
+
+# ---------------------------------------------------------------------------
+# Gazetteer
+
+
+class Gazetteer:
+    """In-memory indexes over the communes files. Build with :meth:`load`."""
+
+    __slots__ = ("_by_code", "_by_postcode", "_by_name", "_by_alt_name", "_deps", "_regs", "_dep_by_prefix")
+
+    def __init__(
+        self,
+        communes: list[Commune],
+        departements: dict[str, Departement],
+        regions: dict[str, Region],
+    ) -> None:
+        self._deps = departements
+        self._regs = regions
+        by_code: dict[str, Commune] = {}
+        by_postcode: dict[str, list[Commune]] = {}
+        by_name: dict[str, list[Commune]] = {}
+        by_alt: dict[str, list[Commune]] = {}
+        dep_by_prefix: dict[str, set[str]] = {}
+        for c in communes:
+            by_code[c.code] = c
+            for p in c.postcodes:
+                by_postcode.setdefault(p, []).append(c)
+                dep_by_prefix.setdefault(p[:3], set()).add(c.departement)
+            key = _normalize(c.name)
+            by_name.setdefault(key, []).append(c)
+            # Fallback keys: without the article ("Mans" -> Le Mans) and without a
+            # parenthetical qualifier ("Château-Chinon" -> both Château-Chinon (…)).
+            alts = {_strip_article(key)}
+            if "(" in c.name:
+                alts.add(_normalize(_strip_parenthetical(c.name)))
+            alts.discard(key)
+            for alt in alts:
+                by_alt.setdefault(alt, []).append(c)
+        self._by_code = by_code
+        self._by_postcode = _ranked(by_postcode)
+        self._by_name = _ranked(by_name)
+        self._by_alt_name = _ranked(by_alt)
+        self._dep_by_prefix = {k: frozenset(v) for k, v in dep_by_prefix.items()}
+
+    # -- loading -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, data_dir: str | Path | None = None) -> Gazetteer:
+        d = Path(data_dir) if data_dir is not None else DATA_DIR
+        with open(d / "regions.csv", encoding="utf-8", newline="") as fh:
+            regions = {
+                r["code"]: Region(r["code"], r["name"], _float(r["lat"]), _float(r["lon"]))
+                for r in csv.DictReader(fh)
+            }
+        with open(d / "departements.csv", encoding="utf-8", newline="") as fh:
+            departements = {}
+            for r in csv.DictReader(fh):
+                reg = regions.get(r["region"])
+                departements[r["code"]] = Departement(
+                    r["code"], r["name"], r["region"], reg.name if reg else "",
+                    _float(r["lat"]), _float(r["lon"]),
+                )
+        communes: list[Commune] = []
+        intern: dict[str, str] = {}
+        with gzip.open(d / "communes.csv.gz", "rb") as raw:
+            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+            header = next(rows)
+            expected = ["code", "kind", "parent", "name", "postcodes", "departement", "region",
+                        "population", "lat", "lon", "precision", "zone"]
+            if header != expected:
+                raise ValueError(f"unexpected communes.csv.gz header: {header}")
+            for code, kind, parent, name, postcodes, dep, reg, pop, lat, lon, precision, zone in rows:
+                depo = departements.get(dep)
+                lat_f, lon_f = _float(lat), _float(lon)
+                if lat_f is None and depo is not None and depo.lat is not None:
+                    lat_f, lon_f = depo.lat, depo.lon
+                    precision = "departement"
+                elif lat_f is None:
+                    precision = "none"
+                communes.append(
+                    Commune(  # positional: noticeably faster than keywords for 35k rows
+                        code,
+                        name,
+                        tuple([intern.setdefault(p, p) for p in postcodes.split()]),
+                        intern.setdefault(dep, dep),
+                        depo.name if depo else "",
+                        intern.setdefault(reg, reg),
+                        regions[reg].name if reg in regions else "",
+                        lat_f,
+                        lon_f,
+                        int(pop) if pop else 0,
+                        intern.setdefault(zone, zone),
+                        intern.setdefault(kind, kind),
+                        parent or None,
+                        intern.setdefault(precision, precision),
+                    )
+                )
+        return cls(communes, departements, regions)
+
+    # -- lookups -------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_code)
+
+    def __iter__(self):
+        return iter(self._by_code.values())
+
+    def by_code(self, code: str | int | None) -> Commune | None:
+        c = normalize_insee(code)
+        return self._by_code.get(c) if c else None
+
+    def by_postcode(self, postcode: str | int | None) -> list[Commune]:
+        """Communes (then arrondissements) served by a postcode, most populated first."""
+        p = normalize_postcode(postcode)
+        return list(self._by_postcode.get(p, ())) if p else []
+
+    def by_name(
+        self, name: str | None, postcode: str | int | None = None, departement: str | None = None
+    ) -> list[Commune]:
+        """Communes whose name matches, most populated first (communes before arrondissements).
+
+        Exact normalised names win; only if none matches, names without their article
+        ("Mans") or without a parenthetical qualifier ("Château-Chinon") are tried.
+        """
+        key = normalize_name(name or "")
+        if not key:
+            return []
+        p = normalize_postcode(postcode) if postcode is not None else None
+        if postcode is not None and p is None:
+            return []
+        dep = _norm_dep(departement) if departement else None
+
+        def keep(c: Commune) -> bool:
+            return (p is None or p in c.postcodes) and (dep is None or c.departement == dep)
+
+        bare = _strip_article(key)
+        tiers = [self._by_name.get(key, ()), self._by_alt_name.get(key, ())]
+        if bare != key:  # "Le Xxx" asked, stored without article or as "Xxx (…)"
+            tiers += [self._by_name.get(bare, ()), self._by_alt_name.get(bare, ())]
+        for cands in tiers:
+            found = [c for c in cands if keep(c)]
+            if found:
+                return found
+        return []
+
+    def departements_for_postcode(self, postcode: str | int | None) -> frozenset[str]:
+        """Départements of the communes whose postcodes share its first 3 digits
+        (works for CEDEX and unknown postcodes of a known area)."""
+        p = normalize_postcode(postcode)
+        return self._dep_by_prefix.get(p[:3], frozenset()) if p else frozenset()
+
+    def resolve(
+        self,
+        commune: str | None = None,
+        postcode: str | int | None = None,
+        insee: str | int | None = None,
+    ) -> tuple[Commune | None, str]:
+        """Best commune for partner-supplied fields, and how it was found.
+
+        Methods, most to least precise: "insee", "commune+postcode" (name matches a
+        commune served by that postcode), "commune" (unique name match, possibly
+        narrowed to the postcode's département), "commune-ambiguous" (several
+        communes share the name: the most populated is returned), "postcode"
+        (name missing or not matching: the most populated commune of the
+        postcode), "none". Arrondissements are only returned for an explicit
+        INSEE code, or a name that designates them ("Paris 15e Arrondissement").
+        """
+        if insee is not None:
+            c = self.by_code(insee)
+            if c is not None:
+                return c, "insee"
+
+        if commune and postcode is not None:
+            found = self.by_name(commune, postcode=postcode)
+            if found:
+                return found[0], "commune+postcode" if len(found) == 1 else "commune-ambiguous"
+            # CEDEX / mistyped postcode: same name within the postcode's département(s).
+            deps = self.departements_for_postcode(postcode)
+            if deps:
+                found = [c for c in self.by_name(commune) if c.departement in deps]
+                if found:
+                    return found[0], "commune" if len(found) == 1 else "commune-ambiguous"
+
+        if postcode is not None:
+            found = [c for c in self.by_postcode(postcode) if c.kind == "COM"]
+            if found:
+                return found[0], "postcode"
+
+        if commune:
+            found = self.by_name(commune)
+            if found:
+                return found[0], "commune" if len(found) == 1 else "commune-ambiguous"
+
+        return None, "none"
+
+    def departement(self, code: str | None) -> Departement | None:
+        return self._deps.get(_norm_dep(code)) if code else None
+
+    def region(self, code: str | None) -> Region | None:
+        if not code:
+            return None
+        c = str(code).strip()
+        if c.isdigit() and len(c) == 1:
+            c = "0" + c
+        return self._regs.get(c)
+
+    def departements(self) -> list[Departement]:
+        return list(self._deps.values())
+
+    def regions(self) -> list[Region]:
+        return list(self._regs.values())
+
+
+@functools.lru_cache(maxsize=1)
+def default_gazetteer() -> Gazetteer:
+    """The gazetteer built from the packaged data files, loaded once per process."""
+    return Gazetteer.load()

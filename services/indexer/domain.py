@@ -1,0 +1,132 @@
+"""Pure indexing logic: exact-key deduplication, merge policy, search documents. No I/O.
+
+Deduplication here is the foundation's exact key (folded title + commune, or country abroad);
+scored matching arrives with the deduplication issue. Partners are equals: no source wins by
+default; each merged field records which source it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from unidecode import unidecode
+
+from libs.contracts.events import CanonicalProject, Location, NormalizedProject, SourceRef
+from libs.contracts.search import SearchDocument
+from libs.contracts.taxonomy import taxonomy
+
+PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "country": 5, "none": 6}
+
+
+def fold(text: str) -> str:
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in unidecode(text).lower()).split())
+
+
+def dedup_key(project: NormalizedProject, location: Location) -> str:
+    place = location.commune_code or (location.postcode and f"cp{location.postcode}") or location.country or "-"
+    return f"{fold(project.title)}|{place}"
+
+
+def canonical_id(key: str, title: str) -> str:
+    """Readable and stable: the same dedup key always gives the same id."""
+    slug = "-".join(fold(title).split())[:60].strip("-") or "projet"
+    return f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class Member:
+    record_key: str
+    project: NormalizedProject
+    location: Location
+    first_seen: datetime
+    last_seen: datetime
+
+
+def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalProject:
+    """One canonical view of the records of a cluster, with the provenance of every field."""
+    if not members:
+        raise ValueError("cannot merge an empty cluster")
+    ordered = sorted(members, key=lambda m: m.record_key)  # deterministic, no partner preferred
+    by_desc = max(ordered, key=lambda m: (len(m.project.description), m.record_key))
+    by_loc = min(ordered, key=lambda m: (PRECISION_RANK[m.location.precision], m.record_key))
+    with_stage = [m for m in ordered if m.project.stage]
+    with_holder = [m for m in ordered if m.project.holder_name]
+    with_contact = [m for m in ordered if m.project.contact]
+    themes, engineering = _union(ordered, "themes", "theme"), _union(ordered, "engineering", "engineering")
+    website = next((m.project.contact.website for m in with_contact if m.project.contact.website), None)
+    src = lambda m: m.record_key  # noqa: E731
+    fields = {"title": src(by_desc), "description": src(by_desc), "location": src(by_loc)}
+    stage = holder = contact = None
+    if with_stage:
+        stage = max(with_stage, key=lambda m: (m.project.updated_at or m.project.published_at or m.first_seen.date(), m.record_key))
+        fields["stage"] = src(stage)
+    if with_holder:
+        holder = max(with_holder, key=lambda m: (len(m.project.holder_name or ""), m.record_key))
+        fields["holder"] = src(holder)
+    if with_contact:
+        contact = with_contact[0]
+        fields["contact"] = src(contact)
+    return CanonicalProject(
+        id=cid,
+        title=by_desc.project.title,
+        summary=by_desc.project.summary,
+        description=by_desc.project.description,
+        themes=themes,
+        stage=stage.project.stage if stage else None,
+        engineering=engineering,
+        holder_name=holder.project.holder_name if holder else None,
+        holder_type=holder.project.holder_type if holder else None,
+        contact=contact.project.contact if contact else None,
+        website=website,
+        location=by_loc.location,
+        sources=[
+            SourceRef(partner=m.project.source, record_id=m.project.source_record_id, url=m.project.url,
+                      last_seen=m.last_seen)
+            for m in ordered
+        ],
+        field_sources=fields,
+        first_seen=min(m.first_seen for m in ordered),
+        updated_at=updated_at,
+    )
+
+
+def _union(members: list[Member], attr: str, facet: str) -> list[str]:
+    order = [t.slug for t in taxonomy().terms(facet)]
+    values = {v for m in members for v in getattr(m.project, attr)}
+    return sorted(values, key=lambda v: order.index(v) if v in order else len(order))
+
+
+def same_content(a: CanonicalProject, b: CanonicalProject) -> bool:
+    """Equal but for ``updated_at``: a replay or an unchanged record makes no new version."""
+    return a.model_dump(exclude={"updated_at"}) == b.model_dump(exclude={"updated_at"})
+
+
+def search_document(project: CanonicalProject, version: int) -> SearchDocument:
+    loc = project.location
+    return SearchDocument(
+        id=project.id,
+        version=version,
+        title=project.title,
+        summary=project.summary,
+        description=project.description,
+        url=project.sources[0].url if project.sources else None,
+        theme=project.themes,
+        stage=project.stage,
+        engineering=project.engineering,
+        holder_name=project.holder_name,
+        holder_type=project.holder_type,
+        source=sorted({s.partner for s in project.sources}),
+        region=loc.region_code,
+        region_name=loc.region_name,
+        departement=loc.departement_code,
+        departement_name=loc.departement_name,
+        commune=loc.commune_code,
+        commune_name=loc.commune_name,
+        postcode=loc.postcode,
+        lat=loc.lat,
+        lon=loc.lon,
+        first_seen=project.first_seen,
+        updated_at=project.updated_at,
+    )

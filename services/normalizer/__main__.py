@@ -1,0 +1,3 @@
+from libs.contracts.runtime.service import run
+
+run("normalizer", "services.normalizer.app")

@@ -302,10 +302,17 @@ def cmd_up(args) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
+    crashes: dict[str, list[float]] = {}
     try:
         while not stopping.is_set():
             for name, proc in stack.services.items():
                 if proc.poll() is not None:
+                    recent = [t for t in crashes.get(name, []) if t > time.monotonic() - 60] + [time.monotonic()]
+                    crashes[name] = recent
+                    if len(recent) > 3:
+                        say(f"service {name} keeps exiting ({proc.returncode}); see its output above. Stopping.")
+                        stopping.set()
+                        break
                     say(f"service {name} exited with {proc.returncode}; restarting it")
                     stack.services[name] = start_service(name, stack.service_env(CARREFOUR_PARTNERS_FILE=partners))
             stopping.wait(1)

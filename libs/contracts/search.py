@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from unidecode import unidecode
 
 FACET_FIELDS = ("theme", "stage", "engineering", "holder_type", "source", "region", "departement", "commune")
 """Facets every backend counts. ``theme``, ``engineering`` and ``source`` are multi-valued."""
@@ -43,3 +44,11 @@ class SearchDocument(BaseModel):
     lon: float | None = None
     first_seen: datetime
     updated_at: datetime
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, alphanumerics only: 'Zéro Déchet !' → 'zero dechet'.
+
+    Part of the contract: the indexer folds documents and the gateway folds queries the same way.
+    """
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in unidecode(text).lower()).split())

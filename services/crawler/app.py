@@ -21,7 +21,7 @@ def create_app() -> FastStream:
     cfg = settings()
     partners = load_partners(cfg.carrefour_partners_file)  # fails fast, naming partner and field
     broker = make_broker(SERVICE, cfg.kafka_bootstrap)
-    app = FastStream(broker)
+    app = FastStream(broker, logger=None)
     state = CrawlState()
     tasks: list[asyncio.Task] = []
 

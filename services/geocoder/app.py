@@ -12,4 +12,4 @@ def create_app() -> FastStream:
     cfg = settings()
     broker = make_broker(SERVICE, cfg.kafka_bootstrap)
     register(broker, default_gazetteer(), cfg.consumers)
-    return FastStream(broker)
+    return FastStream(broker, logger=None)

@@ -16,7 +16,7 @@ def create_app() -> FastStream:
     engine = create_async_engine(cfg.database_url, pool_size=5, pool_pre_ping=True)
     register(broker, DedupStore(engine), make_writer(cfg.search_backend, engine, cfg.meili_url, cfg.meili_key),
              cfg.consumers)
-    app = FastStream(broker)
+    app = FastStream(broker, logger=None)
 
     @app.after_shutdown
     async def _close() -> None:

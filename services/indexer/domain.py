@@ -11,17 +11,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from unidecode import unidecode
-
 from libs.contracts.events import CanonicalProject, Location, NormalizedProject, SourceRef
-from libs.contracts.search import SearchDocument
+from libs.contracts.search import SearchDocument, fold
 from libs.contracts.taxonomy import taxonomy
 
 PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "country": 5, "none": 6}
-
-
-def fold(text: str) -> str:
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in unidecode(text).lower()).split())
 
 
 def dedup_key(project: NormalizedProject, location: Location) -> str:

@@ -11,4 +11,4 @@ def create_app() -> FastStream:
     cfg = settings()
     broker = make_broker(SERVICE, cfg.kafka_bootstrap)
     register(broker, cfg.consumers)
-    return FastStream(broker)
+    return FastStream(broker, logger=None)

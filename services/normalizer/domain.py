@@ -13,21 +13,15 @@ import ftfy
 import nh3
 import orjson
 import yaml
-from unidecode import unidecode
 
 from libs.contracts.events import NormalizedProject, PartnerRecord
+from libs.contracts.search import fold
 from libs.contracts.taxonomy import taxonomy
 
 SUMMARY_CHARS = 300
 _WS = re.compile(r"[ \t\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BLOCK_TAGS = re.compile(r"</?(p|br|div|li|ul|ol|h[1-6]|tr|section|article)\b[^>]*>", re.I)
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-
-
-def fold(text: str) -> str:
-    """Accent-, case- and punctuation-insensitive form: 'Zéro Déchet !' → 'zero dechet'."""
-    return _NON_ALNUM.sub(" ", unidecode(text).lower()).strip()
 
 
 def clean_text(text: str | None) -> str:

@@ -167,7 +167,11 @@ def consumer(
         if max_workers > 1:
             sub_kwargs["max_workers"] = max_workers
 
-        @broker.subscriber(
+        async def _subscriber(body: bytes, message: KafkaMessage) -> None:
+            await run_one(broker, service, model, fn, body, message.raw_message)
+
+        _subscriber.__name__ = _subscriber.__qualname__ = fn.__name__
+        broker.subscriber(
             *topic_list,
             group_id=group_id,
             auto_offset_reset="earliest",
@@ -175,11 +179,7 @@ def consumer(
             decoder=_raw_body,
             title=f"{service}:{fn.__name__}",
             **sub_kwargs,
-        )
-        async def _subscriber(body: bytes, message: KafkaMessage) -> None:
-            await run_one(broker, service, model, fn, body, message.raw_message)
-
-        _subscriber.__name__ = fn.__name__
+        )(_subscriber)
         return fn
 
     return register
@@ -272,4 +272,4 @@ def _ms(started: float) -> float:
 
 def make_broker(service: str, bootstrap: str) -> KafkaBroker:
     """One broker client per service process; producer waits for all in-sync replicas."""
-    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", enable_idempotence=False)
+    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", logger=None)

@@ -1,0 +1,43 @@
+# Carrefour — the two commands: `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up down test test-unit test-e2e reindex bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start broker + database + the five services + demo sites; gateway on http://127.0.0.1:8000
+up: install
+	$(PY) -m tools.devstack up
+
+## Stop a stack started by `make up` (from another shell)
+down:
+	@test -x $(PY) && $(PY) -m tools.devstack down || true
+
+## Everything: unit, integration (embedded broker + database) and end-to-end tests
+test: install
+	$(PY) -m pytest -ra
+
+test-unit: install
+	$(PY) -m pytest -ra tests/unit
+
+test-e2e: install
+	$(PY) -m pytest -ra tests/e2e
+
+## Rebuild the search index from the canonical projects in PostgreSQL
+reindex: install
+	$(PY) -m services.indexer.reindex
+
+bench: install
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf .run .pytest_cache

@@ -1,0 +1,9 @@
+import uvicorn
+
+from libs.contracts.runtime.logs import configure_logging
+from libs.contracts.runtime.settings import settings
+
+cfg = settings()
+configure_logging("gateway", cfg.log_level)
+uvicorn.run("services.gateway.app:create_app", factory=True, host=cfg.gateway_host, port=cfg.gateway_port,
+            log_config=None, access_log=False, timeout_graceful_shutdown=10)

@@ -1,0 +1,54 @@
+"""Partner API keys in PostgreSQL: only a SHA-256 hash is stored; the key is shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SCOPES = ("ingest", "read")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    partner: str
+    scopes: tuple[str, ...]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def create(self, partner: str, scopes=("ingest",), label: str | None = None, key: str | None = None) -> str:
+        key = key or "cfr_" + secrets.token_urlsafe(32)
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO api_keys (partner, key_hash, prefix, scopes, label) VALUES (:p, :h, :pre, :s, :l) "
+                "ON CONFLICT (key_hash) DO UPDATE SET partner=EXCLUDED.partner, scopes=EXCLUDED.scopes, "
+                "label=EXCLUDED.label, revoked_at=NULL"),
+                {"p": partner, "h": hash_key(key), "pre": key[:8], "s": list(scopes), "l": label})
+        return key
+
+    async def revoke(self, prefix_or_key: str) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text(
+                "UPDATE api_keys SET revoked_at=now() WHERE revoked_at IS NULL AND (key_hash=:h OR prefix=:p)"),
+                {"h": hash_key(prefix_or_key), "p": prefix_or_key[:8]})
+        return result.rowcount
+
+    async def verify(self, key: str | None) -> ApiKey | None:
+        if not key or len(key) > 200:
+            return None
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT id, partner, scopes FROM api_keys WHERE key_hash=:h AND revoked_at IS NULL"),
+                {"h": hash_key(key)})).first()
+        return ApiKey(row.id, row.partner, tuple(row.scopes)) if row else None

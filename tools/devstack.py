@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -115,7 +116,10 @@ class Postgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/carrefour"
+        return self.url_for("carrefour")
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
         from pgserver._commands import POSTGRES_BIN_PATH
@@ -154,11 +158,19 @@ class Postgres:
         wait_for_port("127.0.0.1", self.port, 30, "postgres")
         self._ensure_database()
 
-    def _ensure_database(self) -> None:
+    def _ensure_database(self, name: str = "carrefour") -> None:
         psql = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-tAc"]
-        exists = self._run([*psql, "SELECT 1 FROM pg_database WHERE datname='carrefour'"]).stdout.strip()
+        exists = self._run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{name}'"]).stdout.strip()
         if not exists:
-            self._run([*psql, "CREATE DATABASE carrefour"])
+            self._run([*psql, f'CREATE DATABASE "{name}"'])
+
+    def create_database(self, name: str) -> str:
+        """A fresh, migrated database (tests give each suite its own); returns its URL."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise ValueError(f"bad database name {name!r}")
+        self._ensure_database(name)
+        run_migrations(self.url_for(name))
+        return self.url_for(name)
 
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():

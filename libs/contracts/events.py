@@ -64,10 +64,16 @@ def _text(max_length: int, min_length: int = 0):
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
-WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_http_url)]
+WebUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2048),
+    AfterValidator(_no_control_chars),
+    AfterValidator(_http_url),
+]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s<>\"']{1,64}@[^@\s<>\"']{1,252}\.[^@\s<>\"']{2,}$"),
+    AfterValidator(_no_control_chars),
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .\-/]{4,40}$")]
 Latitude = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]

@@ -84,7 +84,7 @@ async def require_ingest_key(connection: ASGIConnection, _: BaseRouteHandler) ->
     key = header or (auth[7:] if auth.lower().startswith("bearer ") else "")
     if not key:
         raise NotAuthorizedException("an API key is required (header X-API-Key or Authorization: Bearer)")
-    found: ApiKey | None = await connection.app.state.keys.verify(key)
+    found: ApiKey | None = await connection.app.state.api_keys.verify(key)
     if found is None:
         raise NotAuthorizedException("unknown or revoked API key")
     if "ingest" not in found.scopes:
@@ -255,7 +255,7 @@ def create_app(cfg: Settings | None = None) -> Litestar:
         await broker.connect()
         app.state.engine, app.state.broker = engine, broker
         app.state.search = make_search(cfg.search_backend, engine, cfg.meili_url, cfg.meili_key)
-        app.state.keys = ApiKeys(engine)
+        app.state.api_keys = ApiKeys(engine)
         log.info("gateway started", host=cfg.gateway_host, port=cfg.gateway_port)
         try:
             yield
@@ -263,7 +263,13 @@ def create_app(cfg: Settings | None = None) -> Litestar:
             await broker.stop()
             await engine.dispose()
 
+    async def log_crash(exc: Exception, scope) -> None:
+        if not isinstance(exc, HTTPException):
+            log.error("request failed", path=scope.get("path"), method=scope.get("method"),
+                      error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
     return Litestar(
+        after_exception=[log_crash],
         route_handlers=[search, get_project, get_taxonomy, ingest, health, ready, home, project_page,
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
         lifespan=[lifespan],

@@ -22,6 +22,9 @@ COUNTRY_CODES = {
 MAX_PARTNER_OFFSET_KM = 80.0
 """Partner coordinates further than this from the commune centroid are distrusted (swapped or
 wrong). Generous because overseas communes are vast (Saint-Laurent-du-Maroni: 60 km to town)."""
+MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM = 300.0
+"""The same check when only the département is known, from its centroid: its farthest commune
+(in Guyane) is 211 km away, plus the commune allowance above."""
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -71,12 +74,16 @@ def geocode(project: NormalizedProject, gaz: Gazetteer) -> Location:
     if len(deps) == 1:
         dep = gaz.departement(next(iter(deps)))
         if dep is not None:
-            use_coords = has_coords
+            use_coords = has_coords and (
+                dep.lat is None
+                or haversine_km(project.lat, project.lon, dep.lat, dep.lon) <= MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM
+            )
             return Location(
                 postcode=project.postcode, departement_code=dep.code, departement_name=dep.name,
                 region_code=dep.region, region_name=dep.region_name,
                 lat=project.lat if use_coords else dep.lat, lon=project.lon if use_coords else dep.lon,
-                precision="coordinates" if use_coords else "departement", method="postcode-prefix",
+                precision="coordinates" if use_coords else "departement",
+                method="postcode-prefix" + ("; partner coordinates too far, ignored" if has_coords and not use_coords else ""),
             )
     if has_coords:
         return Location(lat=project.lat, lon=project.lon, precision="coordinates", method="coordinates-only")

@@ -24,14 +24,30 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BLOCK_TAGS = re.compile(r"</?(p|br|div|li|ul|ol|h[1-6]|tr|section|article)\b[^>]*>", re.I)
 
 
+_MAX_CLEAN_PASSES = 4
+
+
+def _clean_pass(text: str) -> str:
+    text = ftfy.fix_text(text)  # mojibake; also decodes entities and full-width "＜" in markup-free text
+    text = nh3.clean(_BLOCK_TAGS.sub("\n", text), tags=set(), strip_comments=True)
+    return html.unescape(text)  # nh3 re-escapes the text it keeps
+
+
 def clean_text(text: str | None) -> str:
-    """Markup stripped safely (nh3), entities decoded, mojibake repaired (ftfy), spaces fixed."""
+    """Markup stripped safely (nh3), entities decoded, mojibake repaired (ftfy), spaces fixed.
+
+    Partners sometimes escape their markup (``&lt;p&gt;``), even twice: passes repeat until
+    nothing changes, so decoding entities never lets markup through.
+    """
     if not text:
         return ""
-    text = _BLOCK_TAGS.sub("\n", text)
-    text = nh3.clean(text, tags=set(), strip_comments=True)
-    text = html.unescape(html.unescape(text))  # nh3 re-escapes; partners sometimes double-escape
-    text = ftfy.fix_text(text)
+    for _ in range(_MAX_CLEAN_PASSES):
+        cleaned = _clean_pass(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    else:  # escaped deeper than any partner does: keep the rest escaped rather than risk markup
+        text = nh3.clean(text, tags=set(), strip_comments=True)
     lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -1,0 +1,174 @@
+"""Meilisearch index writer: the same contract as :class:`PostgresIndexWriter`.
+
+Documents are the contract's :class:`SearchDocument` plus what Meilisearch needs to do the
+gateway's job: ``_geo`` (radius, bounding box, nearest), ``first_seen_ts``/``updated_at_ts``
+(epoch seconds, sortable), ``deleted`` (tombstones are filtered out by every search),
+``<facet>_label`` ("code|name", faceted so the reader can label every region, département and
+commune it counts, not only those on the page) and ``project`` (the full canonical JSON, for
+the project page).
+
+Meilisearch has no conditional write, so the version guard reads the stored version before it
+writes. Two writers racing on the same id in different processes could still interleave; the
+indexer consumes ``projects.canonical.v1`` keyed by canonical id, so one id is only ever handled
+by one consumer at a time, and within this process writes to one id are serialised by a lock.
+
+The ``meilisearch`` client is synchronous and its HTTP layer mutates shared headers per request,
+so every call runs in a worker thread (``asyncio.to_thread``) with a client of that thread's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import zlib
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+import meilisearch
+from meilisearch.errors import MeilisearchApiError
+
+from libs.contracts.events import CanonicalProject
+from libs.contracts.search import MEILI_INDEX, MEILI_SETTINGS
+from services.indexer.domain import search_document
+
+LABELLED = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+"""Facets whose values are codes; ``<facet>_label`` = ``"<code>|<name>"`` (same convention in the reader)."""
+LABEL_SEPARATOR = "|"
+MAX_TOTAL_HITS = 10_000  # the gateway's MAX_RESULT_WINDOW: totals are exact up to this
+TASK_TIMEOUT_MS = 60_000
+REQUEST_TIMEOUT_S = 30
+FRENCH_STOP_WORDS = ["le", "la", "les", "l", "de", "des", "du", "d", "un", "une", "et", "a", "au", "aux",
+                     "en", "pour", "par", "sur", "dans", "avec"]
+
+
+def meili_settings() -> dict[str, Any]:
+    """The contract's MEILI_SETTINGS, completed so Meilisearch answers like the PostgreSQL reader."""
+    settings = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                for k, v in MEILI_SETTINGS.items()}
+    # the PostgreSQL reader also matches département and région names
+    settings["searchableAttributes"] = list(dict.fromkeys(
+        [*settings["searchableAttributes"], "departement_name", "region_name"]))
+    settings["filterableAttributes"] = list(dict.fromkeys(
+        [*settings["filterableAttributes"], "deleted", *(f"{f}_label" for f in LABELLED)]))
+    # ``id`` breaks ties, as ``ORDER BY ..., id`` does in PostgreSQL
+    settings["sortableAttributes"] = list(dict.fromkeys([*settings["sortableAttributes"], "id"]))
+    # ``sort`` first: an explicit sort (newest, nearest) is a strict order, as in PostgreSQL; without
+    # one (relevance) the rule is a no-op and the text rules rank
+    settings["rankingRules"] = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
+    settings["faceting"] = {**settings.get("faceting", {}), "sortFacetValuesBy": {"*": "count"}}
+    settings["pagination"] = {"maxTotalHits": MAX_TOTAL_HITS}
+    settings["stopWords"] = FRENCH_STOP_WORDS  # the 'french' text search configuration ignores these too
+    return settings
+
+
+class MeiliWriteError(RuntimeError):
+    """A Meilisearch task did not succeed (or could not be enqueued)."""
+
+
+def _epoch(value: datetime) -> float:
+    if value.tzinfo is None:  # naive timestamps are UTC throughout the platform
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def meili_document(project: CanonicalProject, version: int) -> dict[str, Any]:
+    doc = search_document(project, version)
+    body = doc.model_dump(mode="json")
+    if doc.lat is not None and doc.lon is not None:
+        body["_geo"] = {"lat": doc.lat, "lng": doc.lon}
+    body["first_seen_ts"] = _epoch(doc.first_seen)
+    body["updated_at_ts"] = _epoch(doc.updated_at)
+    for facet, name_field in LABELLED.items():
+        code, name = body.get(facet), body.get(name_field)
+        body[f"{facet}_label"] = f"{code}{LABEL_SEPARATOR}{name}" if code and name else None
+    body["deleted"] = False
+    body["project"] = project.model_dump(mode="json")
+    return body
+
+
+class MeiliIndexWriter:
+    def __init__(self, url: str, key: str | None = None, *, index: str = MEILI_INDEX):
+        if not url:
+            raise ValueError("MeiliIndexWriter needs the Meilisearch URL (MEILI_URL)")
+        self.url, self.key, self.index_uid = url, key, index
+        self._local = threading.local()
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+        self._id_locks = [asyncio.Lock() for _ in range(64)]
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _client(self) -> meilisearch.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = meilisearch.Client(self.url, self.key, timeout=REQUEST_TIMEOUT_S)
+        return client
+
+    def _index(self):
+        return self._client().index(self.index_uid)
+
+    def _wait(self, task_info, what: str, tolerate: tuple[str, ...] = ()):
+        task = self._client().wait_for_task(task_info.task_uid, timeout_in_ms=TASK_TIMEOUT_MS, interval_in_ms=25)
+        if task.status == "succeeded":
+            return task
+        code = (task.error or {}).get("code")
+        if task.status == "failed" and code in tolerate:
+            return task
+        message = (task.error or {}).get("message", "no error reported")
+        raise MeiliWriteError(f"Meilisearch {what} on index {self.index_uid!r}: task {task.uid} {task.status}"
+                              f" ({code or 'no code'}): {message}")
+
+    def _lock(self, canonical_id: str) -> asyncio.Lock:
+        return self._id_locks[zlib.crc32(canonical_id.encode()) % len(self._id_locks)]
+
+    async def _ensure(self) -> None:
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if not self._ready:
+                await asyncio.to_thread(self._ensure_sync)
+                self._ready = True
+
+    def _ensure_sync(self) -> None:
+        client = self._client()
+        self._wait(client.create_index(self.index_uid, {"primaryKey": "id"}), "create index",
+                   tolerate=("index_already_exists",))
+        primary_key = client.get_index(self.index_uid).primary_key
+        if primary_key not in (None, "id"):
+            raise MeiliWriteError(f"Meilisearch index {self.index_uid!r} has primary key {primary_key!r}, expected 'id'")
+        self._wait(self._index().update_settings(meili_settings()), "update settings")
+
+    def _stored_version(self, canonical_id: str) -> int:
+        try:
+            stored = self._index().get_document(quote(canonical_id, safe=""), {"fields": ["version"]})
+        except MeilisearchApiError as exc:
+            if exc.code == "document_not_found":
+                return 0
+            raise
+        return int(getattr(stored, "version", 0) or 0)
+
+    def _write_if_newer(self, canonical_id: str, version: int, document: dict[str, Any], what: str) -> bool:
+        if self._stored_version(canonical_id) >= version:
+            return False
+        self._wait(self._index().add_documents([document], primary_key="id"), f"{what} {canonical_id} v{version}")
+        return True
+
+    # ------------------------------------------------------------------ IndexWriter
+
+    async def upsert(self, project: CanonicalProject, version: int) -> bool:
+        await self._ensure()
+        document = meili_document(project, version)
+        async with self._lock(project.id):
+            return await asyncio.to_thread(self._write_if_newer, project.id, version, document, "upsert")
+
+    async def delete(self, canonical_id: str, version: int) -> bool:
+        # a tombstone keeps the version, so a late, older upsert cannot resurrect the project
+        await self._ensure()
+        tombstone = {"id": canonical_id, "version": version, "deleted": True}
+        async with self._lock(canonical_id):
+            return await asyncio.to_thread(self._write_if_newer, canonical_id, version, tombstone, "delete")
+
+    async def clear(self) -> None:
+        await self._ensure()
+        await asyncio.to_thread(lambda: self._wait(self._index().delete_all_documents(), "clear"))

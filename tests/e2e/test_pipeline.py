@@ -1,0 +1,296 @@
+"""End to end: the five services as separate processes on the embedded broker and database.
+
+Demo partner sites are served from files on a free local port; the crawler harvests them once.
+A partner push goes through the gateway; malformed input lands on deadletter.v1 with a reason
+while every service keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from libs.contracts.events import PartnerRecord, SourceRecordEvent
+from libs.contracts.topics import DEADLETTER, PARTNER_INGEST
+from services.gateway.adapters.keys import ApiKeys
+from tests.conftest import fresh_database, wait_until
+from tools.devstack import DEMO_SITES_DIR, ROOT, SERVICES, free_port, serve_demo_sites
+
+pytestmark = pytest.mark.e2e
+API_KEY = "e2e-key-" + uuid.uuid4().hex
+PARTNER = "e2e-partner"
+
+
+class Pipeline:
+    def __init__(self, stack, base_url: str, log_dir: Path, bootstrap: str):
+        self.stack, self.base_url, self.log_dir, self.bootstrap = stack, base_url, log_dir, bootstrap
+
+    def alive(self) -> dict[str, bool]:
+        return {name: proc.poll() is None for name, proc in self.stack.services.items()}
+
+    def logs(self, service: str) -> list[dict]:
+        lines = (self.log_dir / f"{service}.log").read_text(errors="replace").splitlines()
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    database_url = fresh_database(stack, "e2e")
+    sites_port, gateway_port = free_port(), free_port()
+    sites = serve_demo_sites(sites_port, DEMO_SITES_DIR)
+    partners = yaml.safe_load((ROOT / "services/crawler/partners.demo.yaml").read_text())
+    for p in partners["partners"]:
+        for holder in (p, p["options"]):
+            for k in ("base_url", "url"):
+                if k in holder:
+                    holder[k] = holder[k].replace("127.0.0.1:8765", f"127.0.0.1:{sites_port}")
+    partners_file = tmp / "partners.yaml"
+    partners_file.write_text(yaml.safe_dump(partners, allow_unicode=True))
+
+    async def make_key():
+        engine = create_async_engine(database_url)
+        await ApiKeys(engine).create(PARTNER, ("ingest",), "e2e", API_KEY)
+        await engine.dispose()
+
+    asyncio.run(make_key())
+    log_dir = tmp / "logs"
+    stack.start_services(
+        SERVICES, log_dir=log_dir, DATABASE_URL=database_url, GATEWAY_PORT=str(gateway_port),
+        CARREFOUR_PARTNERS_FILE=str(partners_file), CRAWL_ONCE="true",
+    )
+    base_url = f"http://127.0.0.1:{gateway_port}"
+    try:
+        with httpx.Client(timeout=5) as client:
+            for _ in range(300):
+                try:
+                    if client.get(f"{base_url}/ready").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                import time
+
+                time.sleep(0.1)
+            else:
+                raise AssertionError("gateway never became ready")
+        yield Pipeline(stack, base_url, log_dir, stack.bootstrap)
+    finally:
+        stack.stop_services()
+        sites.shutdown()
+        for name in SERVICES:
+            log = log_dir / f"{name}.log"
+            if log.exists():
+                print(f"--- last lines of {name}.log\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+
+
+async def _search(pipeline: Pipeline, **params) -> dict:
+    async with httpx.AsyncClient(base_url=pipeline.base_url, timeout=10) as client:
+        r = await client.get("/api/v1/search", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+async def _deadletters(bootstrap: str, predicate, timeout: float = 30.0) -> list[dict]:
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4().hex}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[dict] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for rec in records:
+                    letter = orjson.loads(rec.value)
+                    if predicate(letter):
+                        found.append(letter)
+            if found:
+                return found
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_demo_sites_are_harvested_and_deduplicated(pipeline):
+    async def roubaix():
+        body = await _search(pipeline, q="zero dechet")
+        # avise and cerdd records arrive one after the other: wait for the merged view
+        return body if body["total"] >= 1 and len(body["hits"][0]["source"]) == 2 else None
+
+    body = await wait_until(roubaix, timeout=60, what="the Roubaix project merged from both partners")
+    hit = body["hits"][0]
+    assert hit["title"] == "Roubaix territoire pilote Zéro Déchet"
+    assert hit["commune"] == "59512" and hit["departement"] == "59" and hit["region"] == "32"
+    assert hit["source"] == ["avise", "cerdd"], "published by two partners, shown once with both sources"
+    assert body["total"] == 1
+
+    async def everything():
+        body = await _search(pipeline, per_page=100)
+        return body if body["total"] >= 54 else None
+
+    body = await wait_until(everything, timeout=60, what="all 54 distinct demo projects")
+    assert body["total"] == 54  # 59 good records, 5 published twice
+    titles = {h["title"] for h in body["hits"]}
+    for seed in ["Les Talents d'Alphonse", "Santé, nutrition et gestion du budget", "Papa Charlie",
+                 "Parrainage de proximité PEPSE", "LERIS fablab numérique mobile", "Graine de troc",
+                 "Roubaix territoire pilote Zéro Déchet", "Alternativ'hotel"]:
+        assert seed in titles
+    assert body["facets"]["region"]["32"] >= 2
+    assert body["labels"]["region"]["06"] == "Mayotte"
+
+    mayotte = await _search(pipeline, departement="976")
+    assert "Santé, nutrition et gestion du budget" in {h["title"] for h in mayotte["hits"]}
+
+    async with httpx.AsyncClient(base_url=pipeline.base_url) as client:
+        page = await client.get("/", params={"q": "zéro déchet"})
+        assert page.status_code == 200 and "Roubaix territoire pilote Zéro Déchet" in page.text
+        project = await client.get(f"/api/v1/projects/{hit['id']}")
+        assert {s["partner"] for s in project.json()["project"]["sources"]} == {"avise", "cerdd"}
+        html = await client.get(f"/projets/{hit['id']}")
+        assert html.status_code == 200 and "cerdd" in html.text
+
+
+async def test_crawled_bad_records_are_dead_lettered(pipeline):
+    letters = await _deadletters(pipeline.bootstrap, lambda d: d["origin_topic"] == "crawl:social-planet")
+    reasons = " | ".join(d["reason"] for d in letters)
+    assert "sp-0360" in reasons and "title" in reasons
+    assert "sp-0361" in reasons and "http or https" in reasons
+
+
+async def test_partner_push_is_searchable_and_replays_change_nothing(pipeline):
+    title = f"Épicerie solidaire du Marais {uuid.uuid4().hex[:6]}"
+    record = {"source": PARTNER, "source_record_id": "push-1", "url": "https://exemple.org/epicerie",
+              "title": title, "description": "<p>Une épicerie <strong>solidaire</strong> &amp; conviviale.</p>",
+              "commune": "Paris", "postcode": "75003", "themes": ["Alimentation", "Précarité"]}
+    async with httpx.AsyncClient(base_url=pipeline.base_url, timeout=10) as client:
+        r = await client.post("/api/v1/ingest", json={"records": [record]}, headers={"X-API-Key": API_KEY})
+        assert r.status_code == 202, r.text
+        correlation_id = r.json()["correlation_id"]
+
+    async def found():
+        body = await _search(pipeline, q="epicerie marais", source=PARTNER)
+        return body if body["total"] == 1 else None
+
+    hit = (await wait_until(found, timeout=30, what="the pushed project"))["hits"][0]
+    assert hit["title"] == title
+    assert hit["description"] == "Une épicerie solidaire & conviviale."
+    assert hit["commune"] == "75056" and "alimentation" in hit["theme"]
+    version = hit["version"]
+
+    # the correlation id of the push is on the log line of every hop
+    for service in ("normalizer", "geocoder", "indexer"):
+        lines = [line for line in pipeline.logs(service) if line.get("correlation_id") == correlation_id]
+        assert lines and all(line["event"] == "handled" for line in lines), service
+        assert {"topic", "event_id", "outcome", "duration_ms", "service"} <= set(lines[0])
+
+    # replaying the very same event (at-least-once redelivery) changes nothing
+    event = SourceRecordEvent.upsert(PartnerRecord.model_validate(record))
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap)
+    await producer.start()
+    try:
+        for _ in range(2):
+            await producer.send_and_wait(PARTNER_INGEST, event.model_dump_json().encode(), key=b"%s:push-1" % PARTNER.encode())
+    finally:
+        await producer.stop()
+
+    async def replayed():
+        lines = [line for line in pipeline.logs("indexer") if line.get("correlation_id") == event.correlation_id]
+        return lines if len(lines) >= 2 else None
+
+    await wait_until(replayed, timeout=30, what="the replayed events handled by the indexer")
+    again = await _search(pipeline, q="epicerie marais", source=PARTNER)
+    assert again["total"] == 1 and again["hits"][0]["version"] == version
+
+    # a deletion takes it out of the index
+    async with httpx.AsyncClient(base_url=pipeline.base_url, timeout=10) as client:
+        r = await client.post("/api/v1/ingest", headers={"X-API-Key": API_KEY},
+                              json={"deletions": [{"source": PARTNER, "source_record_id": "push-1"}]})
+        assert r.status_code == 202
+
+    async def gone():
+        return (await _search(pipeline, q="epicerie marais", source=PARTNER))["total"] == 0
+
+    await wait_until(gone, timeout=30, what="the deleted project to leave the index")
+
+
+async def test_malformed_records_are_dead_lettered_and_nothing_crashes(pipeline):
+    marker = uuid.uuid4().hex
+    bad_payloads = [
+        b"{not json " + marker.encode(),
+        orjson.dumps({"op": "upsert", "source": "x", "marker": marker}),
+        orjson.dumps({"schema_version": 1, "op": "upsert", "source": PARTNER, "source_record_id": marker,
+                      "record": {"source": PARTNER, "source_record_id": marker, "url": "javascript:alert(1)",
+                                 "title": "<b></b>"}}),
+        b"\xff\xfe" + marker.encode(),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap)
+    await producer.start()
+    try:
+        for payload in bad_payloads:
+            await producer.send_and_wait(PARTNER_INGEST, payload, key=marker.encode())
+    finally:
+        await producer.stop()
+
+    async def all_letters():
+        letters = await _deadletters(pipeline.bootstrap, lambda d: marker in d["payload"], timeout=5)
+        return letters if len(letters) >= len(bad_payloads) else None
+
+    letters = await wait_until(all_letters, timeout=40, what="four dead letters")
+    assert len(letters) == len(bad_payloads), "each bad message is dead-lettered once"
+    assert all(d["origin_topic"] == PARTNER_INGEST and d["service"] == "normalizer" for d in letters)
+    reasons = sorted(d["reason"] for d in letters)
+    assert any("not valid JSON" in r for r in reasons)
+    assert any("url" in r and "http or https" in r for r in reasons)
+    assert any("record" in r or "source_record_id" in r for r in reasons)
+    assert all(pipeline.alive().values()), pipeline.alive()
+
+    # and the pipeline still carries good data afterwards
+    async with httpx.AsyncClient(base_url=pipeline.base_url, timeout=10) as client:
+        r = await client.post("/api/v1/ingest", headers={"X-API-Key": API_KEY}, json={"records": [{
+            "source": PARTNER, "source_record_id": "after-bad", "url": "https://exemple.org/apres",
+            "title": f"Garage solidaire {marker[:6]}", "commune": "Reims", "postcode": "51100"}]})
+        assert r.status_code == 202
+
+    async def after():
+        return (await _search(pipeline, q=f"garage solidaire {marker[:6]}"))["total"] == 1
+
+    await wait_until(after, timeout=30, what="a good record after the bad ones")
+
+
+async def test_gateway_rejects_bad_requests_clearly(pipeline):
+    async with httpx.AsyncClient(base_url=pipeline.base_url, timeout=10) as client:
+        good = {"source": PARTNER, "source_record_id": "r", "url": "https://exemple.org", "title": "t"}
+        assert (await client.post("/api/v1/ingest", json={"records": [good]})).status_code == 401
+        assert (await client.post("/api/v1/ingest", json={"records": [good]},
+                                  headers={"X-API-Key": "wrong"})).status_code == 401
+        other = {**good, "source": "avise"}
+        r = await client.post("/api/v1/ingest", json={"records": [other]}, headers={"X-API-Key": API_KEY})
+        assert r.status_code == 403 and "avise" in r.text
+        r = await client.post("/api/v1/ingest", content=b"{oops", headers={"X-API-Key": API_KEY})
+        assert r.status_code == 400
+        r = await client.post("/api/v1/ingest", json={"records": [{**good, "lat": 95, "lon": 2}]},
+                              headers={"X-API-Key": API_KEY})
+        assert r.status_code == 400 and "records.0.lat" in r.text
+        r = await client.get("/api/v1/search", params={"per_page": 1000})
+        assert r.status_code == 400 and "per_page" in r.text
+        r = await client.get("/api/v1/search", params={"theme": "<script>"})
+        assert r.status_code == 400 and "theme" in r.text
+        assert (await client.get("/api/v1/projects/..%2Fetc")).status_code == 404
+        assert (await client.get("/schema/openapi.json")).status_code == 200
+        assert (await client.get("/health")).json() == {"status": "ok"}
+    assert all(pipeline.alive().values())

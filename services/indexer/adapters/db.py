@@ -47,7 +47,9 @@ class DedupStore:
                 {"k": event.key},
             )).mappings().first()
             affected: set[str] = set()
-            if old is not None and not old["deleted"] and old["dedup_key"]:
+            if old is not None and old["dedup_key"]:
+                # even when already deleted: a redelivered deletion re-emits the current state, in case
+                # the first delivery committed here but died before publishing it
                 affected.add(old["dedup_key"])
             if event.op is Operation.UPSERT:
                 key = domain.dedup_key(event.project, event.location)

@@ -1,0 +1,135 @@
+"""The shared consumer loop against the real embedded broker: commit, retry, dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from libs.contracts.events import PartnerRecord, SourceRecordEvent
+from libs.contracts.runtime import messaging
+from libs.contracts.runtime.messaging import Rejected, consumer, make_broker
+from libs.contracts.topics import DEADLETTER
+from tests.conftest import wait_until
+
+
+async def _topic(bootstrap: str) -> str:
+    name = f"test.loop.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, 1)])
+    finally:
+        await admin.close()
+    return name
+
+
+def _event(title: str) -> SourceRecordEvent:
+    return SourceRecordEvent.upsert(PartnerRecord(source="test", source_record_id=title, url="https://t.example/x",
+                                                  title=title))
+
+
+async def _letters(bootstrap: str, topic: str, expected: int, timeout: float = 20) -> list[dict]:
+    c = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
+                         auto_offset_reset="earliest", enable_auto_commit=False)
+    await c.start()
+    found: list[dict] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline and len(found) < expected:
+            for records in (await c.getmany(timeout_ms=300)).values():
+                found += [d for d in (orjson.loads(r.value) for r in records) if d["origin_topic"] == topic]
+    finally:
+        await c.stop()
+    return found
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(messaging, "MAX_BACKOFF_S", 0.05)
+
+
+async def test_good_bad_rejected_poison_and_transient_messages(bootstrap, fast_retries):
+    topic = await _topic(bootstrap)
+    broker = make_broker("looptest", bootstrap)
+    handled: list[str] = []
+    attempts: dict[str, int] = {}
+
+    @consumer(broker, service="looptest", topics=topic, group_id=f"g-{topic}", model=SourceRecordEvent)
+    async def on_event(event: SourceRecordEvent) -> str:
+        title = event.record.title
+        attempts[title] = attempts.get(title, 0) + 1
+        if title == "rejected":
+            raise Rejected("not for us")
+        if title == "poison":
+            raise RuntimeError("boom")
+        if title == "flaky" and attempts[title] <= 2:
+            raise ConnectionRefusedError("database down")
+        handled.append(title)
+        return "ok"
+
+    await broker.start()
+    try:
+        for payload in [_event("first").model_dump_json().encode(), b"{broken", b"[1, 2]",
+                        _event("rejected").model_dump_json().encode(), _event("poison").model_dump_json().encode(),
+                        _event("flaky").model_dump_json().encode(), _event("last").model_dump_json().encode()]:
+            await broker.publish(payload, topic, key=b"k")
+
+        async def done():
+            return handled if "last" in handled else None
+
+        await wait_until(done, timeout=30, what="the last message handled")
+    finally:
+        await broker.stop()
+
+    assert handled == ["first", "flaky", "last"], "order kept, transient failure retried until it passed"
+    assert attempts["flaky"] == 3
+    assert attempts["poison"] == messaging.POISON_RETRIES + 1, "a poison message is tried a bounded number of times"
+    letters = await _letters(bootstrap, topic, expected=4)
+    reasons = sorted(d["reason"] for d in letters)
+    assert len(letters) == 4, reasons
+    assert any("not valid JSON" in r for r in reasons)
+    assert any("must be a JSON object" in r for r in reasons)
+    assert any(r == "not for us" for r in reasons)
+    assert any("RuntimeError: boom" in r for r in reasons)
+    assert all(d["service"] == "looptest" and d["origin_offset"] is not None for d in letters)
+
+
+async def test_commit_after_handling_means_a_restart_resumes_without_loss(bootstrap):
+    """Messages handled by one consumer are not seen again by its successor in the group."""
+    topic = await _topic(bootstrap)
+    group = f"g-{topic}"
+
+    async def run(expect: int) -> list[str]:
+        seen: list[str] = []
+        broker = make_broker("looptest", bootstrap)
+
+        @consumer(broker, service="looptest", topics=topic, group_id=group, model=SourceRecordEvent)
+        async def on_event(event: SourceRecordEvent) -> None:
+            seen.append(event.record.title)
+
+        await broker.start()
+        try:
+            async def enough():
+                return len(seen) >= expect
+
+            await wait_until(enough, timeout=30, what=f"{expect} messages")
+        finally:
+            await broker.stop()
+        return seen
+
+    producer = make_broker("producer", bootstrap)
+    await producer.connect()
+    for i in range(3):
+        await producer.publish(_event(f"a{i}").model_dump_json().encode(), topic, key=b"k")
+    first = await run(3)
+    for i in range(2):
+        await producer.publish(_event(f"b{i}").model_dump_json().encode(), topic, key=b"k")
+    second = await run(2)
+    await producer.stop()
+    assert first == ["a0", "a1", "a2"]
+    assert second == ["b0", "b1"], "committed messages are not redelivered to the next consumer"

@@ -74,7 +74,8 @@ def upgrade() -> None:
             lat           double precision,
             lon           double precision,
             first_seen    timestamptz,
-            updated_at    timestamptz
+            updated_at    timestamptz,
+            indexed_at    timestamptz NOT NULL DEFAULT now()
         )
         """
     )

@@ -46,7 +46,7 @@ class PostgresIndexWriter:
                     stage=EXCLUDED.stage, engineering=EXCLUDED.engineering, holder_type=EXCLUDED.holder_type,
                     source=EXCLUDED.source, region=EXCLUDED.region, departement=EXCLUDED.departement,
                     commune=EXCLUDED.commune, lat=EXCLUDED.lat, lon=EXCLUDED.lon,
-                    first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at
+                    first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at, indexed_at=now()
                 WHERE search_documents.version < EXCLUDED.version
                 """),
                 dict(id=doc.id, version=version, title_folded=fold(doc.title), body_folded=fold(body),
@@ -64,7 +64,8 @@ class PostgresIndexWriter:
                 INSERT INTO search_documents (id, version, deleted) VALUES (:id, :version, true)
                 ON CONFLICT (id) DO UPDATE SET version=EXCLUDED.version, deleted=true, doc=NULL,
                     title_folded='', body_folded='', theme='{}', engineering='{}', source='{}',
-                    stage=NULL, holder_type=NULL, region=NULL, departement=NULL, commune=NULL, lat=NULL, lon=NULL
+                    stage=NULL, holder_type=NULL, region=NULL, departement=NULL, commune=NULL, lat=NULL, lon=NULL,
+                    indexed_at=now()
                 WHERE search_documents.version < EXCLUDED.version
                 """), {"id": canonical_id, "version": version})
             return result.rowcount > 0

@@ -126,7 +126,7 @@ def parse_search(
     q = (q or "").strip()
     if len(q) > MAX_Q_CHARS:
         raise QueryError(f"q: at most {MAX_Q_CHARS} characters")
-    if any(ord(c) < 32 for c in q):
+    if any(ord(c) < 32 or ord(c) == 127 for c in q):
         raise QueryError("q: control characters are not allowed")
     parsed: dict[str, tuple[str, ...]] = {}
     for facet, values in (filters or {}).items():
@@ -166,7 +166,7 @@ def parse_search(
     try:
         page_n = int(page if page not in (None, "") else 1)
         per = int(per_page if per_page not in (None, "") else 20)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise QueryError("page and per_page must be whole numbers") from None
     if page_n < 1:
         raise QueryError("page must be >= 1")

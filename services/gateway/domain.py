@@ -26,6 +26,11 @@ _PATTERNS = {
     "commune": re.compile(r"^(?:\d{5}|2[AB]\d{3})$"),
 }
 Sort = Literal["relevance", "newest", "nearest"]
+STOP_WORDS = frozenset(
+    "a au aux avec ce ces d dans de des du en et l la le les leur lui ma mais me mes mon ne nos notre "
+    "nous on ou par pas pour qu que qui s sa se ses son sur ta te tes ton tu un une vos votre vous y".split()
+)
+"""Folded French stop words: ignored in queries, as the French text search configuration does."""
 
 
 class QueryError(ValueError):
@@ -76,7 +81,10 @@ class SearchQuery:
 
     @property
     def tokens(self) -> list[str]:
-        return [t[:40] for t in fold(self.q).split()][:MAX_TOKENS]
+        """Folded query words, French stop words left out (every remaining word must match)."""
+        words = [t[:40] for t in fold(self.q).split()]
+        kept = [w for w in words if w not in STOP_WORDS]
+        return (kept or words)[:MAX_TOKENS]
 
     @property
     def offset(self) -> int:

@@ -54,9 +54,14 @@ class PostgresSearch:
         where = ["NOT deleted"]
         tokens = query.tokens
         if tokens:
-            params["tsq"] = " & ".join(t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens))
+            # every word must match: in the text (the last one as a prefix), or, for typos, by trigram
+            # similarity to a word of the title
+            terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
+            params["tsq"] = " & ".join(terms)
             params["qf"] = " ".join(tokens)
-            where.append("(tsv @@ to_tsquery('french', :tsq) OR :qf <% title_folded)")
+            for i, (term, token) in enumerate(zip(terms, tokens)):
+                params[f"t{i}"], params[f"w{i}"] = term, token
+                where.append(f"(tsv @@ to_tsquery('french', :t{i}) OR :w{i} <% title_folded)")
         if query.geo is not None and query.geo.radius_km is not None:
             la1, la2, lo1, lo2 = query.geo.bounds()
             params.update(gla1=la1, gla2=la2, glo1=lo1, glo2=lo2, gr=query.geo.radius_km)

@@ -136,7 +136,8 @@ class MeiliIndexWriter:
                    tolerate=("index_already_exists",))
         primary_key = client.get_index(self.index_uid).primary_key
         if primary_key not in (None, "id"):
-            raise MeiliWriteError(f"Meilisearch index {self.index_uid!r} has primary key {primary_key!r}, expected 'id'")
+            raise MeiliWriteError(
+                f"Meilisearch index {self.index_uid!r} has primary key {primary_key!r}, expected 'id'")
         self._wait(self._index().update_settings(meili_settings()), "update settings")
 
     def _stored_version(self, canonical_id: str) -> int:

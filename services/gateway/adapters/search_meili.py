@@ -1,0 +1,167 @@
+"""Meilisearch search backend: the same answers as :class:`PostgresSearch`, from the index the
+indexer's ``MeiliIndexWriter`` maintains.
+
+- text: every folded query word must match (``matchingStrategy: all``, as the AND of the
+  PostgreSQL tsquery), the last one as a prefix; typo tolerance is Meilisearch's own;
+- filters: OR within a facet (``IN [...]``), AND across facets; tombstones (``deleted = true``)
+  are always filtered out;
+- facets are disjunctive: one multi-search holds the page query (which also counts the facets
+  nobody filters on) plus one query per filtered facet, run with every filter but its own;
+- geo: ``_geoRadius`` (metres) and ``_geoBoundingBox``; ``distance_km`` is computed from the hit's
+  coordinates with the PostgreSQL reader's haversine (``_geoDistance`` only comes back when
+  sorting by ``_geoPoint``, and rounded to the metre);
+- labels of region / département / commune come from the ``<facet>_label`` ("code|name") facets
+  the writer indexes, completed from the hits' ``*_name`` fields.
+
+The ``meilisearch`` client is synchronous: calls run in worker threads, one client per thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import threading
+from typing import Any
+
+import meilisearch
+from meilisearch.errors import MeilisearchApiError
+
+from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
+from services.gateway.domain import SearchQuery
+
+HIT_FIELDS = list(SearchDocument.model_fields)
+LABELLED = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+"""Same convention as the indexer's writer: ``<facet>_label`` = ``"<code>|<name>"``."""
+LABEL_SEPARATOR = "|"
+DOCUMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,511}$")  # what Meilisearch accepts as a document id
+REQUEST_TIMEOUT_S = 10
+
+
+class MeiliUnavailable(RuntimeError):
+    """Meilisearch answered, but not as available."""
+
+
+def _num(value: float) -> str:
+    return format(float(value), ".7f")
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The PostgreSQL reader's formula (earth radius 6371 km), so both backends report the same distance."""
+    dlat, dlon = math.radians(lat2 - lat1), math.radians(lon2 - lon1)
+    a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(dlon / 2) ** 2
+    return 2 * 6371 * math.asin(math.sqrt(a))
+
+
+def _ordered(distribution: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(distribution.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+class MeiliSearch:
+    def __init__(self, url: str, key: str | None = None, *, index: str = MEILI_INDEX):
+        if not url:
+            raise ValueError("MeiliSearch needs the Meilisearch URL (MEILI_URL)")
+        self.url, self.key, self.index_uid = url, key, index
+        self._local = threading.local()
+
+    def _client(self) -> meilisearch.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = meilisearch.Client(self.url, self.key, timeout=REQUEST_TIMEOUT_S)
+        return client
+
+    # ------------------------------------------------------------------ SearchBackend
+
+    async def ping(self) -> None:
+        health = await asyncio.to_thread(lambda: self._client().health())
+        if health.get("status") != "available":
+            raise MeiliUnavailable(f"Meilisearch at {self.url} reports {health!r}")
+
+    async def get(self, project_id: str) -> dict[str, Any] | None:
+        if not DOCUMENT_ID.match(project_id):
+            return None
+        try:
+            stored = await asyncio.to_thread(lambda: self._client().index(self.index_uid).get_document(project_id))
+        except MeilisearchApiError as exc:
+            if exc.code in ("document_not_found", "index_not_found"):
+                return None
+            raise
+        doc = dict(stored)
+        if doc.get("deleted"):
+            return None
+        return {k: doc.get(k) for k in [*HIT_FIELDS, "project"] if k in doc}
+
+    async def search(self, query: SearchQuery) -> dict[str, Any]:
+        base = ["deleted = false"]
+        if query.geo is not None and query.geo.radius_km is not None:
+            g = query.geo
+            base.append(f"_geoRadius({_num(g.lat)}, {_num(g.lon)}, {_num(g.radius_km * 1000)})")
+        if query.bbox is not None:
+            b = query.bbox  # top-right corner, then bottom-left corner
+            base.append(f"_geoBoundingBox([{_num(b.max_lat)}, {_num(b.max_lon)}], "
+                        f"[{_num(b.min_lat)}, {_num(b.min_lon)}])")
+        clauses = {facet: f"{facet} IN [{', '.join(_quote(v) for v in values)}]"
+                   for facet, values in query.filters.items()}
+
+        def where(*, without: str | None = None) -> str:
+            return " AND ".join(f"({c})" for c in [*base, *(c for f, c in clauses.items() if f != without)])
+
+        def with_labels(facets: list[str]) -> list[str]:
+            return [*facets, *(f"{f}_label" for f in facets if f in LABELLED)]
+
+        q = " ".join(query.tokens)
+        common = {"indexUid": self.index_uid, "q": q, "matchingStrategy": "all"}
+        main: dict[str, Any] = {
+            **common, "filter": where(), "page": query.page, "hitsPerPage": query.per_page,
+            "attributesToRetrieve": HIT_FIELDS,
+            "facets": with_labels([f for f in FACET_FIELDS if f not in clauses]),
+        }
+        newest = ["first_seen_ts:desc", "id:asc"]
+        if query.sort == "newest" or (query.sort == "relevance" and not q):
+            main["sort"] = newest  # no words to rank by: newest first, as PostgreSQL does
+        elif query.sort == "nearest" and query.geo is not None:
+            main["sort"] = [f"_geoPoint({_num(query.geo.lat)}, {_num(query.geo.lon)}):asc", "id:asc"]
+        disjunctive = [
+            {**common, "filter": where(without=facet), "limit": 0, "attributesToRetrieve": ["id"],
+             "facets": with_labels([facet])}
+            for facet in clauses
+        ]
+
+        try:
+            response = await asyncio.to_thread(lambda: self._client().multi_search([main, *disjunctive]))
+        except MeilisearchApiError as exc:
+            if exc.code == "index_not_found":  # nothing indexed yet
+                return {"total": 0, "hits": [], "facets": {f: {} for f in FACET_FIELDS},
+                        "labels": {f: {} for f in LABELLED}}
+            raise
+        results = response["results"]
+        distributions: dict[str, dict[str, int]] = dict(results[0].get("facetDistribution") or {})
+        for facet, result in zip(clauses, results[1:]):
+            own = result.get("facetDistribution") or {}
+            for name in with_labels([facet]):
+                distributions[name] = own.get(name) or {}
+
+        facets = {f: _ordered(distributions.get(f) or {}) for f in FACET_FIELDS}
+        labels: dict[str, dict[str, str]] = {f: {} for f in LABELLED}
+        for facet in LABELLED:
+            for value in distributions.get(f"{facet}_label") or {}:
+                code, sep, name = value.partition(LABEL_SEPARATOR)
+                if sep and name and code in facets[facet]:
+                    labels[facet][code] = min(name, labels[facet].get(code, name))
+
+        hits = []
+        for raw in results[0].get("hits") or []:
+            hit = {k: raw.get(k) for k in HIT_FIELDS}
+            for facet, name_field in LABELLED.items():
+                code, name = hit.get(facet), hit.get(name_field)
+                if code and name and code in facets[facet]:
+                    labels[facet].setdefault(code, name)
+            if query.geo is not None and hit.get("lat") is not None and hit.get("lon") is not None:
+                hit["distance_km"] = round(_haversine_km(query.geo.lat, query.geo.lon, hit["lat"], hit["lon"]), 2)
+            hits.append(hit)
+        labels = {f: {code: labels[f][code] for code in facets[f] if code in labels[f]} for f in LABELLED}
+        return {"total": results[0].get("totalHits", 0), "hits": hits, "facets": facets, "labels": labels}

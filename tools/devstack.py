@@ -17,7 +17,6 @@ import json
 import os
 import pwd
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -130,9 +129,14 @@ class Postgres:
     def start(self) -> None:
         """initdb on first use, then pg_ctl start listening on 127.0.0.1:port (trust auth)."""
         if os.geteuid() == 0:  # postgres refuses to run as root: use pgserver's system user
-            from pgserver.postgres_server import POSTGRES_BIN_PATH
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
             import stat
+
+            from pgserver.postgres_server import POSTGRES_BIN_PATH
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
             self.proc_user = "pgserver"
             ensure_user_exists(self.proc_user)

@@ -8,7 +8,13 @@ import orjson
 import structlog
 from faststream.kafka import KafkaBroker
 
-from libs.contracts.events import CrawlInfo, Operation, SourceRecordEvent, record_key, utcnow
+from libs.contracts.events import (
+    CrawlInfo,
+    Operation,
+    SourceRecordEvent,
+    record_key,
+    utcnow,
+)
 from libs.contracts.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import CRAWL_RECORDS
 from services.crawler import domain

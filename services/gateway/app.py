@@ -10,34 +10,28 @@ from typing import Annotated, Any
 
 import structlog
 from faststream.kafka import KafkaBroker
-from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.connection import ASGIConnection
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import (
     HTTPException,
-    NotAuthorizedException,
     NotFoundException,
-    PermissionDeniedException,
     ValidationException,
 )
-from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.params import Parameter
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import Operation, PartnerRecord, SourceRecordEvent, Slug, record_key
-from libs.contracts.runtime.messaging import publish
 from libs.contracts.runtime.settings import Settings, settings
 from libs.contracts.taxonomy import FACETS, taxonomy
-from libs.contracts.topics import PARTNER_INGEST
-from services.gateway.adapters.keys import ApiKey, ApiKeys
-from services.gateway.adapters.search import SearchBackend, make_search
+from services.gateway.adapters.keys import ApiKeys
+from services.gateway.adapters.search import make_search
+from services.gateway.controllers import EXTRA_ROUTES
 from services.gateway.domain import QueryError, SearchQuery, parse_search
 
 HERE = Path(__file__).parent
@@ -47,49 +41,11 @@ MAX_BATCH = 500
 API_CACHE = CacheControlHeader(max_age=30, public=True)
 
 
-# --------------------------------------------------------------------------- schemas
-
-
-class DeletionRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    source: Slug
-    source_record_id: Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class IngestBatch(BaseModel):
-    """A partner push: records to create or update, and records to delete."""
-
-    model_config = ConfigDict(extra="forbid")
-    records: Annotated[list[PartnerRecord], Field(max_length=MAX_BATCH)] = Field(default_factory=list)
-    deletions: Annotated[list[DeletionRef], Field(max_length=MAX_BATCH)] = Field(default_factory=list)
-    correlation_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] = None
-
-
-class IngestAccepted(BaseModel):
-    accepted: int
-    event_ids: list[str]
-    correlation_id: str
-
-
 # --------------------------------------------------------------------------- wiring
 
 
 def _state(request: Request | ASGIConnection) -> State:
     return request.app.state
-
-
-async def require_ingest_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    header = connection.headers.get("x-api-key") or ""
-    auth = connection.headers.get("authorization") or ""
-    key = header or (auth[7:] if auth.lower().startswith("bearer ") else "")
-    if not key:
-        raise NotAuthorizedException("an API key is required (header X-API-Key or Authorization: Bearer)")
-    found: ApiKey | None = await connection.app.state.api_keys.verify(key)
-    if found is None:
-        raise NotAuthorizedException("unknown or revoked API key")
-    if "ingest" not in found.scopes:
-        raise PermissionDeniedException("this API key has no ingest scope")
-    connection.state.api_key = found
 
 
 def _query(q, theme, stage, engineering, holder_type, source, region, departement, commune,
@@ -150,34 +106,6 @@ async def get_project(request: Request, project_id: str) -> dict[str, Any]:
 @get("/api/v1/taxonomy", cache_control=CacheControlHeader(max_age=3600, public=True))
 async def get_taxonomy() -> dict[str, Any]:
     return taxonomy().model_dump()
-
-
-@post("/api/v1/ingest", guards=[require_ingest_key], status_code=202,
-      summary="Partner push: records onto partner.ingest.v1 (API key with ingest scope)")
-async def ingest(request: Request, data: IngestBatch) -> IngestAccepted:
-    key: ApiKey = request.state.api_key
-    items = [(r.source, r.source_record_id) for r in data.records] + \
-            [(d.source, d.source_record_id) for d in data.deletions]
-    if not items:
-        raise ValidationException("nothing to ingest: give records and/or deletions")
-    foreign = sorted({s for s, _ in items if s != key.partner})
-    if foreign:
-        raise PermissionDeniedException(f"this key may only push records of source '{key.partner}', not {foreign}")
-    extra = {"correlation_id": data.correlation_id} if data.correlation_id else {}
-    events = [SourceRecordEvent.upsert(r, **extra) for r in data.records] + [
-        SourceRecordEvent(op=Operation.DELETE, source=d.source, source_record_id=d.source_record_id, **extra)
-        for d in data.deletions
-    ]
-    if not extra:  # one correlation id for the whole push
-        cid = events[0].correlation_id
-        events = [e.model_copy(update={"correlation_id": cid}) for e in events]
-    broker: KafkaBroker = _state(request).broker
-    for event in events:
-        await publish(broker, PARTNER_INGEST, event, key=record_key(event.source, event.source_record_id))
-    log.info("ingested", partner=key.partner, records=len(data.records), deletions=len(data.deletions),
-             correlation_id=events[0].correlation_id)
-    return IngestAccepted(accepted=len(events), event_ids=[str(e.event_id) for e in events],
-                          correlation_id=events[0].correlation_id)
 
 
 @get("/health", include_in_schema=True, summary="Liveness: the process answers")
@@ -270,7 +198,7 @@ def create_app(cfg: Settings | None = None) -> Litestar:
 
     return Litestar(
         after_exception=[log_crash],
-        route_handlers=[search, get_project, get_taxonomy, ingest, health, ready, home, project_page,
+        route_handlers=[search, get_project, get_taxonomy, health, ready, home, project_page, *EXTRA_ROUTES,
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
         lifespan=[lifespan],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),

@@ -11,7 +11,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.contracts.events import CanonicalProject, Location, NormalizedProject, SourceRef
+from libs.contracts.events import (
+    CanonicalProject,
+    Location,
+    NormalizedProject,
+    SourceRef,
+)
 from libs.contracts.search import SearchDocument, fold
 from libs.contracts.taxonomy import taxonomy
 

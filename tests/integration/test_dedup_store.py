@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
+from libs.contracts.events import (
+    Location,
+    NormalizedProject,
+    Operation,
+    ProjectGeocoded,
+)
 from services.indexer.adapters.db import DedupStore
 
 ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",

@@ -9,7 +9,14 @@ import pytest
 
 from libs.contracts.events import PartnerRecord
 from services.crawler.config import DEFAULT_PARTNERS_FILE, ConfigError, load_partners
-from services.crawler.domain import FRENCH_FIELDS, content_hash, diff, dig, map_json_export, map_record
+from services.crawler.domain import (
+    FRENCH_FIELDS,
+    content_hash,
+    diff,
+    dig,
+    map_json_export,
+    map_record,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SITES = ROOT / "demo" / "sites"

@@ -9,7 +9,14 @@ import pytest
 
 from libs.contracts.events import Contact, Location, NormalizedProject
 from libs.contracts.search import SearchDocument
-from services.indexer.domain import Member, canonical_id, dedup_key, merge, same_content, search_document
+from services.indexer.domain import (
+    Member,
+    canonical_id,
+    dedup_key,
+    merge,
+    same_content,
+    search_document,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)

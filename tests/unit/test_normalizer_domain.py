@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from libs.contracts.events import PartnerRecord
 from libs.contracts.taxonomy import taxonomy
 from services.crawler.domain import map_json_export
-from services.normalizer.domain import SUMMARY_CHARS, check, classify, clean_text, normalize, summarize
+from services.normalizer.domain import (
+    SUMMARY_CHARS,
+    check,
+    classify,
+    clean_text,
+    normalize,
+    summarize,
+)
 
 DEMO_SITES = Path(__file__).resolve().parents[2] / "demo" / "sites"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-SCOPES = ("ingest", "read")
+SCOPES = ("ingest", "read", "admin")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import CanonicalProject
-from libs.contracts.search import SearchDocument
 from services.indexer.domain import fold, search_document
 
 

@@ -1,0 +1,3 @@
+"""Operator overrides for deduplication (dedup issue)."""
+
+routes: list = []

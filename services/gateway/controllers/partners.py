@@ -1,0 +1,3 @@
+"""Partners and their crawl status (crawler issue)."""
+
+routes: list = []

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import REGISTRY
 
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
 from libs.contracts.runtime import messaging
@@ -97,6 +98,11 @@ async def test_good_bad_rejected_poison_and_transient_messages(bootstrap, fast_r
     assert any(r == "not for us" for r in reasons)
     assert any("RuntimeError: boom" in r for r in reasons)
     assert all(d["service"] == "looptest" and d["origin_offset"] is not None for d in letters)
+
+    sample = REGISTRY.get_sample_value
+    assert sample("carrefour_deadletters_total", {"service": "looptest", "topic": topic}) == 4
+    assert sample("carrefour_events_total", {"service": "looptest", "topic": topic, "result": "ok"}) == 3
+    assert sample("carrefour_retries_total", {"service": "looptest", "kind": "transient"}) >= 2
 
 
 async def test_commit_after_handling_means_a_restart_resumes_without_loss(bootstrap):

@@ -29,6 +29,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
 from libs.contracts.events import DeadLetter, Event, describe_validation_error
+from libs.contracts.runtime import metrics
 from libs.contracts.topics import DEADLETTER
 
 log = structlog.get_logger()
@@ -168,7 +169,9 @@ def consumer(
             sub_kwargs["max_workers"] = max_workers
 
         async def _subscriber(body: bytes, message: KafkaMessage) -> None:
-            await run_one(broker, service, model, fn, body, message.raw_message)
+            raw = message.raw_message
+            await run_one(broker, service, model, fn, body, raw)
+            _record_lag(service, message, raw)
 
         _subscriber.__name__ = _subscriber.__qualname__ = fn.__name__
         broker.subscriber(
@@ -183,6 +186,17 @@ def consumer(
         return fn
 
     return register
+
+
+def _record_lag(service: str, message: Any, raw: Any) -> None:
+    try:
+        from aiokafka import TopicPartition
+
+        high = message.consumer.highwater(TopicPartition(raw.topic, raw.partition))
+        if high is not None:
+            metrics.LAG.labels(service, raw.topic, str(raw.partition)).set(max(high - raw.offset - 1, 0))
+    except Exception:  # noqa: BLE001 — metrics never break consumption
+        pass
 
 
 async def run_one(broker: KafkaBroker, service: str, model: type[M], fn: Handler, body: bytes, raw: Any) -> str:
@@ -201,8 +215,10 @@ async def run_one(broker: KafkaBroker, service: str, model: type[M], fn: Handler
             with structlog.contextvars.bound_contextvars(
                 event_id=str(event.event_id), correlation_id=event.correlation_id
             ):
-                outcome = await _call_with_retries(fn, event)
+                outcome = await _call_with_retries(fn, event, service)
                 log.info("handled", outcome=outcome or "ok", duration_ms=_ms(started))
+                metrics.EVENTS.labels(service, topic, "ok").inc()
+                metrics.DURATION.labels(service, topic).observe(time.perf_counter() - started)
                 return outcome or "ok"
         except Rejected as exc:
             return await _to_deadletter(broker, service, body, raw, key, exc.reason, "rejected", event, started)
@@ -229,6 +245,8 @@ async def _to_deadletter(broker, service, body, raw, key, reason, error_type, ev
         offset=getattr(raw, "offset", None),
         correlation_id=event.correlation_id if event is not None else None,
     )
+    metrics.EVENTS.labels(service, letter.origin_topic, "dead_lettered").inc()
+    metrics.DEADLETTERS.labels(service, letter.origin_topic).inc()
     log.warning(
         "handled",
         outcome="dead_lettered",
@@ -241,7 +259,7 @@ async def _to_deadletter(broker, service, body, raw, key, reason, error_type, ev
     return "dead_lettered"
 
 
-async def _call_with_retries(fn: Handler, event: Event) -> str | None:
+async def _call_with_retries(fn: Handler, event: Event, service: str = "?") -> str | None:
     failures = 0
     transient_attempt = 0
     while True:
@@ -254,12 +272,14 @@ async def _call_with_retries(fn: Handler, event: Event) -> str | None:
         except Exception as exc:
             if is_transient(exc):
                 transient_attempt += 1
+                metrics.RETRIES.labels(service, "transient").inc()
                 delay = min(MAX_BACKOFF_S, 0.2 * 2 ** min(transient_attempt, 8))
                 log.warning("transient failure, retrying", error=f"{type(exc).__name__}: {exc}",
                             attempt=transient_attempt, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 continue
             failures += 1
+            metrics.RETRIES.labels(service, "error").inc()
             log.error("handler error", error=f"{type(exc).__name__}: {exc}", attempt=failures, exc_info=exc)
             if failures > POISON_RETRIES:
                 raise _PoisonError() from exc

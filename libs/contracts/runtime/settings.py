@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     crawl_interval_s: float = Field(300.0, description="Seconds between two crawl cycles")
     crawl_once: bool = Field(False, description="Crawl every partner once, then idle")
     consumers: int = Field(1, ge=1, le=16, description="Concurrent consumers per subscriber in one process")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port (0: off)")
+    metrics_host: str = "127.0.0.1"
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
 
 

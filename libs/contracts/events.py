@@ -266,7 +266,7 @@ class ProjectNormalized(RecordKeyed):
     project: NormalizedProject | None = None
 
 
-Precision = Literal["coordinates", "address", "commune", "postcode", "departement", "country", "none"]
+Precision = Literal["coordinates", "address", "commune", "postcode", "departement", "region", "country", "none"]
 
 
 class Location(Strict):
@@ -282,6 +282,8 @@ class Location(Strict):
     lon: float | None = None
     precision: Precision = "none"
     method: str = "none"
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    """How sure the geocoder is of this location (0-1); None when not assessed."""
 
 
 class ProjectGeocoded(RecordKeyed):

@@ -1,30 +1,35 @@
-"""Pure geocoding: partner location fields → Location, offline, from the gazetteer."""
+"""Pure geocoding: partner location fields → Location, offline, from the gazetteer.
+
+Order of evidence: a foreign ``country`` field (abroad, kept with its country); the partner's
+``commune`` and ``postcode`` fields, then its free ``address`` (both through
+:class:`~services.geocoder.resolver.Resolver`: messy strings, typos, arrondissements, EPCI,
+départements, régions); then the partner's coordinates, checked against the commune found and
+reverse-located (point in polygon) to a commune when the text said less than that. Every
+Location carries a ``precision``, a ``confidence`` (0-1) and the ``method`` used.
+"""
 
 from __future__ import annotations
 
 import math
 
 from libs.contracts.events import Location, NormalizedProject
-from services.geocoder.gazetteer import Commune, Gazetteer, normalize_name
+from services.geocoder.gazetteer import Commune, Gazetteer
+from services.geocoder.resolver import COUNTRY_CODES, FRANCE_NAMES, Match, Resolver, country_code
+from services.geocoder.reverse import Outlines
 
-FRANCE_NAMES = {
-    "", "france", "fr", "fra", "republique francaise", "france metropolitaine",
-    "guadeloupe", "martinique", "guyane", "guyane francaise", "la reunion", "reunion", "mayotte",
-    "nouvelle caledonie", "polynesie francaise", "saint pierre et miquelon", "saint barthelemy",
-    "saint martin", "wallis et futuna",
-}
-COUNTRY_CODES = {
-    "belgique": "BE", "suisse": "CH", "luxembourg": "LU", "allemagne": "DE", "espagne": "ES",
-    "italie": "IT", "portugal": "PT", "royaume uni": "GB", "pays bas": "NL", "canada": "CA",
-    "maroc": "MA", "algerie": "DZ", "tunisie": "TN", "senegal": "SN", "cote d ivoire": "CI",
-    "monaco": "MC", "andorre": "AD", "quebec": "CA", "mali": "ML", "cameroun": "CM",
-}
+__all__ = ["geocode", "haversine_km", "Geocoder", "COUNTRY_CODES", "FRANCE_NAMES", "MAX_PARTNER_OFFSET_KM"]
+
 MAX_PARTNER_OFFSET_KM = 80.0
 """Partner coordinates further than this from the commune centroid are distrusted (swapped or
 wrong). Generous because overseas communes are vast (Saint-Laurent-du-Maroni: 60 km to town)."""
 MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM = 300.0
 """The same check when only the département is known, from its centroid: its farthest commune
 (in Guyane) is 211 km away, plus the commune allowance above."""
+MAX_PARTNER_OFFSET_FROM_REGION_KM = 600.0
+SURE = 0.9
+"""Text matches at or above this confidence are trusted over partner coordinates that fall in
+another (nearby) commune; below it, the commune containing the coordinates wins."""
+REGION_PRECISION = "region"
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -34,57 +39,147 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
-def _country(name: str | None) -> str | None:
-    """ISO code of a foreign country, or None for France (overseas included)."""
-    key = normalize_name(name or "")
-    if key in FRANCE_NAMES or key.replace("-", " ") in FRANCE_NAMES:
-        return None
-    return COUNTRY_CODES.get(key, key.upper()[:60] or None)
-
-
-def _from_commune(c: Commune, method: str, postcode: str | None) -> Location:
+def _from_commune(c: Commune, method: str, postcode: str | None, confidence: float) -> Location:
     return Location(
         commune_code=c.code, commune_name=c.name,
         postcode=postcode if postcode in c.postcodes else (c.postcodes[0] if c.postcodes else None),
         departement_code=c.departement, departement_name=c.departement_name,
         region_code=c.region, region_name=c.region_name,
         lat=c.lat, lon=c.lon, precision="commune" if c.precision == "commune" else "departement",
-        method=method,
+        method=method, confidence=confidence,
     )
 
 
-def geocode(project: NormalizedProject, gaz: Gazetteer) -> Location:
-    has_coords = project.lat is not None and project.lon is not None
-    foreign = _country(project.country)
-    if foreign:
-        return Location(country=foreign, lat=project.lat, lon=project.lon,
-                        precision="coordinates" if has_coords else "country", method="abroad")
-
-    commune, method = gaz.resolve(commune=project.commune, postcode=project.postcode)
-    if commune is not None:
-        loc = _from_commune(commune, method, project.postcode)
-        if has_coords:
-            if loc.lat is None or haversine_km(project.lat, project.lon, loc.lat, loc.lon) <= MAX_PARTNER_OFFSET_KM:
-                return loc.model_copy(update=dict(lat=project.lat, lon=project.lon, precision="coordinates",
-                                                  method=f"{method}+coordinates"))
-            loc = loc.model_copy(update=dict(method=f"{method}; partner coordinates too far, ignored"))
+def _to_location(m: Match, gaz: Gazetteer, partner_postcode: str | None) -> Location:
+    if m.commune is not None:
+        loc = _from_commune(m.commune, m.method, m.postcode or partner_postcode, m.confidence)
+        if m.precision == "postcode" and loc.precision == "commune":
+            loc = loc.model_copy(update=dict(precision="postcode"))
         return loc
+    if m.departement is not None:
+        d = m.departement
+        return Location(
+            postcode=m.postcode, departement_code=d.code, departement_name=d.name, region_code=d.region,
+            region_name=d.region_name, lat=d.lat, lon=d.lon, precision="departement", method=m.method,
+            confidence=m.confidence,
+        )
+    if m.region is not None:
+        r = m.region
+        return Location(region_code=r.code, region_name=r.name, lat=r.lat, lon=r.lon,
+                        precision=REGION_PRECISION, method=m.method, confidence=m.confidence)
+    if m.country is not None:
+        return Location(country=m.country, precision="country", method=m.method, confidence=m.confidence)
+    return Location(precision="none", method="none", confidence=0.0)
 
-    deps = gaz.departements_for_postcode(project.postcode)
-    if len(deps) == 1:
-        dep = gaz.departement(next(iter(deps)))
-        if dep is not None:
-            use_coords = has_coords and (
-                dep.lat is None
-                or haversine_km(project.lat, project.lon, dep.lat, dep.lon) <= MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM
-            )
-            return Location(
-                postcode=project.postcode, departement_code=dep.code, departement_name=dep.name,
-                region_code=dep.region, region_name=dep.region_name,
-                lat=project.lat if use_coords else dep.lat, lon=project.lon if use_coords else dep.lon,
-                precision="coordinates" if use_coords else "departement",
-                method="postcode-prefix" + ("; partner coordinates too far, ignored" if has_coords and not use_coords else ""),
-            )
-    if has_coords:
-        return Location(lat=project.lat, lon=project.lon, precision="coordinates", method="coordinates-only")
-    return Location(precision="none", method="none")
+
+class Geocoder:
+    """Gazetteer + free-text resolver + (lazily loaded) outlines for reverse geocoding."""
+
+    def __init__(self, gaz: Gazetteer, outlines: Outlines | None = None, outlines_loader=None) -> None:
+        self.gaz = gaz
+        self.resolver = Resolver(gaz)
+        self._outlines = outlines
+        self._loader = outlines_loader
+
+    @property
+    def outlines(self) -> Outlines | None:
+        if self._outlines is None and self._loader is not None:
+            self._outlines = self._loader()
+        return self._outlines
+
+    def reverse(self, lat: float, lon: float) -> Commune | None:
+        """The commune (or arrondissement) whose outline contains the point, if any."""
+        o = self.outlines
+        code = o.locate(lat, lon) if o is not None else None
+        return self.gaz.by_code(code) if code else None
+
+    def match_text(self, project: NormalizedProject) -> Match:
+        r = self.resolver
+        m = r.resolve(project.commune, project.postcode) if project.commune else None
+        if m is None or not m.found or (m.precision != "commune" and project.address):
+            from_address = r.resolve(project.address, project.postcode) if project.address else None
+            if from_address is not None and from_address.found and (
+                m is None or not m.found or _rank(from_address) < _rank(m)
+            ):
+                m = from_address
+        if (m is None or not m.found) and project.postcode:
+            m = r.resolve(None, project.postcode)
+        return m or Match()
+
+    def geocode(self, project: NormalizedProject) -> Location:
+        has_coords = project.lat is not None and project.lon is not None
+        foreign = country_code(project.country)
+        if foreign:
+            return Location(country=foreign, lat=project.lat, lon=project.lon,
+                            precision="coordinates" if has_coords else "country", method="abroad",
+                            confidence=0.9 if has_coords else 0.8)
+        m = self.match_text(project)
+        if m.country is not None and has_coords:
+            return Location(country=m.country, lat=project.lat, lon=project.lon, precision="coordinates",
+                            method=m.method, confidence=m.confidence)
+        loc = _to_location(m, self.gaz, project.postcode)
+        if not has_coords:
+            return loc
+        return self._with_coordinates(loc, m, project.lat, project.lon)
+
+    def _with_coordinates(self, loc: Location, m: Match, lat: float, lon: float) -> Location:
+        inside = self.reverse(lat, lon)
+        same = inside is not None and loc.commune_code is not None and (
+            inside.code == loc.commune_code or inside.parent == loc.commune_code
+        )
+        if loc.commune_code is not None:
+            if same:
+                conf = max(loc.confidence or 0.0, 0.97)
+                return loc.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates",
+                                                  method=f"{loc.method}+coordinates", confidence=conf))
+            near = loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= MAX_PARTNER_OFFSET_KM
+            if inside is not None and (m.confidence < SURE or m.commune is None or m.commune.kind == "ARM"
+                                       or m.precision == "postcode") and near:
+                # The text was unsure (homonym, typo, postcode of several communes): the point decides.
+                keep_pc = loc.postcode if loc.postcode in inside.postcodes else None
+                out = _from_commune(inside, f"coordinates-in-commune (text said {loc.commune_code})", keep_pc,
+                                    0.85 if inside.departement == loc.departement_code else 0.6)
+                return out.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
+            if near:
+                return loc.model_copy(update=dict(
+                    lat=lat, lon=lon, precision="coordinates", method=f"{loc.method}+coordinates",
+                    confidence=round(min(loc.confidence or 0.0, 0.9) if inside is not None else (loc.confidence or 0.0), 3),
+                ))
+            return loc.model_copy(update=dict(method=f"{loc.method}; partner coordinates too far, ignored",
+                                              confidence=round(min(loc.confidence or 0.0, 0.7), 3)))
+        # The text gave a département, a région or nothing: the point gives the commune if it is in one.
+        if inside is not None:
+            agrees = (loc.departement_code in (None, inside.departement)) and (loc.region_code in (None, inside.region))
+            if agrees:
+                out = _from_commune(inside, "coordinates-in-commune" + (f" ({loc.method})" if loc.method != "none" else ""),
+                                    loc.postcode, 0.9 if loc.method != "none" else 0.85)
+                return out.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
+        if loc.departement_code is not None or loc.region_code is not None:
+            limit = MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM if loc.departement_code else MAX_PARTNER_OFFSET_FROM_REGION_KM
+            if loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= limit:
+                return loc.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
+            return loc.model_copy(update=dict(method=f"{loc.method}; partner coordinates too far, ignored",
+                                              confidence=round(min(loc.confidence or 0.0, 0.5), 3)))
+        return Location(lat=lat, lon=lon, precision="coordinates", method="coordinates-only", confidence=0.5)
+
+
+def _rank(m: Match) -> int:
+    return {"commune": 0, "postcode": 1, "departement": 2, "region": 3, "country": 4}.get(m.precision, 9)
+
+
+_geocoders: dict[int, Geocoder] = {}
+
+
+def _geocoder_for(gaz: Gazetteer) -> Geocoder:
+    g = _geocoders.get(id(gaz))
+    if g is None or g.gaz is not gaz:
+        from services.geocoder.reverse import default_outlines
+
+        g = _geocoders[id(gaz)] = Geocoder(gaz, outlines_loader=default_outlines)
+    return g
+
+
+def geocode(project: NormalizedProject, gaz: Gazetteer) -> Location:
+    """Geocode one project with the gazetteer (outlines loaded on the first coordinates seen)."""
+    return _geocoder_for(gaz).geocode(project)
+

@@ -163,10 +163,17 @@ def test_departement_fallback_ignores_swapped_coordinates(gaz) -> None:
     assert "too far" in loc.method
 
 
-def test_coordinates_only(gaz) -> None:
-    loc = geocode(project(lat=45.0, lon=5.0), gaz)
-    assert (loc.lat, loc.lon, loc.precision, loc.method) == (45.0, 5.0, "coordinates", "coordinates-only")
-    assert loc.commune_code is None and loc.country == "FR"
+def test_coordinates_only_are_reverse_geocoded_to_their_commune(gaz) -> None:
+    loc = geocode(project(lat=50.6942, lon=3.1746), gaz)
+    assert (loc.lat, loc.lon, loc.precision, loc.method) == (50.6942, 3.1746, "coordinates", "coordinates-in-commune")
+    assert (loc.commune_code, loc.departement_code, loc.region_code) == ("59512", "59", "32")
+    assert loc.confidence == 0.85
+
+
+def test_coordinates_only_at_sea(gaz) -> None:
+    loc = geocode(project(lat=45.0, lon=-5.0), gaz)  # Bay of Biscay
+    assert (loc.lat, loc.lon, loc.precision, loc.method) == (45.0, -5.0, "coordinates", "coordinates-only")
+    assert loc.commune_code is None and loc.country == "FR" and loc.confidence == 0.5
 
 
 @pytest.mark.parametrize("fields", [dict(), dict(commune="Inconnueville"), dict(postcode="00000"),

@@ -183,3 +183,186 @@ def parse_search(
     if page_n * per > MAX_RESULT_WINDOW:
         raise QueryError(f"page * per_page must not exceed {MAX_RESULT_WINDOW}; narrow the search instead")
     return SearchQuery(q=q, filters=parsed, geo=geo, bbox=box, sort=sort, page=page_n, per_page=per)
+
+
+# --------------------------------------------------------------------------- highlighting
+
+SNIPPET_WORDS = 30
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _marks(text: str, tokens: list[str]) -> list[tuple[int, int]]:
+    """Spans of the words of ``text`` whose folded form starts with a query word."""
+    if not tokens:
+        return []
+    spans = []
+    for m in _WORD.finditer(text):
+        word = fold(m.group())
+        if word and any(word.startswith(t) for t in tokens if len(t) >= 2 or word == t):
+            spans.append(m.span())
+    return spans
+
+
+def _render(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
+    """``text[start:end]`` HTML-escaped, with each span wrapped in <mark>. Partner text is never trusted."""
+    from markupsafe import escape
+
+    end = len(text) if end is None else end
+    out, pos = [], start
+    for a, b in spans:
+        if a < start or b > end:
+            continue
+        out += [str(escape(text[pos:a])), "<mark>", str(escape(text[a:b])), "</mark>"]
+        pos = b
+    out.append(str(escape(text[pos:end])))
+    return "".join(out)
+
+
+def highlight(title: str, body: str, tokens: list[str], words: int = SNIPPET_WORDS) -> dict[str, str]:
+    """Escaped HTML with the query words in <mark>: the whole title, and a snippet of ``words``
+    words of the body around its first match (its beginning when nothing matches there)."""
+    title = title or ""
+    body = " ".join((body or "").split())
+    title_html = _render(title, _marks(title, tokens))
+    spans = _marks(body, tokens)
+    positions = [m.span() for m in _WORD.finditer(body)]
+    if not positions:
+        return {"title": title_html, "snippet": ""}
+    first = 0
+    if spans:
+        first = next(i for i, p in enumerate(positions) if p[0] == spans[0][0])
+    lo = max(0, first - words // 3)
+    hi = min(len(positions), lo + words)
+    lo = max(0, hi - words)
+    start = 0 if lo == 0 else positions[lo][0]
+    end = len(body) if hi == len(positions) else positions[hi - 1][1]
+    snippet = _render(body, spans, start, end)
+    return {"title": title_html, "snippet": ("… " if start > 0 else "") + snippet + (" …" if end < len(body) else "")}
+
+
+# --------------------------------------------------------------------------- map
+
+MIN_ZOOM, MAX_ZOOM = 0, 20
+CLUSTER_PX = 60
+"""A cluster covers about this many screen pixels (256-pixel Web-Mercator tiles)."""
+MAX_CELLS = 4096
+
+
+def parse_zoom(raw: str | int | None) -> int:
+    if raw is None or raw == "":
+        raise QueryError("zoom is required (0 to 20)")
+    try:
+        zoom = int(raw)
+    except (TypeError, ValueError):
+        raise QueryError(f"zoom must be a whole number, got {str(raw)[:20]!r}") from None
+    if not MIN_ZOOM <= zoom <= MAX_ZOOM:
+        raise QueryError("zoom must be between 0 and 20")
+    return zoom
+
+
+def cluster_cell(zoom: int, bbox: BBox | None = None) -> float:
+    """Grid cell (degrees) for a zoom: about CLUSTER_PX pixels, widened so a bbox never holds
+    more than MAX_CELLS cells (bounded answers whatever the client asks)."""
+    cell = 360.0 / (2 ** zoom) * CLUSTER_PX / 256
+    if bbox is not None:
+        area = max(bbox.max_lon - bbox.min_lon, 1e-9) * max(bbox.max_lat - bbox.min_lat, 1e-9)
+        cell = max(cell, math.sqrt(area / MAX_CELLS))
+    return cell
+
+
+def grid_clusters(points: list[dict], cell: float) -> list[dict]:
+    """Pure grid clustering (what the PostgreSQL reader does in SQL): points are dicts with
+    id, title, commune_name, lat, lon."""
+    cells: dict[tuple[int, int], list[dict]] = {}
+    for p in points:
+        if p.get("lat") is None or p.get("lon") is None:
+            continue
+        cells.setdefault((math.floor(p["lon"] / cell), math.floor(p["lat"] / cell)), []).append(p)
+    out = []
+    for members in cells.values():
+        n = len(members)
+        c = {"count": n, "lat": sum(m["lat"] for m in members) / n, "lon": sum(m["lon"] for m in members) / n}
+        if n == 1:
+            c.update(id=members[0]["id"], title=members[0].get("title"), commune_name=members[0].get("commune_name"))
+        else:
+            c["id"] = min(m["id"] for m in members)
+        out.append(c)
+    out.sort(key=lambda c: (-c["count"], c["id"]))
+    for c in out:
+        if c["count"] > 1:
+            del c["id"]
+    return out
+
+
+def geojson_clusters(clusters: list[dict]) -> dict:
+    features = []
+    for c in clusters:
+        props = {"count": c["count"], "cluster": c["count"] > 1}
+        if c["count"] == 1:
+            props.update(id=c["id"], title=c.get("title"), commune_name=c.get("commune_name"),
+                         url=f"/projets/{c['id']}")
+        features.append({"type": "Feature", "geometry": {"type": "Point",
+                                                          "coordinates": [round(c["lon"], 6), round(c["lat"], 6)]},
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+# --------------------------------------------------------------------------- export
+
+EXPORT_FORMATS = ("csv", "json", "geojson")
+MAX_EXPORT = 50_000
+EXPORT_COLUMNS = ("id", "title", "summary", "url", "themes", "stage", "engineering", "holder_name", "holder_type",
+                  "commune", "commune_name", "postcode", "departement", "departement_name", "region", "region_name",
+                  "lat", "lon", "first_seen", "updated_at", "page", "sources", "source_urls", "licences",
+                  "attribution")
+
+
+def export_row(doc: dict, partners: dict[str, dict], base_url: str = "") -> dict:
+    """One exported project, with the licence and attribution of every source that published it."""
+    sources = doc.get("sources") or [{"partner": s} for s in doc.get("source") or []]
+    slugs = list(dict.fromkeys(s.get("partner") for s in sources if s.get("partner")))
+    licences = [partners.get(s, {}).get("licence") or "licence non précisée" for s in slugs]
+    names = [partners.get(s, {}).get("name") or s for s in slugs]
+    return {
+        "id": doc.get("id"), "title": doc.get("title"), "summary": doc.get("summary"), "url": doc.get("url"),
+        "themes": doc.get("theme") or [], "stage": doc.get("stage"), "engineering": doc.get("engineering") or [],
+        "holder_name": doc.get("holder_name"), "holder_type": doc.get("holder_type"),
+        "commune": doc.get("commune"), "commune_name": doc.get("commune_name"), "postcode": doc.get("postcode"),
+        "departement": doc.get("departement"), "departement_name": doc.get("departement_name"),
+        "region": doc.get("region"), "region_name": doc.get("region_name"),
+        "lat": doc.get("lat"), "lon": doc.get("lon"),
+        "first_seen": doc.get("first_seen"), "updated_at": doc.get("updated_at"),
+        "page": f"{base_url}/projets/{doc.get('id')}",
+        "sources": slugs, "source_urls": [s.get("url") for s in sources if s.get("url")],
+        "licences": licences,
+        "attribution": "; ".join(f"{n} ({lic})" for n, lic in zip(names, licences)),
+    }
+
+
+def csv_cell(value) -> str:
+    """A CSV cell: lists joined with ' | '; a leading = + - @ is defused (spreadsheet formulas)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = " | ".join(str(v) for v in value if v is not None)
+    value = str(value)
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.match(value):
+        value = "'" + value
+    return value
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def suggest_terms(prefix: str, limit: int = 4) -> list[dict]:
+    """Taxonomy terms (themes first) whose folded label contains the folded prefix."""
+    words = fold(prefix).split()
+    if not words:
+        return []
+    out = []
+    for facet in ("theme", "stage", "engineering", "holder_type"):
+        for term in taxonomy().terms(facet):
+            label = fold(term.label)
+            if all(any(w.startswith(x) for w in label.split()) for x in words):
+                out.append({"facet": facet, "value": term.slug, "label": term.label})
+    return out[:limit]

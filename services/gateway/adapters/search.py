@@ -6,10 +6,15 @@ The PostgreSQL reader queries ``search_documents`` written by the indexer:
 - filters: OR within a facet, AND across facets; facet counts are disjunctive (each facet is
   counted with every filter but its own), so a visitor sees what ticking another value adds;
 - geo: radius (bounding-box prefilter, then haversine) and bbox.
+
+A search is ONE round trip: a CTE selects the rows that match the text and geo conditions
+once, with one boolean per filtered facet; the total, the page and the eight facet counts are
+aggregated from it in the same statement (``json_build_object``).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import orjson
@@ -23,16 +28,29 @@ MULTI = {"theme", "engineering", "source"}
 LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
              "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
+SIMILAR_RADIUS_KM = 60.0
+MAX_MAP_POINTS = 10_000
+"""Meilisearch only: points fetched to cluster in Python (its result window)."""
 
 
 class SearchBackend(Protocol):
     async def search(self, query: SearchQuery) -> dict[str, Any]: ...
     async def get(self, project_id: str) -> dict[str, Any] | None: ...
     async def ping(self) -> None: ...
+    async def suggest(self, query: SearchQuery, limit: int) -> list[dict[str, Any]]: ...
+    async def similar(self, doc: dict[str, Any], limit: int) -> list[dict[str, Any]]: ...
+    async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]: ...
+    async def stats(self) -> dict[str, Any]: ...
+    def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]: ...
 
 
 def _load(value):
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _title_terms(tokens: list[str]) -> list[str]:
+    """tsquery terms restricted to the title (weight A), the last one as a prefix: 'jardin:A', 'parta:*A'."""
+    return [t + (":*A" if i == len(tokens) - 1 else ":A") for i, t in enumerate(tokens)]
 
 
 class PostgresSearch:
@@ -49,6 +67,8 @@ class PostgresSearch:
                 text("SELECT doc FROM search_documents WHERE id=:id AND NOT deleted"), {"id": project_id}
             )).first()
         return _load(row.doc) if row else None
+
+    # ------------------------------------------------------------------ query building
 
     def _base(self, query: SearchQuery, params: dict) -> list[str]:
         where = ["NOT deleted"]
@@ -75,55 +95,170 @@ class PostgresSearch:
         return where
 
     @staticmethod
-    def _facet_clause(facet: str, params: dict) -> str:
+    def _facet_clause(facet: str) -> str:
         name = f"f_{facet}"
         if facet in MULTI:
             return f"{facet} && CAST(:{name} AS text[])"
         return f"{facet} = ANY(CAST(:{name} AS text[]))"
 
-    async def search(self, query: SearchQuery) -> dict[str, Any]:
-        params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
-        base = self._base(query, params)
-        clauses = {facet: self._facet_clause(facet, params) for facet in query.filters}
-        where = " AND ".join(base + list(clauses.values()))
+    def _where(self, query: SearchQuery, params: dict) -> str:
+        params.update({f"f_{k}": list(v) for k, v in query.filters.items()})
+        return " AND ".join(self._base(query, params) + [self._facet_clause(f) for f in query.filters])
 
+    @staticmethod
+    def _order(query: SearchQuery) -> str:
         rank = "0"
         if query.tokens:
             rank = "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"
-        distance = HAVERSINE if query.geo is not None else "NULL"
-        order = {
+        return {
             "relevance": f"{rank} DESC, first_seen DESC, id",
             "newest": "first_seen DESC, id",
             "nearest": f"{HAVERSINE} ASC NULLS LAST, id",
         }[query.sort]
+
+    # ------------------------------------------------------------------ search
+
+    async def search(self, query: SearchQuery) -> dict[str, Any]:
+        params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
+        base = self._base(query, params)
+        flags = {f: f"m_{f}" for f in query.filters}
+        distance = HAVERSINE if query.geo is not None else "NULL::float8"
+        order = self._order(query)
+        columns = ", ".join(["id", "doc", "tsv", "title_folded", "first_seen", "lat", "lon", *FACET_FIELDS,
+                             *(f"doc->>'{c}' AS {c}" for c in LABEL_COLUMNS.values()),
+                             *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
+
+        def matching(without: str | None = None) -> str:
+            conds = [flag for f, flag in flags.items() if f != without]
+            return " AND ".join(conds) if conds else "true"
+
+        parts = [
+            f"'total', (SELECT count(*) FROM m WHERE {matching()})",
+            "'hits', (SELECT coalesce(json_agg(json_build_object('doc', doc - 'project', 'distance_km', d) "
+            "ORDER BY rn), '[]') "
+            f"FROM (SELECT doc, {distance} AS d, row_number() OVER (ORDER BY {order}) AS rn FROM m "
+            f"WHERE {matching()} ORDER BY {order} LIMIT :limit OFFSET :offset) page)",
+        ]
+        for facet in FACET_FIELDS:
+            if facet in MULTI:
+                sql = (f"SELECT v, NULL AS label, count(*) AS n FROM m, unnest({facet}) AS v "
+                       f"WHERE {matching(facet)} GROUP BY v")
+            else:
+                label = f"min({LABEL_COLUMNS[facet]})" if facet in LABEL_COLUMNS else "NULL"
+                sql = (f"SELECT {facet} AS v, {label} AS label, count(*) AS n FROM m "
+                       f"WHERE {matching(facet)} AND {facet} IS NOT NULL GROUP BY {facet}")
+            parts.append(f"'{facet}', (SELECT coalesce(json_agg(json_build_array(v, n, label) ORDER BY n DESC, v), "
+                         f"'[]') FROM ({sql}) f)")
+        sql = (f"WITH m AS MATERIALIZED (SELECT {columns} FROM search_documents WHERE {' AND '.join(base)}) "
+               f"SELECT json_build_object({', '.join(parts)}) AS r")
         params.update(limit=query.per_page, offset=query.offset)
         async with self.engine.connect() as conn:
-            total = (await conn.execute(text(f"SELECT count(*) FROM search_documents WHERE {where}"), params)).scalar()
-            rows = (await conn.execute(text(
-                f"SELECT doc - 'project' AS doc, {distance} AS distance_km FROM search_documents "
-                f"WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset"), params)).all()
-            facets, labels = {}, {}
-            for facet in FACET_FIELDS:
-                others = " AND ".join(base + [c for f, c in clauses.items() if f != facet])
-                label_col = LABEL_COLUMNS.get(facet)
-                label = f"min(doc->>'{label_col}')" if label_col else "NULL"
-                if facet in MULTI:
-                    sql = (f"SELECT v, NULL AS label, count(*) AS n FROM search_documents, unnest({facet}) AS v "
-                           f"WHERE {others} GROUP BY v ORDER BY n DESC, v")
-                else:
-                    sql = (f"SELECT {facet} AS v, {label} AS label, count(*) AS n FROM search_documents "
-                           f"WHERE {others} AND {facet} IS NOT NULL GROUP BY {facet} ORDER BY n DESC, v")
-                result = (await conn.execute(text(sql), params)).all()
-                facets[facet] = {r.v: r.n for r in result}
-                if label_col:
-                    labels[facet] = {r.v: r.label for r in result if r.label}
+            raw = (await conn.execute(text(sql), params)).scalar()
+        result = _load(raw)
+        facets, labels = {}, {}
+        for facet in FACET_FIELDS:
+            rows = result[facet]
+            facets[facet] = {v: n for v, n, _ in rows}
+            if facet in LABEL_COLUMNS:
+                labels[facet] = {v: label for v, _, label in rows if label}
         hits = []
-        for row in rows:
-            hit = _load(row.doc)
-            if row.distance_km is not None:
-                hit["distance_km"] = round(row.distance_km, 2)
+        for row in result["hits"]:
+            hit = row["doc"]
+            if row["distance_km"] is not None:
+                hit["distance_km"] = round(row["distance_km"], 2)
             hits.append(hit)
-        return {"total": total, "hits": hits, "facets": facets, "labels": labels}
+        return {"total": result["total"], "hits": hits, "facets": facets, "labels": labels}
+
+    # ------------------------------------------------------------------ suggest, similar
+
+    async def suggest(self, query: SearchQuery, limit: int = 8) -> list[dict[str, Any]]:
+        """Titles for search-as-you-type: every word in the title, the last one as a prefix; or
+        close to a title word (typo)."""
+        tokens = query.tokens
+        if not tokens:
+            return []
+        params: dict[str, Any] = {"qf": " ".join(tokens), "limit": limit,
+                                  "tsq": " & ".join(_title_terms(tokens))}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, doc->>'title' AS title, doc->>'commune_name' AS commune_name FROM search_documents "
+                "WHERE NOT deleted AND (tsv @@ to_tsquery('french', :tsq) OR :qf <% title_folded) "
+                "ORDER BY word_similarity(:qf, title_folded) DESC, first_seen DESC, id LIMIT :limit"), params)).all()
+        return [{"id": r.id, "title": r.title, "commune_name": r.commune_name} for r in rows]
+
+    async def similar(self, doc: dict[str, Any], limit: int = 6) -> list[dict[str, Any]]:
+        """Projects sharing a theme, nearest first (within SIMILAR_RADIUS_KM when the project is
+        located; same département otherwise)."""
+        themes = doc.get("theme") or []
+        if not themes:
+            return []
+        params: dict[str, Any] = {"id": doc["id"], "themes": themes, "limit": limit}
+        where = ["NOT deleted", "id <> :id", "theme && CAST(:themes AS text[])"]
+        if doc.get("lat") is not None and doc.get("lon") is not None:
+            from services.gateway.domain import Geo
+
+            la1, la2, lo1, lo2 = Geo(doc["lat"], doc["lon"], SIMILAR_RADIUS_KM).bounds()
+            params.update(glat=doc["lat"], glon=doc["lon"], gla1=la1, gla2=la2, glo1=lo1, glo2=lo2,
+                          gr=SIMILAR_RADIUS_KM)
+            where.append(f"lat BETWEEN :gla1 AND :gla2 AND lon BETWEEN :glo1 AND :glo2 AND {HAVERSINE} <= :gr")
+            distance, order = HAVERSINE, f"cardinality(ARRAY(SELECT unnest(theme) INTERSECT SELECT unnest(CAST(:themes AS text[])))) DESC, {HAVERSINE}, id"
+        elif doc.get("departement"):
+            params["dep"] = doc["departement"]
+            where.append("departement = :dep")
+            distance, order = "NULL::float8", "first_seen DESC, id"
+        else:
+            return []
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                f"SELECT doc - 'project' AS doc, {distance} AS d FROM search_documents WHERE {' AND '.join(where)} "
+                f"ORDER BY {order} LIMIT :limit"), params)).all()
+        out = []
+        for r in rows:
+            hit = _load(r.doc)
+            if r.d is not None:
+                hit["distance_km"] = round(r.d, 2)
+            out.append(hit)
+        return out
+
+    # ------------------------------------------------------------------ map, stats, export
+
+    async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]:
+        """Grid clustering in SQL: one cluster per cell of ``cell_deg`` degrees holding matches; a
+        cluster of one carries that project's id and title."""
+        params: dict[str, Any] = {"cell": cell_deg}
+        where = self._where(query, params)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
+                "min(doc->>'title') AS title, min(doc->>'commune_name') AS commune_name "
+                f"FROM search_documents WHERE {where} AND lat IS NOT NULL "
+                "GROUP BY floor(lon / :cell), floor(lat / :cell) ORDER BY n DESC, id"), params)).all()
+        return [{"count": r.n, "lat": r.lat, "lon": r.lon,
+                 **({"id": r.id, "title": r.title, "commune_name": r.commune_name} if r.n == 1 else {})}
+                for r in rows]
+
+    async def stats(self) -> dict[str, Any]:
+        from services.gateway.domain import parse_search
+
+        result = await self.search(parse_search(per_page=1))
+        async with self.engine.connect() as conn:
+            months = (await conn.execute(text(
+                "SELECT to_char(date_trunc('month', first_seen AT TIME ZONE 'UTC'), 'YYYY-MM') AS m, count(*) AS n "
+                "FROM search_documents WHERE NOT deleted AND first_seen IS NOT NULL GROUP BY 1 ORDER BY 1"))).all()
+        return {"total": result["total"], "facets": result["facets"], "labels": result["labels"],
+                "first_seen_by_month": {r.m: r.n for r in months}}
+
+    async def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]:
+        """Every match (up to ``limit``) in the search's order, streamed from a server-side cursor."""
+        params: dict[str, Any] = {"limit": limit}
+        where = self._where(query, params)
+        order = self._order(query)
+        async with self.engine.connect() as conn:
+            result = await conn.stream(text(
+                f"SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc "
+                f"FROM search_documents WHERE {where} ORDER BY {order} LIMIT :limit"), params)
+            async for row in result:
+                yield _load(row.doc)
 
 
 def make_search(backend: str, engine: AsyncEngine, meili_url: str | None = None, meili_key: str | None = None) -> SearchBackend:

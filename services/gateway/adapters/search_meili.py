@@ -165,3 +165,110 @@ class MeiliSearch:
             hits.append(hit)
         labels = {f: {code: labels[f][code] for code in facets[f] if code in labels[f]} for f in LABELLED}
         return {"total": results[0].get("totalHits", 0), "hits": hits, "facets": facets, "labels": labels}
+
+    # ------------------------------------------------------------------ suggest, similar, map, stats, export
+
+    async def _search_one(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await asyncio.to_thread(
+                lambda: self._client().multi_search([{"indexUid": self.index_uid, **body}]))
+        except MeilisearchApiError as exc:
+            if exc.code == "index_not_found":
+                return {"hits": [], "totalHits": 0, "facetDistribution": {}}
+            raise
+        return response["results"][0]
+
+    def _filter(self, query: SearchQuery) -> str:
+        parts = ["deleted = false"]
+        if query.geo is not None and query.geo.radius_km is not None:
+            g = query.geo
+            parts.append(f"_geoRadius({_num(g.lat)}, {_num(g.lon)}, {_num(g.radius_km * 1000)})")
+        if query.bbox is not None:
+            b = query.bbox
+            parts.append(f"_geoBoundingBox([{_num(b.max_lat)}, {_num(b.max_lon)}], "
+                         f"[{_num(b.min_lat)}, {_num(b.min_lon)}])")
+        parts += [f"{facet} IN [{', '.join(_quote(v) for v in values)}]" for facet, values in query.filters.items()]
+        return " AND ".join(f"({p})" for p in parts)
+
+    async def suggest(self, query: SearchQuery, limit: int = 8) -> list[dict[str, Any]]:
+        if not query.tokens:
+            return []
+        result = await self._search_one({
+            "q": " ".join(query.tokens), "matchingStrategy": "all", "filter": "deleted = false", "limit": limit,
+            "attributesToSearchOn": ["title"], "attributesToRetrieve": ["id", "title", "commune_name"]})
+        return [{"id": h["id"], "title": h.get("title"), "commune_name": h.get("commune_name")}
+                for h in result.get("hits") or []]
+
+    async def similar(self, doc: dict[str, Any], limit: int = 6) -> list[dict[str, Any]]:
+        from services.gateway.adapters.search import SIMILAR_RADIUS_KM
+
+        themes = doc.get("theme") or []
+        if not themes:
+            return []
+        parts = ["deleted = false", f"id != {_quote(doc['id'])}", f"theme IN [{', '.join(_quote(t) for t in themes)}]"]
+        body: dict[str, Any] = {"q": "", "limit": limit, "attributesToRetrieve": HIT_FIELDS}
+        if doc.get("lat") is not None and doc.get("lon") is not None:
+            parts.append(f"_geoRadius({_num(doc['lat'])}, {_num(doc['lon'])}, {_num(SIMILAR_RADIUS_KM * 1000)})")
+            body["sort"] = [f"_geoPoint({_num(doc['lat'])}, {_num(doc['lon'])}):asc", "id:asc"]
+        elif doc.get("departement"):
+            parts.append(f"departement = {_quote(doc['departement'])}")
+            body["sort"] = ["first_seen_ts:desc", "id:asc"]
+        else:
+            return []
+        body["filter"] = " AND ".join(f"({p})" for p in parts)
+        result = await self._search_one(body)
+        hits = []
+        for raw in result.get("hits") or []:
+            hit = {k: raw.get(k) for k in HIT_FIELDS}
+            if doc.get("lat") is not None and hit.get("lat") is not None:
+                hit["distance_km"] = round(_haversine_km(doc["lat"], doc["lon"], hit["lat"], hit["lon"]), 2)
+            hits.append(hit)
+        return hits
+
+    async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]:
+        """Meilisearch cannot aggregate by grid cell: the matches' coordinates are fetched (up to
+        its result window) and clustered with the gateway's pure grid clustering."""
+        from services.gateway.adapters.search import MAX_MAP_POINTS
+        from services.gateway.domain import grid_clusters
+
+        result = await self._search_one({
+            "q": " ".join(query.tokens), "matchingStrategy": "all", "filter": self._filter(query),
+            "limit": MAX_MAP_POINTS, "attributesToRetrieve": ["id", "title", "commune_name", "lat", "lon"]})
+        return grid_clusters(result.get("hits") or [], cell_deg)
+
+    async def stats(self) -> dict[str, Any]:
+        from services.gateway.domain import parse_search
+
+        result = await self.search(parse_search(per_page=1))
+        months = await self._search_one({"q": "", "filter": "deleted = false", "limit": 0,
+                                         "facets": ["first_seen_month"]})
+        by_month = (months.get("facetDistribution") or {}).get("first_seen_month") or {}
+        return {"total": result["total"], "facets": result["facets"], "labels": result["labels"],
+                "first_seen_by_month": dict(sorted(by_month.items()))}
+
+    async def export(self, query: SearchQuery, limit: int):
+        """Page through the matches (Meilisearch caps a search at its maxTotalHits, 10,000)."""
+        page, size, sent = 1, 500, 0
+        sort = None
+        if query.sort == "newest" or (query.sort == "relevance" and not query.tokens):
+            sort = ["first_seen_ts:desc", "id:asc"]
+        elif query.sort == "nearest" and query.geo is not None:
+            sort = [f"_geoPoint({_num(query.geo.lat)}, {_num(query.geo.lon)}):asc", "id:asc"]
+        while sent < limit:
+            body: dict[str, Any] = {"q": " ".join(query.tokens), "matchingStrategy": "all",
+                                    "filter": self._filter(query), "page": page, "hitsPerPage": size,
+                                    "attributesToRetrieve": [*HIT_FIELDS, "project"]}
+            if sort:
+                body["sort"] = sort
+            result = await self._search_one(body)
+            hits = result.get("hits") or []
+            for raw in hits:
+                doc = {k: raw.get(k) for k in HIT_FIELDS}
+                doc["sources"] = (raw.get("project") or {}).get("sources") or []
+                yield doc
+                sent += 1
+                if sent >= limit:
+                    return
+            if len(hits) < size:
+                return
+            page += 1

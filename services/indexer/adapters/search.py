@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import CanonicalProject
-from services.indexer.domain import fold, search_document
+from libs.contracts.search import fold
+from services.indexer.domain import search_document
 
 
 class IndexWriter(Protocol):

@@ -50,7 +50,7 @@ def meili_settings() -> dict[str, Any]:
     settings["searchableAttributes"] = list(dict.fromkeys(
         [*settings["searchableAttributes"], "departement_name", "region_name"]))
     settings["filterableAttributes"] = list(dict.fromkeys(
-        [*settings["filterableAttributes"], "deleted", *(f"{f}_label" for f in LABELLED)]))
+        [*settings["filterableAttributes"], "deleted", "first_seen_month", *(f"{f}_label" for f in LABELLED)]))
     # ``id`` breaks ties, as ``ORDER BY ..., id`` does in PostgreSQL
     settings["sortableAttributes"] = list(dict.fromkeys([*settings["sortableAttributes"], "id"]))
     # ``sort`` first: an explicit sort (newest, nearest) is a strict order, as in PostgreSQL; without
@@ -79,6 +79,7 @@ def meili_document(project: CanonicalProject, version: int) -> dict[str, Any]:
         body["_geo"] = {"lat": doc.lat, "lng": doc.lon}
     body["first_seen_ts"] = _epoch(doc.first_seen)
     body["updated_at_ts"] = _epoch(doc.updated_at)
+    body["first_seen_month"] = datetime.fromtimestamp(body["first_seen_ts"], timezone.utc).strftime("%Y-%m")
     for facet, name_field in LABELLED.items():
         code, name = body.get(facet), body.get(name_field)
         body[f"{facet}_label"] = f"{code}{LABEL_SEPARATOR}{name}" if code and name else None

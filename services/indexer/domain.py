@@ -1,13 +1,12 @@
-"""Pure indexing logic: exact-key deduplication, merge policy, search documents. No I/O.
+"""Pure indexing logic: merge policy of a cluster, search documents. No I/O.
 
-Deduplication here is the foundation's exact key (folded title + commune, or country abroad);
-scored matching arrives with the deduplication issue. Partners are equals: no source wins by
-default; each merged field records which source it came from.
+Which records form a cluster is decided by scored matching in ``services.indexer.dedup``
+(blocking, Fellegi-Sunter scores, constrained clustering, stable ids). Partners are equals: no
+source wins by default; each merged field records which source it came from.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,21 +16,11 @@ from libs.contracts.events import (
     NormalizedProject,
     SourceRef,
 )
-from libs.contracts.search import SearchDocument, fold
+from libs.contracts.search import SearchDocument
 from libs.contracts.taxonomy import taxonomy
+from services.indexer.dedup import new_canonical_id as canonical_id  # noqa: F401  (the id of a new cluster)
 
 PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "country": 5, "none": 6}
-
-
-def dedup_key(project: NormalizedProject, location: Location) -> str:
-    place = location.commune_code or (location.postcode and f"cp{location.postcode}") or location.country or "-"
-    return f"{fold(project.title)}|{place}"
-
-
-def canonical_id(key: str, title: str) -> str:
-    """Readable and stable: the same dedup key always gives the same id."""
-    slug = "-".join(fold(title).split())[:60].strip("-") or "projet"
-    return f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from libs.contracts.events import CanonicalChanged, Operation, ProjectGeocoded
+from libs.contracts.events import CanonicalChanged, DedupOverrideChanged, Operation, ProjectGeocoded
 from libs.contracts.runtime.messaging import consumer, publish
-from libs.contracts.topics import PROJECTS_CANONICAL, PROJECTS_GEOCODED
+from libs.contracts.topics import DEDUP_OVERRIDES, PROJECTS_CANONICAL, PROJECTS_GEOCODED
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import IndexWriter
 
 SERVICE = "indexer"
 DEDUP_GROUP = "indexer-dedup"
 SEARCH_GROUP = "indexer-search"
+OVERRIDES_GROUP = "indexer-dedup-overrides"
 
 
 def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1) -> None:
@@ -23,6 +24,14 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
         for change in changes:
             await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
         return f"{len(changes)} canonical"
+
+    @consumer(broker, service=SERVICE, topics=DEDUP_OVERRIDES, group_id=OVERRIDES_GROUP,
+              model=DedupOverrideChanged, max_workers=1)
+    async def on_override(event: DedupOverrideChanged) -> str:
+        changes = await store.apply_override(event.record_a, event.record_b, event)
+        for change in changes:
+            await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
+        return f"{event.decision}: {len(changes)} canonical"
 
     @consumer(broker, service=SERVICE, topics=PROJECTS_CANONICAL, group_id=SEARCH_GROUP,
               model=CanonicalChanged, max_workers=workers)

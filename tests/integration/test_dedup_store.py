@@ -61,12 +61,12 @@ async def test_same_project_from_two_partners_is_one_canonical(engine):
 
 async def test_different_communes_do_not_merge_and_a_moved_record_leaves_its_cluster(engine):
     store = DedupStore(engine)
-    [r] = await store.apply(_event("avise", "1", "Jardin partagé"))
-    [l] = await store.apply(_event("fonda", "2", "Jardin partagé", location=LILLE))
+    [r] = await store.apply(_event("avise", "1", "Jardin partagé des Lilas"))
+    [l] = await store.apply(_event("fonda", "2", "Jardin partagé des Lilas", location=LILLE))
     assert r.canonical_id != l.canonical_id
 
     # avise:1 is corrected to Lille: it joins the Lille project and the Roubaix one disappears
-    changes = {c.canonical_id: c for c in await store.apply(_event("avise", "1", "Jardin partagé", location=LILLE))}
+    changes = {c.canonical_id: c for c in await store.apply(_event("avise", "1", "Jardin partagé des Lilas", location=LILLE))}
     assert changes[r.canonical_id].op is Operation.DELETE
     assert {s.partner for s in changes[l.canonical_id].project.sources} == {"avise", "fonda"}
 

@@ -1,19 +1,24 @@
-"""Crawler service: harvests every enabled partner on a schedule and emits onto crawl.records.v1."""
+"""Crawler service: harvests every enabled partner on its schedule and emits onto crawl.records.v1."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 from faststream import FastStream
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.runtime.messaging import make_broker
 from libs.contracts.runtime.settings import settings
 from services.crawler.adapters.http import PoliteClient
+from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
-from services.crawler.handlers import CrawlState, crawl_partner
+from services.crawler.handlers import BrokerEmitter, crawl_partner
 
 SERVICE = "crawler"
+PARALLEL_PARTNERS = 4
+"""Partners crawled at once (each host still gets one request at a time)."""
 log = structlog.get_logger()
 
 
@@ -22,31 +27,56 @@ def create_app() -> FastStream:
     partners = load_partners(cfg.carrefour_partners_file)  # fails fast, naming partner and field
     broker = make_broker(SERVICE, cfg.kafka_bootstrap)
     app = FastStream(broker, logger=None)
-    state = CrawlState()
     tasks: list[asyncio.Task] = []
+    enabled = [p for p in partners.partners if p.enabled]
 
     async def loop() -> None:
+        engine = create_async_engine(cfg.database_url, pool_size=PARALLEL_PARTNERS + 1, pool_pre_ping=True)
+        store = CrawlStore(engine)
         client = PoliteClient(partners.user_agent)
+        emitter = BrokerEmitter(broker)
+        gate = asyncio.Semaphore(PARALLEL_PARTNERS)
+        due: dict[str, float] = {}
         try:
-            while True:
-                for partner in (p for p in partners.partners if p.enabled):
+            await _retrying(lambda: store.sync_partners(partners.partners), "record partners")
+            for p in enabled:  # resume each partner's schedule from its last recorded crawl
+                last = await _retrying(lambda p=p: store.last_run_finished(p.slug), "read last crawl")
+                interval = p.schedule_s or cfg.crawl_interval_s
+                due[p.slug] = time.time() if last is None or cfg.crawl_once else last.timestamp() + interval
+
+            async def one(p) -> None:
+                async with gate:
                     try:
-                        await crawl_partner(partner, client, state, broker)
+                        await crawl_partner(p, client, store, emitter)
                     except Exception as exc:  # a partner's failure never stops the others
-                        if not _is_kafka_down(exc):
-                            log.exception("crawl error", partner=partner.slug)
+                        if _is_infra_down(exc):
+                            log.warning("broker or database unavailable during crawl", partner=p.slug, error=str(exc))
                         else:
-                            log.warning("broker unavailable during crawl", partner=partner.slug, error=str(exc))
-                if cfg.crawl_once:
+                            log.exception("crawl error", partner=p.slug)
+                    finally:
+                        due[p.slug] = time.time() + (p.schedule_s or cfg.crawl_interval_s)
+
+            running: dict[str, asyncio.Task] = {}
+            crawled_once: set[str] = set()
+            while True:
+                now = time.time()
+                for p in enabled:
+                    if p.slug not in running and due[p.slug] <= now and not (cfg.crawl_once and p.slug in crawled_once):
+                        crawled_once.add(p.slug)
+                        running[p.slug] = asyncio.create_task(one(p), name=f"crawl-{p.slug}")
+                for slug in [s for s, t in running.items() if t.done()]:
+                    running.pop(slug)
+                if cfg.crawl_once and not running and len(crawled_once) == len(enabled):
                     log.info("crawl cycle done; crawl_once set, idling")
                     await asyncio.Event().wait()
-                await asyncio.sleep(cfg.crawl_interval_s)
+                await asyncio.sleep(0.5)
         finally:
             await client.close()
+            await engine.dispose()
 
     @app.after_startup
     async def _start() -> None:
-        log.info("crawler started", partners=[p.slug for p in partners.partners if p.enabled])
+        log.info("crawler started", partners=[p.slug for p in enabled])
         tasks.append(asyncio.create_task(loop(), name="crawl-loop"))
 
     @app.on_shutdown
@@ -58,7 +88,23 @@ def create_app() -> FastStream:
     return app
 
 
-def _is_kafka_down(exc: Exception) -> bool:
-    from aiokafka.errors import KafkaError
+async def _retrying(call, what: str):
+    delay = 0.5
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not _is_infra_down(exc):
+                raise
+            log.warning("database unavailable, retrying", what=what, error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
 
-    return isinstance(exc, (KafkaError, OSError))
+
+def _is_infra_down(exc: Exception) -> bool:
+    from aiokafka.errors import KafkaError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (KafkaError, OSError, OperationalError, InterfaceError))

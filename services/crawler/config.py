@@ -2,20 +2,58 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from libs.contracts.events import Slug, WebUrl
 
 HERE = Path(__file__).parent
-DEFAULT_PARTNERS_FILE = HERE / "partners.demo.yaml"  # the real partners arrive with the crawler issue
+DEFAULT_PARTNERS_FILE = HERE / "partners.demo.yaml"
+"""Used when CARREFOUR_PARTNERS_FILE is unset (``make up``); the real partners are in partners.yaml."""
+REAL_PARTNERS_FILE = HERE / "partners.yaml"
+
+CONNECTORS = ("json_export", "csv_export", "sitemap", "schema_org", "feed", "wordpress", "html")
 
 
-class JsonExportOptions(BaseModel):
+class _Opts(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _check_selector(value: str) -> str:
+    from parsel import Selector
+
+    try:
+        sel = Selector(text="<html></html>")
+        sel.xpath(value[6:]) if value.startswith("xpath:") else sel.css(value.removeprefix("css:"))
+    except Exception as exc:  # cssselect/lxml raise various types
+        raise ValueError(f"invalid selector {value!r}: {exc}") from None
+    return value
+
+
+Selector_ = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class PageExtraction(_Opts):
+    """How records are read from a project page."""
+
+    mode: Literal["schema_org", "selectors"] = "schema_org"
+    types: list[str] = Field(default_factory=lambda: ["Project", "Organization", "Event", "Place"])
+    selectors: dict[str, Selector_] = Field(default_factory=dict)
+    """Platform field (``title``, ``commune``, ``holder.name``...) → CSS or ``xpath:`` selector."""
+
+    @field_validator("selectors")
+    @classmethod
+    def _valid(cls, value: dict[str, str]) -> dict[str, str]:
+        for sel in value.values():
+            _check_selector(sel)
+        return value
+
+
+class JsonExportOptions(_Opts):
     url: WebUrl
     records_path: str = "projets"
     """Dotted path to the list of records in the document ('' when the document is the list)."""
@@ -23,17 +61,140 @@ class JsonExportOptions(BaseModel):
     """Platform field → dotted path in a record; merged over the French defaults."""
 
 
-class PartnerConfig(BaseModel):
+class CsvExportOptions(_Opts):
+    url: WebUrl
+    delimiter: Literal[";", ",", "\t", "|"] | None = None
+    """None: guessed from the header line."""
+    encoding: str | None = None
+    """None: UTF-8 (with or without BOM), else Latin-1."""
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Platform field → column name (French defaults in parsing/tabular.py)."""
+
+
+class SitemapOptions(_Opts):
+    url: WebUrl
+    include: list[str] = Field(default_factory=list)
+    """Regular expressions: only page URLs matching one are project pages (all when empty)."""
+    exclude: list[str] = Field(default_factory=list)
+    page: PageExtraction = Field(default_factory=PageExtraction)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _regex(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return value
+
+
+class SchemaOrgOptions(_Opts):
+    start_urls: list[WebUrl] = Field(min_length=1)
+    link_selector: Selector_ | None = None
+    """Links from the start pages to project pages; None: the start pages carry the items."""
+    next_selector: Selector_ | None = None
+    types: list[str] = Field(default_factory=lambda: ["Project", "Organization", "Event", "Place"])
+
+
+class FeedOptions(_Opts):
+    url: WebUrl
+    follow_links: bool = False
+    """Fetch each item's page and read the record there (``page``); else the item is the record."""
+    page: PageExtraction = Field(default_factory=PageExtraction)
+
+
+class WordPressOptions(_Opts):
+    api_base: WebUrl
+    """``https://site/wp-json/wp/v2/``"""
+    types: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,50}$")]] = Field(default_factory=lambda: ["posts"])
+    per_page: int = Field(100, ge=1, le=100)
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Platform field → dotted path in a post (``acf.commune``); merged over title/content/link/date."""
+
+
+class HtmlOptions(_Opts):
+    start_urls: list[WebUrl] = Field(min_length=1)
+    link_selector: Selector_
+    next_selector: Selector_ | None = None
+    selectors: dict[str, Selector_]
+    """Detail page: platform field → CSS or ``xpath:`` selector; ``title`` is required."""
+
+    @field_validator("link_selector", "next_selector")
+    @classmethod
+    def _valid_one(cls, value: str | None) -> str | None:
+        return _check_selector(value) if value else value
+
+    @field_validator("selectors")
+    @classmethod
+    def _valid(cls, value: dict[str, str]) -> dict[str, str]:
+        if "title" not in value:
+            raise ValueError("a 'title' selector is required")
+        for sel in value.values():
+            _check_selector(sel)
+        return value
+
+
+class _Partner(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slug: Slug
     name: str
     base_url: WebUrl
-    connector: Literal["json_export"]
-    options: JsonExportOptions
     delay_s: float = Field(1.0, ge=0, le=600, description="Politeness delay between two requests to the host")
+    schedule_s: float | None = Field(None, ge=60, le=30 * 86400,
+                                     description="Seconds between two crawls (None: CRAWL_INTERVAL_S)")
+    max_pages: int = Field(5000, ge=1, le=100_000, description="Requests per crawl at most")
+    delete_after_missing: int = Field(2, ge=1, le=100,
+                                      description="Complete crawls a record must be missing from before it is deleted")
+    allow_private_addresses: bool = Field(False, description="Allow loopback/private addresses (tests, demo)")
+    extra_hosts: list[str] = Field(default_factory=list, description="Hosts besides base_url's that may be fetched")
     licence: str | None = None
+    attribution: str | None = None
     enabled: bool = True
     guessed: bool = Field(False, description="True when the connector is a guess not yet checked on the live site")
+    notes: str | None = None
+
+
+class JsonExportPartner(_Partner):
+    connector: Literal["json_export"]
+    options: JsonExportOptions
+
+
+class CsvExportPartner(_Partner):
+    connector: Literal["csv_export"]
+    options: CsvExportOptions
+
+
+class SitemapPartner(_Partner):
+    connector: Literal["sitemap"]
+    options: SitemapOptions
+
+
+class SchemaOrgPartner(_Partner):
+    connector: Literal["schema_org"]
+    options: SchemaOrgOptions
+
+
+class FeedPartner(_Partner):
+    connector: Literal["feed"]
+    options: FeedOptions
+
+
+class WordPressPartner(_Partner):
+    connector: Literal["wordpress"]
+    options: WordPressOptions
+
+
+class HtmlPartner(_Partner):
+    connector: Literal["html"]
+    options: HtmlOptions
+
+
+PartnerConfig = Annotated[
+    Union[JsonExportPartner, CsvExportPartner, SitemapPartner, SchemaOrgPartner, FeedPartner, WordPressPartner,
+          HtmlPartner],
+    Field(discriminator="connector"),
+]
 
 
 class PartnersFile(BaseModel):
@@ -44,6 +205,19 @@ class PartnersFile(BaseModel):
 
 class ConfigError(Exception):
     pass
+
+
+def _where(loc: list, data) -> str:
+    where = ".".join(str(p) for p in loc)
+    if len(loc) >= 2 and loc[0] == "partners" and isinstance(loc[1], int):
+        raw = (data or {}).get("partners", []) if isinstance(data, dict) else []
+        entry = raw[loc[1]] if isinstance(raw, list) and loc[1] < len(raw) else None
+        slug = entry.get("slug", f"#{loc[1]}") if isinstance(entry, dict) else f"#{loc[1]}"
+        rest = loc[2:]
+        if rest and rest[0] in CONNECTORS:  # the discriminated union's tag
+            rest = rest[1:]
+        where = f"partner {slug}: " + ".".join(str(p) for p in rest)
+    return where
 
 
 def load_partners(path: str | Path | None = None) -> PartnersFile:
@@ -58,12 +232,13 @@ def load_partners(path: str | Path | None = None) -> PartnersFile:
         problems = []
         for err in exc.errors():
             loc = list(err["loc"])
-            where = ".".join(str(p) for p in loc)
-            if len(loc) >= 2 and loc[0] == "partners" and isinstance(loc[1], int):
-                raw = (data or {}).get("partners", [])
-                slug = raw[loc[1]].get("slug", f"#{loc[1]}") if loc[1] < len(raw) and isinstance(raw[loc[1]], dict) else f"#{loc[1]}"
-                where = f"partner {slug}: " + ".".join(str(p) for p in loc[2:])
-            problems.append(f"{where}: {err['msg']}")
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc.append("connector")
+                msg = ("Field required" if err["type"] == "union_tag_not_found"
+                       else f"unknown connector {err.get('ctx', {}).get('tag')!r}; expected one of {', '.join(CONNECTORS)}")
+            else:
+                msg = err["msg"]
+            problems.append(f"{_where(loc, data)}: {msg}")
         raise ConfigError(f"{path}: invalid partners file:\n  " + "\n  ".join(problems)) from None
     slugs = [p.slug for p in parsed.partners]
     dupes = {s for s in slugs if slugs.count(s) > 1}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -63,7 +64,7 @@ def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
         if isinstance(value, (int, float)) and target in ("source_record_id", "postcode"):
             value = str(value)
         if isinstance(value, str) and target in ("themes", "engineering"):
-            value = [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+            value = [v.strip() for v in value.replace(";", ",").replace("|", ",").split(",") if v.strip()]
         head, _, tail = target.partition(".")
         if tail:
             data.setdefault(head, {})[tail] = value
@@ -107,3 +108,85 @@ def diff(previous: dict[str, str], current: list[PartnerRecord]) -> Changes:
             upserts.append((record, h))
     deletions = sorted(set(previous) - seen)
     return Changes(upserts, deletions, unchanged)
+
+
+# --------------------------------------------------------------------------- incremental crawl state
+
+
+@dataclass
+class UrlState:
+    """What the crawler knows of one URL of a partner (persisted in crawl_urls)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    status: int | None = None
+    links: list[dict] = field(default_factory=list)
+    """Child links found in the document: ``{"url", "kind": page|sitemap|next, "lastmod"?}``."""
+    record_ids: list[str] = field(default_factory=list)
+    """Records the document gave at its last successful parse."""
+    body: str | None = None
+    """Kept only for robots.txt (a 304 needs the rules)."""
+    last_fetched: datetime | None = None
+
+
+@dataclass
+class RecordState:
+    """What the crawler last emitted for one record (persisted in crawl_records)."""
+
+    record_id: str
+    content_hash: str
+    url: str | None = None
+    missing_cycles: int = 0
+    deleted: bool = False
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def conditional_headers(state: UrlState | None) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since from the validators of the last 200."""
+    headers: dict[str, str] = {}
+    if state is not None and state.content_hash:
+        if state.etag:
+            headers["If-None-Match"] = state.etag
+        if state.last_modified:
+            headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+def record_change(previous: RecordState | None, new_hash: str) -> str:
+    """'new', 'updated' or 'unchanged' for a record seen with ``new_hash``."""
+    if previous is None or previous.deleted:
+        return "new"
+    return "unchanged" if previous.content_hash == new_hash else "updated"
+
+
+def deletions_after_crawl(records: dict[str, RecordState], seen: set[str], gone: set[str], complete: bool,
+                          after_missing: int) -> tuple[list[str], dict[str, int]]:
+    """Which live records to delete now, and the new missing-cycle counts of the others.
+
+    A record whose page answered 404/410 (``gone``) and that no other page gave is deleted at
+    once. When the crawl was complete (every listing read), a record absent from it has its
+    missing count raised, and is deleted once it reaches ``after_missing``. An incomplete crawl
+    never deletes by absence.
+    """
+    delete, missing = set(), {}
+    for rid, state in records.items():
+        if state.deleted:
+            continue
+        if rid in seen:
+            if state.missing_cycles:
+                missing[rid] = 0
+            continue
+        if rid in gone:
+            delete.add(rid)
+        elif complete:
+            count = state.missing_cycles + 1
+            if count >= after_missing:
+                delete.add(rid)
+            else:
+                missing[rid] = count
+    return sorted(delete), missing

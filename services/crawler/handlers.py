@@ -1,4 +1,4 @@
-"""One crawl of one partner: fetch, map, diff, emit upserts/deletions, dead-letter bad records."""
+"""One crawl of one partner: load state, run its connector, emit changes, save state, record the run."""
 
 from __future__ import annotations
 
@@ -8,72 +8,54 @@ import orjson
 import structlog
 from faststream.kafka import KafkaBroker
 
-from libs.contracts.events import (
-    CrawlInfo,
-    Operation,
-    SourceRecordEvent,
-    record_key,
-    utcnow,
-)
+from libs.contracts.events import CrawlInfo, Operation, PartnerRecord, SourceRecordEvent, record_key
 from libs.contracts.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import CRAWL_RECORDS
-from services.crawler import domain
-from services.crawler.adapters.http import FetchError, PoliteClient
-from services.crawler.config import PartnerConfig
+from services.crawler.adapters.http import PoliteClient
+from services.crawler.adapters.store import CrawlStore
+from services.crawler.connectors import connector_for
+from services.crawler.crawl import CrawlSession, RunStats, elapsed_ms, status_of
 
 log = structlog.get_logger()
 
 
-class CrawlState:
-    """Last seen content hash per partner and record (in memory: a restart re-emits, harmlessly)."""
+class BrokerEmitter:
+    """Publishes onto crawl.records.v1 (and rejects onto deadletter.v1), waiting for the broker's ack."""
 
-    def __init__(self) -> None:
-        self.hashes: dict[str, dict[str, str]] = {}
+    def __init__(self, broker: KafkaBroker):
+        self.broker = broker
+
+    async def upsert(self, record: PartnerRecord, crawl: CrawlInfo) -> None:
+        await publish(self.broker, CRAWL_RECORDS, SourceRecordEvent.upsert(record, crawl=crawl), key=record.record_key)
+
+    async def delete(self, source: str, record_id: str) -> None:
+        event = SourceRecordEvent(op=Operation.DELETE, source=source, source_record_id=record_id)
+        await publish(self.broker, CRAWL_RECORDS, event, key=record_key(source, record_id))
+
+    async def reject(self, source: str, raw, reason: str, record_id: str | None, error_type: str) -> None:
+        body = raw if isinstance(raw, bytes) else orjson.dumps(raw, default=str)
+        await dead_letter(self.broker, service="crawler", topic=f"crawl:{source}", body=body, reason=reason,
+                          error_type=error_type, key=record_key(source, record_id or "?").encode())
 
 
-async def crawl_partner(partner: PartnerConfig, client: PoliteClient, state: CrawlState, broker: KafkaBroker) -> dict:
+async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitter, progress=None) -> RunStats:
     started = time.perf_counter()
-    stats = {"partner": partner.slug, "upserts": 0, "deletions": 0, "unchanged": 0, "rejected": 0}
-    opts = partner.options
+    run_id = await store.start_run(partner.slug)
+    urls, records = await store.load(partner.slug)
+    session = CrawlSession(partner, client, urls, records, emitter, progress)
     try:
-        fetched = await client.get(opts.url, partner.delay_s)
-    except FetchError as exc:
-        log.warning("crawl failed", partner=partner.slug, error=str(exc))
-        return {**stats, "error": str(exc)}
-    if fetched.body is None:
-        log.info("crawled", outcome="not_modified", **stats, duration_ms=_ms(started))
-        return stats
-    try:
-        mapped = domain.map_json_export(orjson.loads(fetched.body), partner.slug, opts.records_path, opts.fields)
-    except (orjson.JSONDecodeError, ValueError) as exc:
-        await dead_letter(broker, service="crawler", topic=f"crawl:{partner.slug}", body=fetched.body,
-                          reason=f"unreadable export {opts.url}: {exc}", error_type="export")
-        return {**stats, "error": str(exc)}
-
-    previous = state.hashes.get(partner.slug, {})
-    good = [m.record for m in mapped if m.record is not None]
-    bad = [m for m in mapped if m.record is None]
-    changes = domain.diff(previous, good)
-    info = dict(fetched_url=opts.url, fetched_at=utcnow())
-    for record, h in changes.upserts:
-        event = SourceRecordEvent.upsert(record, crawl=CrawlInfo(content_hash=h, **info))
-        await publish(broker, CRAWL_RECORDS, event, key=record.record_key)
-    for rid in changes.deletions:
-        event = SourceRecordEvent(op=Operation.DELETE, source=partner.slug, source_record_id=rid)
-        await publish(broker, CRAWL_RECORDS, event, key=record_key(partner.slug, rid))
-    for m in bad:
-        await dead_letter(broker, service="crawler", topic=f"crawl:{partner.slug}",
-                          body=orjson.dumps(m.raw), reason=f"invalid record {m.raw_id or '?'}: {m.error}",
-                          error_type="rejected", key=record_key(partner.slug, m.raw_id or "?").encode())
-    # a bad record keeps its previous good version (never lose good data on a partner's typo)
-    bad_ids = {m.raw_id for m in bad if m.raw_id}
-    kept = {rid: previous[rid] for rid in bad_ids if rid in previous}
-    state.hashes[partner.slug] = {r.source_record_id: domain.content_hash(r) for r in good} | kept
-    stats.update(upserts=len(changes.upserts), deletions=len(changes.deletions) - len(kept),
-                 unchanged=changes.unchanged, rejected=len(bad))
-    log.info("crawled", outcome="ok", **stats, duration_ms=_ms(started))
+        await connector_for(partner).run(session)
+        stats = await session.finish()
+    except Exception as exc:  # nothing saved: the next crawl re-emits (idempotent downstream)
+        session.stats.complete = False
+        session.error(partner.base_url, f"crawl aborted: {type(exc).__name__}: {exc}", listing=True)
+        await store.finish_run(run_id, "failed", session.stats.as_dict())
+        raise
+    touched = [session.urls[u] for u in session.touched if u in session.urls]
+    await store.save(partner.slug, touched, session.removed_urls,
+                     [session.records[r] for r in session.dirty_records])
+    status = status_of(stats)
+    await store.finish_run(run_id, status, stats.as_dict())
+    log.info("crawled", outcome=status, duration_ms=elapsed_ms(started),
+             **{k: v for k, v in stats.as_dict().items() if k != "error_samples"})
     return stats
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,111 @@
+"""Crawl now, from the command line: ``python -m services.crawler.cli crawl --partner avise`` (or ``--all``).
+
+Uses the same broker, database and partners file as the service (KAFKA_BOOTSTRAP, DATABASE_URL,
+CARREFOUR_PARTNERS_FILE). ``check`` validates the partners file; ``list`` shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from libs.contracts.runtime.settings import settings
+from services.crawler.config import ConfigError, load_partners
+
+FIELDS = ("requests", "fetched", "not_modified", "unchanged", "skipped", "disallowed", "new", "updated", "deleted",
+          "rejected", "errors")
+
+
+def _progress(stream):
+    tty = stream.isatty()
+
+    def show(stats) -> None:
+        if tty:
+            stream.write(f"\r  {stats.partner}: {stats.requests} requests, {stats.fetched} fetched, "
+                         f"{stats.not_modified} not modified, {stats.new + stats.updated} changed records, "
+                         f"{stats.errors} errors   ")
+            stream.flush()
+
+    return show
+
+
+async def _crawl(partners_file, slugs: list[str], everything: bool) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.crawler.adapters.http import PoliteClient
+    from services.crawler.adapters.store import CrawlStore
+    from services.crawler.crawl import status_of
+    from services.crawler.handlers import BrokerEmitter, crawl_partner
+
+    cfg = settings()
+    partners = load_partners(partners_file or cfg.carrefour_partners_file)
+    by_slug = {p.slug: p for p in partners.partners}
+    unknown = [s for s in slugs if s not in by_slug]
+    if unknown:
+        print(f"unknown partner(s): {', '.join(unknown)}; known: {', '.join(by_slug)}", file=sys.stderr)
+        return 2
+    chosen = [p for p in partners.partners if p.enabled] if everything else [by_slug[s] for s in slugs]
+    from libs.contracts.runtime.messaging import make_broker
+
+    broker = make_broker("crawler-cli", cfg.kafka_bootstrap)
+    await broker.connect()
+    engine = create_async_engine(cfg.database_url)
+    store = CrawlStore(engine)
+    client = PoliteClient(partners.user_agent)
+    failed = 0
+    try:
+        await store.sync_partners(partners.partners)
+        for p in chosen:
+            print(f"crawling {p.slug} ({p.connector}) …", file=sys.stderr)
+            try:
+                stats = await crawl_partner(p, client, store, BrokerEmitter(broker), _progress(sys.stderr))
+            except Exception as exc:
+                failed += 1
+                print(f"\n  {p.slug}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            status = status_of(stats)
+            failed += status == "failed"
+            summary = ", ".join(f"{k}={getattr(stats, k)}" for k in FIELDS)
+            print(f"\n{p.slug}: {status} ({'complete' if stats.complete else 'incomplete'}) {summary}")
+            for sample in stats.error_samples[:5]:
+                print(f"    {sample}")
+    finally:
+        await client.close()
+        await broker.stop()
+        await engine.dispose()
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.crawler.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--partners-file", help="default: CARREFOUR_PARTNERS_FILE or partners.demo.yaml")
+    sub = parser.add_subparsers(dest="command", required=True)
+    crawl = sub.add_parser("crawl", help="crawl partners now")
+    crawl.add_argument("--partner", action="append", default=[], help="partner slug (repeatable)")
+    crawl.add_argument("--all", action="store_true", help="every enabled partner")
+    sub.add_parser("check", help="validate the partners file")
+    sub.add_parser("list", help="list the configured partners")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            cfg = load_partners(args.partners_file or settings().carrefour_partners_file)
+            print(f"ok: {len(cfg.partners)} partners")
+            return 0
+        if args.command == "list":
+            cfg = load_partners(args.partners_file or settings().carrefour_partners_file)
+            for p in cfg.partners:
+                flags = ("" if p.enabled else " [disabled]") + (" [guessed]" if p.guessed else "")
+                print(f"{p.slug:24} {p.connector:12} {p.base_url}{flags}")
+            return 0
+        if not args.partner and not args.all:
+            parser.error("crawl: give --partner SLUG (repeatable) or --all")
+        return asyncio.run(_crawl(args.partners_file, args.partner, args.all))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""schema.org structured data in pages (JSON-LD, microdata, RDFa via extruct) → records.
+
+Types kept: Project, Organization, Event, Place (and their usual subtypes). Address and geo are
+read from the item, its ``location`` or its ``address``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import extruct
+
+from services.crawler.domain import Mapped
+from services.crawler.parsing.common import (
+    build_record,
+    clean_url,
+    html_to_text,
+    record_id_for_url,
+    split_labels,
+    to_date,
+    to_float,
+    truncate,
+)
+
+DEFAULT_TYPES = ("Project", "Organization", "Event", "Place")
+SUBTYPES = {
+    "Project": {"Project", "ResearchProject", "FundingAgency", "FundingScheme"},
+    "Organization": {"Organization", "NGO", "Corporation", "LocalBusiness", "EducationalOrganization",
+                     "GovernmentOrganization", "NonprofitOrganization", "SportsOrganization"},
+    "Event": {"Event", "EducationEvent", "SocialEvent", "Festival", "ExhibitionEvent", "BusinessEvent"},
+    "Place": {"Place", "CivicStructure", "Landform", "LocalBusiness", "AdministrativeArea"},
+}
+_PREFIXES = ("http://schema.org/", "https://schema.org/")
+
+
+def _short(name: str) -> str:
+    for p in _PREFIXES:
+        if name.startswith(p):
+            return name[len(p):]
+    return name
+
+
+def _types(item: dict) -> set[str]:
+    t = item.get("@type")
+    values = t if isinstance(t, list) else [t]
+    return {_short(v) for v in values if isinstance(v, str)}
+
+
+def _rdfa_items(nodes: list[dict]) -> list[dict]:
+    """RDFa from extruct is flat (JSON-LD expanded form): inline blank-node references, shorten keys."""
+    by_id = {n.get("@id"): n for n in nodes if isinstance(n, dict) and n.get("@id")}
+
+    def convert(node: dict, depth: int = 0) -> dict:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "@type":
+                out["@type"] = [_short(v) for v in (value if isinstance(value, list) else [value])]
+                continue
+            if key.startswith("@"):
+                out[key] = value
+                continue
+            vals = []
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, dict) and "@value" in v:
+                    vals.append(v["@value"])
+                elif isinstance(v, dict) and set(v) == {"@id"} and v["@id"] in by_id and depth < 4:
+                    vals.append(convert(by_id[v["@id"]], depth + 1))
+                elif isinstance(v, dict) and set(v) == {"@id"}:
+                    vals.append(v["@id"])
+                else:
+                    vals.append(v)
+            out[_short(key)] = vals[0] if len(vals) == 1 else vals
+        return out
+
+    referenced = {v.get("@id") for n in nodes for vs in n.values() if isinstance(vs, list)
+                  for v in vs if isinstance(v, dict) and set(v) == {"@id"}}
+    return [convert(n) for n in nodes if isinstance(n, dict) and n.get("@id") not in referenced]
+
+
+def _flatten(items: list) -> list[dict]:
+    out: list[dict] = []
+    for item in items:
+        if isinstance(item, list):
+            out.extend(_flatten(item))
+        elif isinstance(item, dict):
+            if "@graph" in item:
+                out.extend(_flatten(item["@graph"] if isinstance(item["@graph"], list) else [item["@graph"]]))
+            else:
+                out.append(item)
+    return out
+
+
+def extract_items(body: bytes | str, url: str, types: tuple[str, ...] = DEFAULT_TYPES) -> list[dict]:
+    """The schema.org items of the wanted types in a page, whatever the syntax."""
+    try:
+        data = extruct.extract(body, base_url=url, syntaxes=["json-ld", "microdata", "rdfa"], uniform=True,
+                               errors="ignore")
+    except Exception:  # extruct/lxml raise many types on broken pages; a page without data gives nothing
+        return []
+    items = _flatten(data.get("json-ld", [])) + _flatten(data.get("microdata", [])) + _rdfa_items(data.get("rdfa", []))
+    wanted = set().union(*(SUBTYPES.get(t, {t}) for t in types))
+    return [i for i in items if _types(i) & wanted]
+
+
+def _first(value: Any) -> Any:
+    while isinstance(value, list):
+        value = value[0] if value else None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    value = _first(value)
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("@value")
+    if isinstance(value, (int, float)):
+        value = str(value)
+    return html_to_text(value) if isinstance(value, str) else None
+
+
+def _address(item: dict) -> dict:
+    """streetAddress/postalCode/addressLocality/addressCountry and geo from the item or its location."""
+    out: dict[str, Any] = {}
+    candidates = [item]
+    loc = _first(item.get("location"))
+    if isinstance(loc, dict):
+        candidates.append(loc)
+    for c in candidates:
+        addr = _first(c.get("address"))
+        if isinstance(addr, dict):
+            out.setdefault("address", _text(addr.get("streetAddress")))
+            out.setdefault("postcode", _text(addr.get("postalCode")))
+            out.setdefault("commune", _text(addr.get("addressLocality")))
+            out.setdefault("country", _text(addr.get("addressCountry")))
+        elif isinstance(addr, str):
+            out.setdefault("address", _text(addr))
+        geo = _first(c.get("geo"))
+        if isinstance(geo, dict) and "lat" not in out:
+            lat, lon = to_float(_first(geo.get("latitude"))), to_float(_first(geo.get("longitude")))
+            if lat is not None and lon is not None:
+                out["lat"], out["lon"] = lat, lon
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def item_fields(item: dict, page_url: str) -> dict[str, Any]:
+    """Platform fields of one schema.org item (not validated yet)."""
+    types = _types(item)
+    url = _text(item.get("url")) or page_url
+    ident = _text(item.get("identifier"))
+    node_id = item.get("@id") if isinstance(item.get("@id"), str) and not item["@id"].startswith("_:") else None
+    holder = None
+    for key in ("founder", "funder", "organizer", "sponsor", "parentOrganization", "creator", "author"):
+        h = _first(item.get(key))
+        if isinstance(h, dict) and _text(h.get("name")):
+            holder = {"name": truncate(_text(h.get("name")), 200), "kind": _first(sorted(_types(h))) or None}
+            break
+        if isinstance(h, str):
+            holder = {"name": truncate(html_to_text(h), 200)}
+            break
+    if holder is None and types & SUBTYPES["Organization"]:
+        holder = {"name": truncate(_text(item.get("name")), 200), "kind": "Organization"}
+    contact_point = _first(item.get("contactPoint"))
+    cp = contact_point if isinstance(contact_point, dict) else {}
+    website = _text(item.get("sameAs")) if types & SUBTYPES["Organization"] else None
+    contact = {"email": (_text(item.get("email")) or _text(cp.get("email")) or "").removeprefix("mailto:") or None,
+               "phone": _text(item.get("telephone")) or _text(cp.get("telephone")),
+               "website": website}
+    keywords = item.get("keywords")
+    themes = split_labels(keywords) + split_labels(
+        [_text(a) for a in (item.get("about") if isinstance(item.get("about"), list) else [item.get("about")]) if a])
+    return {
+        "source_record_id": ident or (record_id_for_url(node_id) if node_id else None) or record_id_for_url(url),
+        "url": clean_url(url),
+        "title": truncate(_text(item.get("name")) or _text(item.get("headline")) or "", 300),
+        "description": truncate(_text(item.get("description")), 20_000),
+        **_address(item),
+        "themes": [truncate(t, 100) for t in themes][:30],
+        "holder": holder,
+        "contact": contact,
+        "published_at": to_date(_first(item.get("datePublished") or item.get("foundingDate") or item.get("startDate"))),
+        "updated_at": to_date(_first(item.get("dateModified"))),
+    }
+
+
+def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...] = DEFAULT_TYPES) -> list[Mapped]:
+    """Every wanted item of a page as a record. Items sharing an id: the first wins."""
+    items = extract_items(body, url, types)
+    # a page describing one project often also describes its organisation: prefer Project first
+    order = {t: i for i, t in enumerate(types)}
+    items.sort(key=lambda it: min((order.get(k, 99) for k in _main_types(it)), default=99))
+    out, ids = [], set()
+    for item in items:
+        m = build_record(item, source, item_fields(item, url))
+        key = m.raw_id
+        if key in ids:
+            continue
+        ids.add(key)
+        out.append(m)
+    return out
+
+
+def _main_types(item: dict) -> list[str]:
+    return [main for main, subs in SUBTYPES.items() if _types(item) & subs]

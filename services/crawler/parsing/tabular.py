@@ -1,0 +1,78 @@
+"""CSV open-data exports: ``;`` or ``,``, UTF-8 with or without BOM, Latin-1 fallback."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from services.crawler.domain import Mapped
+from services.crawler.parsing.common import build_record, decode_text, split_labels, to_date, to_float
+
+CSV_FIELDS: dict[str, str] = {
+    "source_record_id": "id",
+    "url": "url",
+    "title": "titre",
+    "description": "description",
+    "address": "adresse",
+    "commune": "commune",
+    "postcode": "code_postal",
+    "country": "pays",
+    "lat": "latitude",
+    "lon": "longitude",
+    "themes": "thematiques",
+    "stage": "etape",
+    "engineering": "ingenierie",
+    "holder.name": "porteur",
+    "holder.kind": "type_porteur",
+    "contact.email": "email",
+    "contact.phone": "telephone",
+    "contact.website": "site_web",
+    "published_at": "date_publication",
+    "updated_at": "date_maj",
+}
+"""Platform field → usual French column name; a partner's ``fields`` override these."""
+
+
+def sniff_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in (";", ",", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_rows(body: bytes, delimiter: str | None = None, encoding: str | None = None) -> list[dict[str, str]]:
+    text = body.decode(encoding) if encoding else decode_text(body)
+    text = text.lstrip("\ufeff")
+    first = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter or sniff_delimiter(first))
+    if not reader.fieldnames:
+        raise ValueError("empty CSV: no header line")
+    rows = []
+    for row in reader:
+        rows.append({(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
+                     for k, v in row.items() if k is not None})
+    return rows
+
+
+def row_record(row: dict[str, Any], source: str, fields: dict[str, str]) -> Mapped:
+    data: dict[str, Any] = {}
+    for target, column in fields.items():
+        value = row.get(column.lower())
+        if target in ("lat", "lon"):
+            value = to_float(value)
+        elif target in ("themes", "engineering"):
+            value = split_labels(value)
+        elif target in ("published_at", "updated_at"):
+            value = to_date(value)
+        head, _, tail = target.partition(".")
+        if tail:
+            data.setdefault(head, {})[tail] = value
+        else:
+            data[head] = value
+    return build_record(row, source, data)
+
+
+def csv_records(body: bytes, source: str, fields: dict[str, str] | None = None, delimiter: str | None = None,
+                encoding: str | None = None) -> list[Mapped]:
+    mapping = {**CSV_FIELDS, **(fields or {})}
+    return [row_record(r, source, mapping) for r in read_rows(body, delimiter, encoding)]

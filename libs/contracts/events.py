@@ -333,6 +333,16 @@ class CanonicalChanged(Event):
         return self
 
 
+class DedupOverrideChanged(Event):
+    """On ``dedup.overrides.v1``: an operator forced "same" or "not same" for a pair of records
+    (``source:source_record_id``), or cleared a decision. The decision itself is stored in
+    PostgreSQL (``dedup_overrides``); this event asks the indexer to re-cluster around the pair."""
+
+    record_a: Annotated[str, StringConstraints(min_length=3, max_length=300)]
+    record_b: Annotated[str, StringConstraints(min_length=3, max_length=300)]
+    decision: Literal["same", "not_same", "cleared"]
+
+
 class DeadLetter(Event):
     """On ``deadletter.v1``: a message a service could not accept, and why."""
 

@@ -10,6 +10,9 @@ PROJECTS_CANONICAL = "projects.canonical.v1"
 """Canonical projects after deduplication (upserts and deletions), keyed by canonical id."""
 DEADLETTER = "deadletter.v1"
 """Rejected input: origin topic, reason, original payload."""
+DEDUP_OVERRIDES = "dedup.overrides.v1"
+"""An operator's "same" / "not same" decision on a pair of records (stored by the gateway in
+``dedup_overrides``); the indexer re-clusters around the pair. Keyed by the pair."""
 
 ALL_TOPICS = (
     PARTNER_INGEST,
@@ -18,6 +21,7 @@ ALL_TOPICS = (
     PROJECTS_GEOCODED,
     PROJECTS_CANONICAL,
     DEADLETTER,
+    DEDUP_OVERRIDES,
 )
 
 DEFAULT_PARTITIONS = 4

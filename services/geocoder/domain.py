@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from libs.contracts.events import Location, NormalizedProject
-from services.geocoder.gazetteer import Commune, Gazetteer
+from services.geocoder.gazetteer import Commune, Gazetteer, normalize_name
 from services.geocoder.resolver import COUNTRY_CODES, FRANCE_NAMES, Match, Resolver, country_code
 from services.geocoder.reverse import Outlines
 
@@ -133,6 +133,12 @@ class Geocoder:
                 return loc.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates",
                                                   method=f"{loc.method}+coordinates", confidence=conf))
             near = loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= MAX_PARTNER_OFFSET_KM
+            if inside is not None and m.commune is not None and "ambiguous" in m.method and (
+                normalize_name(inside.name) == normalize_name(m.commune.name)
+            ):
+                # A homonym picked by population ("Saint-Denis"): the point says which one.
+                out = _from_commune(inside, f"{m.method}+coordinates", loc.postcode if loc.postcode in inside.postcodes else None, 0.95)
+                return out.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
             if inside is not None and (m.confidence < SURE or m.commune is None or m.commune.kind == "ARM"
                                        or m.precision == "postcode") and near:
                 # The text was unsure (homonym, typo, postcode of several communes): the point decides.

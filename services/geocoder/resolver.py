@@ -118,6 +118,7 @@ _EPCI_TYPES = (
     "eurometropole", "metropole", "agglomeration", "agglo", "cc", "ca", "cu", "etablissement public territorial",
     "ept",
 )
+_EPCI_WORD = re.compile(r"\b(?:communaute|metropole|eurometropole|agglomeration|agglo|cc|ca|cu|ept|intercommunalite)\b")
 _LINKS = frozenset({"de", "du", "des", "d", "la", "l", "le", "les"})
 _OLD_REGIONS = {
     "nord pas de calais": "32", "picardie": "32", "npdc": "32", "alsace": "44", "lorraine": "44",
@@ -132,7 +133,11 @@ _OLD_REGIONS = {
 _STOP_SUFFIX = frozenset({"rue", "avenue", "boulevard", "bd", "chemin", "route", "place", "impasse", "allee",
                           "quai", "cours", "bp", "cs", "cedex", "lieu", "dit", "zone", "za", "zi", "zac"})
 _DEP_HOMONYM_MIN_POP = 100_000  # "Paris" is the commune; "Vienne", "Mayenne", "Doubs" are the départements
-FUZZY_CUTOFF = 86.0
+FUZZY_CUTOFF = 85.0
+"""rapidfuzz ratio (0-100) a typo must reach against all commune names of France..."""
+FUZZY_CUTOFF_WITH_HINT = 78.0
+FUZZY_CUTOFF_IN_POSTCODE = 70.0
+"""...and against the names of the département(s) given by a postcode or a "(dd)" hint."""
 
 
 def _share(cands: tuple[Commune, ...] | list[Commune]) -> float:
@@ -311,11 +316,14 @@ class Resolver:
 
         # Segment by segment, the last ones first (addresses end with the commune).
         area: Match | None = None
+        names: list[str] = []  # segments that are not an area name, last first
         for seg in reversed(segments):
             key = _fold(seg)
             if not key:
                 continue
-            r = self._area(key)
+            r = self._area(key, hints)
+            if r is not None and r.commune is not None:  # an intercommunality: its seat
+                return r
             if r is not None:
                 if r.departement is not None and r.precision == "departement":
                     hints.departements = hints.departements | {r.departement.code}
@@ -324,20 +332,26 @@ class Resolver:
                 if area is None or (area.precision == "region" and r.precision == "departement"):
                     area = r
                 continue
+            names.append(seg)
             m = self._name(seg, key, hints)
+            if m is not None and "conflicts" in m.method:
+                # "44130 Blan": a typo of a commune of that postcode (Blain) beats a homonym elsewhere.
+                typo = self._fuzzy(self._clean_key(key), hints, within_hints_only=True)
+                if typo is not None:
+                    return typo
             if m is not None:
                 return self._conflicts(m, hints, area)
-        # Nothing found by exact names: a name embedded in a longer string, then typos.
-        for seg in reversed(segments):
-            m = self._embedded(_fold(seg), hints)
-            if m is not None:
-                return self._conflicts(m, hints, area)
-        for seg in reversed(segments):
+        # Nothing found by exact names: typos (whole segment), then a name inside a longer string.
+        for seg in names:
             key = self._clean_key(_fold(seg))
             if key and not any(ch.isdigit() for ch in key):
                 m = self._fuzzy(key, hints)
                 if m is not None:
                     return self._conflicts(m, hints, area)
+        for seg in names:
+            m = self._embedded(_fold(seg), hints)
+            if m is not None:
+                return self._conflicts(m, hints, area)
         # A postcode alone.
         if hints.postcode:
             m = self._by_postcode(hints.postcode)
@@ -379,7 +393,7 @@ class Resolver:
         # Paris, Lyon, Marseille: the postcode designates one arrondissement of the big commune.
         return replace(self._commune(cands[0], pc, 0.6, "postcode"), precision="postcode")
 
-    def _area(self, key: str) -> Match | None:
+    def _area(self, key: str, hints: _Hints | None = None) -> Match | None:
         """A département, région or intercommunality named by the whole segment."""
         dkey = _strip_prefix(key, _DEP_PREFIXES)
         rkey = _strip_prefix(key, _REG_PREFIXES)
@@ -395,8 +409,13 @@ class Resolver:
         reg = self._regs_by_name.get(rkey)
         if reg is None and rkey.split(" ", 1)[0] in _LINKS and " " in rkey:
             reg = self._regs_by_name.get(rkey.split(" ", 1)[1])
-        homonyms = self.gaz.by_name(key) if not (explicit_dep or explicit_reg) else []
+        homonyms = [c for c in self.gaz.by_name(key) if c.kind == "COM"] if not (explicit_dep or explicit_reg) else []
         big = homonyms and homonyms[0].population >= _DEP_HOMONYM_MIN_POP
+        if homonyms and hints is not None:
+            # "Saint-Martin (67)", "Vienne 38200": the hints designate one of the homonym communes.
+            deps = hints.departements | hints.postcode_departements
+            if any(c.departement in deps or (hints.postcode and hints.postcode in c.postcodes) for c in homonyms):
+                return None
         if dep is not None and (explicit_dep or not big) and not explicit_reg:
             conf = 0.9 if explicit_dep or not homonyms else 0.6
             return Match(departement=dep, precision="departement", confidence=conf,
@@ -406,10 +425,11 @@ class Resolver:
             return Match(region=reg, precision="region", confidence=conf,
                          method="region" + ("; a commune has the same name" if homonyms and not explicit_reg else ""))
         epci = self._epci.get(key)
-        if epci is None:
+        if epci is None and _EPCI_WORD.search(key):
+            # "Communauté urbaine du Grand Reims", "Grand Reims Métropole": matched on the core name,
+            # only when the string says it is an intercommunality ("Le Mans" stays the commune).
             core = next(iter(k for k in self._epci_keys(key) if k.startswith("epci:")), None)
-            if core is not None and (core != "epci:" + key or key.split(" ", 1)[0] in _EPCI_TYPES
-                                     or any(key.startswith(t + " ") for t in _EPCI_TYPES)):
+            if core is not None:
                 epci = self._epci.get(core)
         if epci is not None:
             seat = self.gaz.by_code(epci[0])
@@ -498,15 +518,24 @@ class Resolver:
                     return m
         return None
 
-    def _fuzzy(self, key: str, hints: _Hints) -> Match | None:
-        if len(key) < 4:
+    def _fuzzy(self, key: str, hints: _Hints, within_hints_only: bool = False) -> Match | None:
+        if len(key) < 3:
+            return None
+        if hints.postcode:
+            # The few communes of the postcode: a looser cutoff is safe ("08110 Puer" → Pure).
+            local = {_fold(c.name): c for c in self.gaz.by_postcode(hints.postcode) if c.kind == "COM"}
+            best = process.extractOne(key, list(local), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF_IN_POSTCODE)
+            if best is not None:
+                return self._choose([local[best[0]]], hints, best[1] / 100 * 0.85, "fuzzy")
+        if within_hints_only or len(key) < 4:
             return None
         deps = hints.departements or hints.postcode_departements
         if deps:
             choices = [k for d in deps for k in self._names_by_dep.get(d, ())]
         else:
             choices = self._names
-        res = process.extract(key, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=5)
+        cutoff = FUZZY_CUTOFF_WITH_HINT if deps else FUZZY_CUTOFF
+        res = process.extract(key, choices, scorer=fuzz.ratio, score_cutoff=cutoff, limit=5)
         if not res:
             return None
         best_score = res[0][1]

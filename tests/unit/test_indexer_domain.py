@@ -12,7 +12,6 @@ from libs.contracts.search import SearchDocument
 from services.indexer.domain import (
     Member,
     canonical_id,
-    dedup_key,
     merge,
     same_content,
     search_document,
@@ -39,48 +38,22 @@ def member(source: str, rid: str, location: Location = ROUBAIX, first_seen: date
                   first_seen=first_seen, last_seen=first_seen + timedelta(days=1))
 
 
-# --------------------------------------------------------------------------- dedup key / id
-
-
-@pytest.mark.parametrize(
-    "title",
-    ["Roubaix territoire pilote Zéro Déchet", "ROUBAIX TERRITOIRE PILOTE ZERO DECHET", "Roubaix, territoire pilote « zéro déchet » !",
-     "  roubaix   territoire-pilote zéro-déchet "],
-)
-def test_dedup_key_ignores_accents_case_punctuation(title: str) -> None:
-    ref = dedup_key(proj(), ROUBAIX)
-    assert ref == "roubaix territoire pilote zero dechet|59512"
-    assert dedup_key(proj(title=title), ROUBAIX) == ref
-    assert dedup_key(proj(title=title), ROUBAIX_POINT) == ref  # the commune, not the point, counts
-
-
-def test_dedup_key_differs_across_places_and_titles() -> None:
-    assert dedup_key(proj(), ROUBAIX) != dedup_key(proj(), LILLE)
-    assert dedup_key(proj(), ROUBAIX) != dedup_key(proj(title="Autre projet"), ROUBAIX)
-
-
-def test_dedup_key_place_fallbacks() -> None:
-    by_postcode = Location(postcode="59999", departement_code="59", precision="departement")
-    assert dedup_key(proj(title="X"), by_postcode) == "x|cp59999"
-    assert dedup_key(proj(title="X"), Location(country="BE", precision="country")) == "x|BE"
-    assert dedup_key(proj(title="X"), Location()) == "x|FR"
+# --------------------------------------------------------------------------- canonical id
 
 
 def test_canonical_id_stable_and_readable() -> None:
-    key = dedup_key(proj(), ROUBAIX)
-    cid = canonical_id(key, "Roubaix territoire pilote Zéro Déchet")
-    assert cid == canonical_id(key, "Roubaix territoire pilote Zéro Déchet")
+    cid = canonical_id("Roubaix territoire pilote Zéro Déchet", "avise:avise-0147")
+    assert cid == canonical_id("Roubaix territoire pilote Zéro Déchet", "avise:avise-0147")
     assert re.fullmatch(r"roubaix-territoire-pilote-zero-dechet-[0-9a-f]{8}", cid)
-    assert canonical_id(dedup_key(proj(), LILLE), "Roubaix territoire pilote Zéro Déchet") != cid
-    # the hash follows the key, not the title's spelling
-    assert canonical_id(key, "ROUBAIX territoire pilote zéro déchet").rsplit("-", 1)[1] == cid.rsplit("-", 1)[1]
+    assert canonical_id("Roubaix territoire pilote Zéro Déchet", "cerdd:1") != cid  # seeded by the founding record
+    assert canonical_id("Roubaix territoire pilote Zéro Déchet", "avise:avise-0147", attempt=1) != cid
 
 
 def test_canonical_id_edge_titles() -> None:
-    long = canonical_id("k", "mot " * 40)
+    long = canonical_id("mot " * 40, "k")
     slug = long.rsplit("-", 1)[0]
     assert len(slug) <= 60 and not slug.endswith("-") and slug.startswith("mot-mot")
-    assert re.fullmatch(r"projet-[0-9a-f]{8}", canonical_id("k", "!!!"))
+    assert re.fullmatch(r"projet-[0-9a-f]{8}", canonical_id("!!!", "k"))
 
 
 # --------------------------------------------------------------------------- merge

@@ -1,0 +1,147 @@
+"""Unit tests for the pure dedup package: features, blocking, scoring, clustering, ids."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from libs.contracts.events import Contact, Location, NormalizedProject
+from services.indexer.dedup import MATCH_WEIGHT, Edge, assign_ids, block_keys, cluster, features, score
+from services.indexer.dedup.features import domain_of, phone_of
+
+ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", departement_code="59", lat=50.69, lon=3.18,
+                   precision="commune")
+LILLE = Location(commune_code="59350", commune_name="Lille", departement_code="59", lat=50.63, lon=3.05,
+                 precision="commune")
+LYON = Location(commune_code="69123", commune_name="Lyon", departement_code="69", lat=45.76, lon=4.84,
+                precision="commune")
+
+
+def f(title: str, location: Location = ROUBAIX, source: str = "avise", rid: str = "1", **fields):
+    p = NormalizedProject(source=source, source_record_id=rid, url=f"https://{source}.example/{rid}", title=title,
+                          content_hash="h", **fields)
+    return features(p, location)
+
+
+def test_features_fold_expand_and_drop_the_town() -> None:
+    x = f("Association Les Jardins Partagés de St-Roch (Roubaix)")
+    assert x.title == "jardin partage saint roch"
+    assert x.name == "saint roch" and x.kind == ("jardin", "partage")
+    assert f("Roubaix zéro déchet").place_name == "roubaix" and f("Roubaix zéro déchet").name == ""
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("03 20 12 34 56", "320123456"), ("+33 3 20 12 34 56", "320123456"), ("0320123456", "320123456"),
+    ("0033 3 20 12 34 56", "320123456"), ("12", ""), (None, "")])
+def test_phone_normalisation(raw, expected) -> None:
+    assert phone_of(raw) == expected
+
+
+def test_domains_ignore_www_and_generic_hosts() -> None:
+    assert domain_of("https://www.Exemple.org/page") == "exemple.org"
+    assert domain_of("http://exemple.org") == "exemple.org"
+    assert domain_of("https://www.facebook.com/monprojet") == ""
+    assert domain_of(None) == ""
+
+
+def test_block_keys_cover_place_words_and_contacts() -> None:
+    x = f("Épicerie solidaire La Passerelle", contact=Contact(email="A@b.fr", phone="03 20 12 34 56",
+                                                           website="https://passerelle.fr"))
+    keys = block_keys(x)
+    assert {"c:59512", "ct:59512:passerelle", "dt:59:passerelle", "t:passerelle", "w:passerelle.fr", "e:a@b.fr",
+            "p:320123456", "u:https://avise.example/1"} <= set(keys)
+    assert keys == sorted(keys)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Épicerie solidaire La Passerelle", "Association La Passerelle – épicerie solidaire"),
+    ("Tiers-lieu La Quincaillerie", "La Quincaillerie, tiers-lieu de Roubaix"),
+    ("Roubaix territoire pilote Zéro Déchet", "ROUBAIX, territoire pilote « zéro déchet » !"),
+    ("Colocation intergénérationnelle Toit + Moi", "Colocation intergén. Toit + Moi"),
+])
+def test_variants_in_one_town_match(a: str, b: str) -> None:
+    s = score(f(a), f(b, source="cerdd", rid="2"))
+    assert s.matched, s.explain()
+    assert s.probability >= 0.97
+
+
+@pytest.mark.parametrize(("a", "la", "b", "lb", "why"), [
+    ("Repair café La Ruche", ROUBAIX, "Repair café La Ruche", LYON, "same name, two towns"),
+    ("Jardin partagé Les Lilas", ROUBAIX, "Jardin partagé Bel Air", ROUBAIX, "same kind, another name"),
+    ("Jardin partagé", ROUBAIX, "Jardin partagé", ROUBAIX, "generic titles say nothing"),
+    ("Repair café Roubaix", ROUBAIX, "Repair café Lille", LILLE, "a network in two towns"),
+    ("Halte-répit Le Phare", ROUBAIX, "Ferme urbaine Le Phare", ROUBAIX, "same name, two kinds"),
+])
+def test_near_misses_do_not_match(a, la, b, lb, why) -> None:
+    s = score(f(a, la), f(b, lb, source="cerdd", rid="2"))
+    assert not s.matched, (why, s.explain())
+
+
+def test_network_sharing_a_website_in_two_towns_stays_apart() -> None:
+    site = Contact(website="https://www.reseau-repair.org")
+    s = score(f("Repair café Roubaix", contact=site), f("Repair café Lille", LILLE, "cerdd", "2", contact=site))
+    assert not s.matched and s.explain()["comparisons"]["domain"]["level"] == "same"
+
+
+def test_shared_contact_rescues_a_typo_and_explains_itself() -> None:
+    mail = Contact(email="contact@passerelle.fr")
+    plain = score(f("Épicerie La Passerelle"), f("Epicerie La Paserelle", source="cerdd", rid="2"))
+    assert not plain.matched
+    s = score(f("Épicerie La Passerelle", contact=mail), f("Epicerie La Paserelle", source="cerdd", rid="2", contact=mail))
+    assert s.matched
+    e = s.explain()
+    assert e["comparisons"]["email"] == {"level": "same", "weight": pytest.approx(7.966), "similarity": None}
+    assert e["weight"] == pytest.approx(e["prior"] + sum(c["weight"] for c in e["comparisons"].values()), abs=0.01)
+
+
+def test_hard_rules() -> None:
+    same_source = score(f("Tiers-lieu La Quincaillerie"), f("Tiers-lieu La Quincaillerie", rid="2"))
+    assert same_source.rule == "same_source" and not same_source.matched and same_source.weight > MATCH_WEIGHT
+    a = f("Tiers-lieu La Quincaillerie")
+    same_url = score(a, f("Autre chose", LYON, rid="2").__class__(**{**f("Autre chose", LYON, rid="2").to_json(),
+                                                                      "tokens": ("autre", "chose"), "kind": (),
+                                                                      "url": a.url}))
+    assert same_url.rule == "same_url" and same_url.matched
+    unrelated = score(f("Atelier vélo Le Phare", contact=Contact(phone="0320123456")),
+                      f("Ressourcerie La Fabrique", source="cerdd", rid="2", contact=Contact(phone="0320999999")))
+    assert unrelated.rule == "title_differs" and not unrelated.matched
+
+
+TITLES = st.sampled_from(["Épicerie solidaire La Passerelle", "La Passerelle", "Jardin partagé", "Repair café Lille",
+                          "Tiers-lieu La Quincaillerie", "Le Trait d'union", "Roubaix zéro déchet"])
+
+
+@given(TITLES, TITLES, st.sampled_from([ROUBAIX, LILLE, LYON]), st.sampled_from([ROUBAIX, LILLE, LYON]))
+def test_score_is_symmetric(a, b, la, lb) -> None:
+    x, y = f(a, la), f(b, lb, source="cerdd", rid="2")
+    assert score(x, y).weight == pytest.approx(score(y, x).weight)
+    assert score(x, y).matched == score(y, x).matched
+
+
+NODES = {"a:1": ("a", "u1"), "b:1": ("b", "u2"), "a:2": ("a", "u3"), "c:1": ("c", "u4")}
+
+
+def test_cluster_greedy_with_same_source_constraint() -> None:
+    edges = [Edge("a:1", "b:1", 9), Edge("b:1", "a:2", 8), Edge("c:1", "a:2", 6)]
+    # a:2 cannot join a:1's group (same source, another URL): it stays with c:1
+    assert cluster(NODES, edges) == [["a:1", "b:1"], ["a:2", "c:1"]]
+
+
+def test_cluster_overrides() -> None:
+    edges = [Edge("a:1", "b:1", 9), Edge("b:1", "c:1", 8)]
+    assert cluster(NODES, edges) == [["a:1", "b:1", "c:1"], ["a:2"]]
+    assert cluster(NODES, edges, not_same=[("c:1", "a:1")]) == [["a:1", "b:1"], ["a:2"], ["c:1"]]
+    assert cluster(NODES, [], same=[("a:1", "a:2")]) == [["a:1", "a:2"], ["b:1"], ["c:1"]]  # operator beats the rule
+
+
+def test_assign_ids_keeps_ids_where_most_records_stay() -> None:
+    old = {"p1": {"a:1", "b:1", "c:1"}}
+    # c:1 (the trigger) leaves: p1 stays with the others, c:1 gets a new id (none here)
+    assert assign_ids([["a:1", "b:1"], ["c:1"]], old, trigger="c:1") == {0: "p1"}
+    # a record joining another project leaves its old singleton project behind
+    old = {"p1": {"a:1"}, "p2": {"b:1"}}
+    assert assign_ids([["a:1", "b:1"]], old, trigger="a:1") == {0: "p2"}
+    # two projects merge: the older keeps its id
+    old = {"p1": {"a:1"}, "p2": {"b:1"}}
+    assert assign_ids([["a:1", "b:1", "c:1"]], old, trigger="c:1", preference={"p1": (2,), "p2": (1,)}) == {0: "p2"}

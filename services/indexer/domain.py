@@ -16,11 +16,18 @@ from libs.contracts.events import (
     NormalizedProject,
     SourceRef,
 )
-from libs.contracts.search import SearchDocument
+from libs.contracts.search import SearchDocument, fold
 from libs.contracts.taxonomy import taxonomy
 from services.indexer.dedup import new_canonical_id as canonical_id  # noqa: F401  (the id of a new cluster)
 
 PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "country": 5, "none": 6}
+
+
+def dedup_key(project: NormalizedProject, location: Location) -> str:
+    """The foundation's exact key (folded title + commune). No longer used to deduplicate; kept
+    because ``benchmarks/run.py`` imports it to document what "distinct" means there."""
+    place = location.commune_code or (location.postcode and f"cp{location.postcode}") or location.country or "-"
+    return f"{fold(project.title)}|{place}"
 
 
 @dataclass(frozen=True)

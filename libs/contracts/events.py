@@ -260,6 +260,15 @@ class NormalizedProject(Strict):
     updated_at: date | None = None
     content_hash: str
     """Hash of the normalized content: an unchanged record is recognised downstream."""
+    language_confidence: float | None = None
+    taxonomy_confidence: dict[str, float] = Field(default_factory=dict)
+    """Per facet (theme, stage, engineering, holder_type) that was classified: 1.0 from a partner
+    mapping table, less from the keyword classifier."""
+    unclassified: list[str] = Field(default_factory=list)
+    """Facets the normalizer could not classify although the record said something about them
+    (``theme`` also when nothing matched at all): it says so rather than guessing."""
+    warnings: list[str] = Field(default_factory=list)
+    """Data the normalizer dropped or doubted (an invalid e-mail or phone number), with why."""
 
 
 class ProjectNormalized(RecordKeyed):

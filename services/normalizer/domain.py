@@ -5,18 +5,18 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+
+import unicodedata
 
 import ftfy
 import nh3
 import orjson
-import yaml
 
-from libs.contracts.events import NormalizedProject, PartnerRecord
+from libs.contracts.events import Contact, NormalizedProject, PartnerRecord
 from libs.contracts.search import fold
-from libs.contracts.taxonomy import taxonomy
+from services.normalizer.classifier import Classified, classify  # noqa: F401  (re-exported)
+from services.normalizer.contacts import normalize_email, normalize_phone
+from services.normalizer.language import detect as detect_language
 
 SUMMARY_CHARS = 300
 _WS = re.compile(r"[ \t\u00a0\u200b]+")
@@ -60,57 +60,43 @@ def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
     return cut + "…"
 
 
-@lru_cache(maxsize=1)
-def _keywords() -> dict[str, dict[str, list[re.Pattern]]]:
-    data = yaml.safe_load((Path(__file__).parent / "data" / "keywords.yaml").read_text(encoding="utf-8"))
-    tax = taxonomy()
-    out: dict[str, dict[str, list[re.Pattern]]] = {}
-    for facet, by_slug in data.items():
-        unknown = set(by_slug) - tax.slugs(facet)
-        if unknown:
-            raise ValueError(f"keywords.yaml: unknown {facet} slugs {sorted(unknown)}")
-        out[facet] = {slug: [re.compile(r"\b" + re.escape(fold(k))) for k in kws] for slug, kws in by_slug.items()}
-    return out
+FACETS = ("theme", "stage", "engineering", "holder_type")
+MAX_REPLACEMENT_RATIO = 0.1
+"""Above this share of U+FFFD / control characters, a title or description is binary garbage."""
 
 
-@dataclass(frozen=True)
-class Classified:
-    slugs: list[str]
-    confidence: float  # 1.0 from the partner's own labels, 0.5 from free text, 0 when unclassified
-
-
-def classify(facet: str, labels: list[str], text: str = "", multi: bool = True) -> Classified:
-    """Map labels onto ``facet`` slugs; fall back to free text; say when nothing matched."""
-    patterns = _keywords()[facet]
-
-    def hits(s: str) -> dict[str, int]:
-        folded = fold(s)
-        counts = {slug: sum(1 for p in pats if p.search(folded)) for slug, pats in patterns.items()}
-        return {k: v for k, v in counts.items() if v}
-
-    for source, confidence in ((" | ".join(labels), 1.0), (text, 0.5)):
-        if not source.strip():
-            continue
-        found = hits(source) if confidence == 1.0 else {
-            k: v for k, v in hits(source).items() if v >= (1 if len(source) < 200 else 2)
-        }
-        if found:
-            ranked = sorted(found, key=lambda s: (-found[s], s))
-            order = [t.slug for t in taxonomy().terms(facet)]
-            chosen = ranked if multi else ranked[:1]
-            return Classified(sorted(chosen, key=order.index), confidence)
-    return Classified([], 0.0)
+def _contact(record: PartnerRecord, warnings: list[str]) -> Contact | None:
+    c = record.contact
+    if c is None:
+        return None
+    email, why = normalize_email(c.email)
+    if why:
+        warnings.append(why)
+    phone, why = normalize_phone(c.phone)
+    if why:
+        warnings.append(why)
+    if not (email or phone or c.website):
+        return None
+    return Contact(email=email, phone=phone, website=c.website)
 
 
 def normalize(record: PartnerRecord) -> NormalizedProject:
     description = clean_text(record.description)
     title = clean_text(record.title)
     text = f"{title}\n{description}"
-    themes = classify("theme", record.themes, text)
-    stage = classify("stage", [record.stage] if record.stage else [], multi=False)
-    engineering = classify("engineering", record.engineering)
+    src = record.source
     holder = record.holder
-    holder_type = classify("holder_type", [holder.kind] if holder and holder.kind else [], multi=False)
+    results = {
+        "theme": classify("theme", record.themes, text, source=src),
+        "stage": classify("stage", [record.stage] if record.stage else [], multi=False, source=src),
+        "engineering": classify("engineering", record.engineering, source=src),
+        "holder_type": classify("holder_type", [holder.kind] if holder and holder.kind else [], multi=False, source=src),
+    }
+    asked = {"theme": True, "stage": bool(record.stage), "engineering": bool(record.engineering),
+             "holder_type": bool(holder and holder.kind)}
+    warnings: list[str] = []
+    contact = _contact(record, warnings)
+    language, language_confidence = detect_language(f"{title}. {description}")
     fields = dict(
         source=record.source,
         source_record_id=record.source_record_id,
@@ -118,22 +104,26 @@ def normalize(record: PartnerRecord) -> NormalizedProject:
         title=title,
         summary=summarize(description),
         description=description,
-        language="fr",
+        language=language,
+        language_confidence=language_confidence,
         address=clean_text(record.address) or None,
         commune=clean_text(record.commune) or None,
         postcode=(record.postcode or "").replace(" ", "") or None,
         country=clean_text(record.country) or None,
         lat=record.lat,
         lon=record.lon,
-        themes=themes.slugs,
+        themes=results["theme"].slugs,
         themes_raw=[clean_text(t) for t in record.themes],
-        stage=stage.slugs[0] if stage.slugs else None,
-        engineering=engineering.slugs,
+        stage=results["stage"].slugs[0] if results["stage"].slugs else None,
+        engineering=results["engineering"].slugs,
         holder_name=clean_text(holder.name) if holder and holder.name else None,
-        holder_type=holder_type.slugs[0] if holder_type.slugs else None,
-        contact=record.contact,
+        holder_type=results["holder_type"].slugs[0] if results["holder_type"].slugs else None,
+        contact=contact,
         published_at=record.published_at,
         updated_at=record.updated_at,
+        taxonomy_confidence={f: r.confidence for f, r in results.items() if r.slugs},
+        unclassified=[f for f in FACETS if asked[f] and not results[f].slugs],
+        warnings=warnings,
     )
     digest = hashlib.sha256(orjson.dumps(fields, default=_default, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return NormalizedProject(**fields, content_hash=digest)
@@ -149,8 +139,19 @@ class EmptyTitle(ValueError):
     pass
 
 
+def _garbage_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    bad = sum(1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\t"))
+    return bad / len(text)
+
+
 def check(project: NormalizedProject) -> str | None:
     """A reason to reject a normalized project, or None when it is acceptable."""
     if not project.title or not fold(project.title):
         return "title is empty once markup and punctuation are removed"
+    if _garbage_ratio(project.title) > MAX_REPLACEMENT_RATIO:
+        return "title is garbage: more than 10% undecodable or control characters"
+    if _garbage_ratio(project.description) > MAX_REPLACEMENT_RATIO:
+        return "description is garbage: more than 10% undecodable or control characters"
     return None

@@ -1,0 +1,179 @@
+"""Taxonomy classification (pure): partner labels and free text → platform slugs, with a confidence.
+
+1. **Mapping tables** (``data/mappings/<source>.yaml``, then ``_common.yaml``): a partner's own
+   labels mapped by hand, confidence 1.0. A label mapped to ``[]`` is known to carry no slug.
+2. **Keyword classifier** on labels not in a table (confidence 0.9), and for themes and
+   engineering on the title and description when no label gave anything (confidence
+   0.35 + 0.15 per keyword hit, at most 0.8; long texts need two hits). Keywords
+   (``data/keywords.yaml``) are folded and stemmed with the French Snowball stemmer, then matched
+   as word prefixes on the folded text, so one keyword covers its inflections.
+3. Nothing matched: no slug and confidence 0 — the record says it is unclassified.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+import yaml
+
+from libs.contracts.search import fold
+from libs.contracts.taxonomy import taxonomy
+
+DATA = Path(__file__).parent / "data"
+LABEL_TABLE_CONFIDENCE = 1.0
+LABEL_KEYWORD_CONFIDENCE = 0.9
+TEXT_BASE, TEXT_PER_HIT, TEXT_MAX = 0.35, 0.15, 0.8
+LONG_TEXT_CHARS = 200
+MAX_TEXT_THEMES = 3
+
+_stemmer = snowballstemmer.stemmer("french")
+
+
+@lru_cache(maxsize=50_000)
+def stem(word: str) -> str:
+    """French Snowball stem of a folded word (never shorter than 3 letters unless the word is)."""
+    s = _stemmer.stemWord(word)
+    return s if len(s) >= 3 or len(word) < 3 else word[:3]
+
+
+def _keyword_pattern(keyword: str) -> str:
+    exact = keyword.startswith("=")
+    words = fold(keyword.lstrip("=")).split()
+    if not words:
+        raise ValueError(f"empty keyword {keyword!r}")
+    if exact:
+        return r"\b" + r"\W+".join(map(re.escape, words)) + r"\b"
+    return r"\b" + r"\W+".join(re.escape(stem(w)) + r"\w*" for w in words)
+
+
+@dataclass(frozen=True)
+class _Facet:
+    regex: re.Pattern
+    group_slug: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def _keywords() -> dict[str, _Facet]:
+    data = yaml.safe_load((DATA / "keywords.yaml").read_text(encoding="utf-8"))
+    tax = taxonomy()
+    out: dict[str, _Facet] = {}
+    for facet, by_slug in data.items():
+        unknown = set(by_slug) - tax.slugs(facet)
+        if unknown:
+            raise ValueError(f"keywords.yaml: unknown {facet} slugs {sorted(unknown)}")
+        parts, group_slug = [], {}
+        for slug, kws in by_slug.items():
+            for kw in kws:
+                g = f"k{len(group_slug)}"
+                group_slug[g] = slug
+                parts.append(f"(?P<{g}>{_keyword_pattern(str(kw))})")
+        out[facet] = _Facet(re.compile("|".join(parts)), group_slug)
+    return out
+
+
+def _label_key(label: str) -> str:
+    return fold(label)
+
+
+@lru_cache(maxsize=64)
+def mapping_table(source: str | None) -> dict[str, dict[str, tuple[str, ...]]]:
+    """facet → folded label → slugs, for a partner (its own file over ``_common.yaml``)."""
+    tax = taxonomy()
+    merged: dict[str, dict[str, tuple[str, ...]]] = {f: {} for f in ("theme", "stage", "engineering", "holder_type")}
+    files = [DATA / "mappings" / "_common.yaml"]
+    if source and re.fullmatch(r"[a-z0-9-]+", source):
+        files.append(DATA / "mappings" / f"{source}.yaml")
+    for path in files:
+        if not path.exists():
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for facet, table in data.items():
+            if facet not in merged:
+                raise ValueError(f"{path.name}: unknown facet {facet!r}")
+            for label, slugs in (table or {}).items():
+                slugs = (slugs,) if isinstance(slugs, str) else tuple(slugs or ())
+                bad = set(slugs) - tax.slugs(facet)
+                if bad:
+                    raise ValueError(f"{path.name}: unknown {facet} slugs {sorted(bad)} for {label!r}")
+                merged[facet][_label_key(str(label))] = slugs
+    return merged
+
+
+@dataclass(frozen=True)
+class Classified:
+    slugs: list[str]
+    confidence: float
+    """1.0 from a mapping table, 0.9 from keywords in the labels, ≤ 0.8 from free text, 0 when
+    unclassified."""
+    unmatched_labels: list[str] = field(default_factory=list)
+    method: str = "none"  # table | label-keywords | text | none
+
+    @property
+    def classified(self) -> bool:
+        return bool(self.slugs)
+
+
+def keyword_hits(facet: str, text: str) -> dict[str, int]:
+    """slug → number of keyword occurrences in the (folded) text."""
+    f = _keywords()[facet]
+    counts: dict[str, int] = {}
+    for m in f.regex.finditer(fold(text)):
+        slug = f.group_slug[m.lastgroup]
+        counts[slug] = counts.get(slug, 0) + 1
+    return counts
+
+
+def _ordered(facet: str, slugs) -> list[str]:
+    order = [t.slug for t in taxonomy().terms(facet)]
+    return sorted(set(slugs), key=order.index)
+
+
+def classify(facet: str, labels: list[str], text: str = "", multi: bool = True, source: str | None = None) -> Classified:
+    """Map a record's labels for ``facet`` onto slugs; fall back to free text; say when nothing matched."""
+    kw = _keywords()[facet]  # KeyError for an unknown facet
+    del kw
+    table = mapping_table(source)[facet]
+    from_table: list[str] = []
+    from_keywords: dict[str, int] = {}
+    known_empty = False
+    unmatched: list[str] = []
+    for label in labels:
+        key = _label_key(label)
+        if not key:
+            continue
+        if key in table:
+            from_table += table[key]
+            known_empty = known_empty or not table[key]
+            continue
+        hits = keyword_hits(facet, label)
+        if hits:
+            for s, n in hits.items():
+                from_keywords[s] = from_keywords.get(s, 0) + n
+        else:
+            unmatched.append(label)
+    if from_table or from_keywords:
+        if multi:
+            slugs = _ordered(facet, [*from_table, *from_keywords])
+        else:  # single-valued: the table first, else the keyword with most hits
+            ranked = from_table[:1] or sorted(from_keywords, key=lambda s: (-from_keywords[s], s))[:1]
+            slugs = ranked
+        conf = LABEL_TABLE_CONFIDENCE if from_table and not from_keywords else LABEL_KEYWORD_CONFIDENCE
+        return Classified(slugs, conf, unmatched, "table" if conf == LABEL_TABLE_CONFIDENCE else "label-keywords")
+    if text.strip():
+        hits = keyword_hits(facet, text)
+        need = 1 if len(text) < LONG_TEXT_CHARS else 2
+        hits = {s: n for s, n in hits.items() if n >= need}
+        if hits:
+            best = max(hits.values())
+            ranked = sorted(hits, key=lambda s: (-hits[s], s))
+            if multi:
+                chosen = [s for s in ranked if hits[s] * 2 >= best][:MAX_TEXT_THEMES]
+            else:
+                chosen = ranked[:1]
+            conf = round(min(TEXT_MAX, TEXT_BASE + TEXT_PER_HIT * best), 3)
+            return Classified(_ordered(facet, chosen), conf, unmatched, "text")
+    return Classified([], 0.0, unmatched, "table" if known_empty else "none")

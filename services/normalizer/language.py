@@ -1,0 +1,43 @@
+"""Language detection (pure) with lingua, restricted to the languages partners publish in.
+
+Low-accuracy mode (trigram models only) keeps the detector at about 35 MB RSS for the whole
+process and ~0.1 ms per text, instead of ~240 MB with the high-accuracy models; on texts of a
+sentence or more it is just as right, and titles alone are too short to trust either way.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+from lingua import Language, LanguageDetectorBuilder
+
+LANGUAGES = (Language.FRENCH, Language.ENGLISH, Language.GERMAN, Language.SPANISH, Language.ITALIAN,
+             Language.DUTCH, Language.PORTUGUESE)
+MIN_LETTERS = 20
+"""Shorter texts are not detected (None): a title of three words says little."""
+SAMPLE_CHARS = 400
+MIN_CONFIDENCE = 0.5
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    with _lock:
+        return (LanguageDetectorBuilder.from_languages(*LANGUAGES).with_low_accuracy_mode()
+                .with_preloaded_language_models().build())
+
+
+def detect(text: str) -> tuple[str | None, float | None]:
+    """(ISO 639-1 code, confidence) of the text, or (None, None) when too short or unsure."""
+    sample = text[:SAMPLE_CHARS]
+    if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
+        return None, None
+    values = _detector().compute_language_confidence_values(sample)
+    if not values:
+        return None, None
+    best = values[0]
+    if best.value < MIN_CONFIDENCE:
+        return None, round(best.value, 3)
+    return best.language.iso_code_639_1.name.lower(), round(best.value, 3)

@@ -1,0 +1,95 @@
+"""E-mails (email-validator), phones (phonenumbers) and language detection (lingua)."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.contracts.events import PartnerRecord
+from services.normalizer.contacts import normalize_email, normalize_phone
+from services.normalizer.domain import check, normalize
+from services.normalizer.language import detect
+
+
+def record(**overrides) -> PartnerRecord:
+    data = dict(source="avise", source_record_id="1", url="https://www.avise.org/p", title="Projet")
+    data.update(overrides)
+    return PartnerRecord.model_validate(data)
+
+
+@pytest.mark.parametrize(("raw", "out"), [
+    ("01 84 60 27 13", "+33 1 84 60 27 13"),
+    ("01.84.60.27.13", "+33 1 84 60 27 13"),
+    ("+33 (0)1 84 60 27 13", "+33 1 84 60 27 13"),
+    ("0033 1 84 60 27 13", "+33 1 84 60 27 13"),
+    ("06-12-34-56-78", "+33 6 12 34 56 78"),
+    ("0262 41 00 00", "+262 262 41 00 00"),   # La Réunion
+    ("0269 61 00 00", "+262 269 61 00 00"),   # Mayotte
+    ("+32 2 511 00 00", "+32 2 511 00 00"),   # Brussels
+])
+def test_valid_phones_are_normalised(raw, out) -> None:
+    assert normalize_phone(raw) == (out, None)
+
+
+@pytest.mark.parametrize("raw", ["12", "00 00 00 00 00", "01 02", "+33 1 2"])
+def test_invalid_phones_are_dropped_with_a_reason(raw) -> None:
+    phone, why = normalize_phone(raw)
+    assert phone is None and raw in why and "not a valid number" in why
+
+
+@pytest.mark.parametrize(("raw", "out"), [
+    ("contact@Exemple.FR", "contact@exemple.fr"),
+    (" Marie.Dupont@asso-exemple.org ", "Marie.Dupont@asso-exemple.org"),
+    ("jeanne@élysée.fr", "jeanne@élysée.fr"),
+])
+def test_valid_emails_are_normalised(raw, out) -> None:
+    assert normalize_email(raw) == (out, None)
+
+
+@pytest.mark.parametrize("raw", ["a@b..fr", "jean.@exemple.fr", "a@-b.fr", "a@b_c.fr"])
+def test_invalid_emails_are_dropped_with_a_reason(raw) -> None:
+    email, why = normalize_email(raw)
+    assert email is None and why.startswith(f"email {raw!r} dropped")
+
+
+def test_record_contacts_normalised_and_reported() -> None:
+    p = normalize(record(contact={"email": "a@b..fr", "phone": "01 84 60 27 13", "website": "https://exemple.org"}))
+    assert p.contact.email is None and p.contact.phone == "+33 1 84 60 27 13"
+    assert p.contact.website == "https://exemple.org"
+    assert len(p.warnings) == 1 and "a@b..fr" in p.warnings[0]
+
+
+def test_record_with_only_bad_contacts_has_none() -> None:
+    p = normalize(record(contact={"phone": "12 34"}))
+    assert p.contact is None and "not a valid number" in p.warnings[0]
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Un jardin partagé au cœur du quartier pour créer du lien social entre les habitants.", "fr"),
+    ("A shared garden in the heart of the neighbourhood, run by the residents themselves.", "en"),
+    ("Ein Gemeinschaftsgarten mitten im Viertel, der von den Bewohnern betrieben wird.", "de"),
+    ("Un huerto compartido en el corazón del barrio, gestionado por los vecinos.", "es"),
+])
+def test_language_detection(text, lang) -> None:
+    code, confidence = detect(text)
+    assert code == lang and confidence >= 0.5
+
+
+def test_too_short_to_detect() -> None:
+    assert detect("Papa Charlie") == (None, None)
+    assert detect("") == (None, None)
+
+
+def test_record_language() -> None:
+    p = normalize(record(title="Repair Café", description="Des bénévoles réparent gratuitement vos objets du quotidien."))
+    assert p.language == "fr" and p.language_confidence >= 0.5
+    assert normalize(record(title="Papa Charlie")).language is None
+
+
+@pytest.mark.parametrize(("field", "reason"), [
+    ("title", "title is garbage"),
+    ("description", "description is garbage"),
+])
+def test_binary_garbage_is_rejected(field, reason) -> None:
+    garbage = "\ufffd\ufffdPNG\ufffd\ufffd\ufffd IHDR \ufffd\ufffd\ufffd\ufffd"
+    fields = {"title": "Projet", field: garbage}
+    assert check(normalize(record(**fields))).startswith(reason)

@@ -1,6 +1,12 @@
-"""``make reindex``: rebuild the search index from the canonical projects in PostgreSQL."""
+"""``make reindex``: rebuild the search index from the canonical projects in PostgreSQL, with no
+downtime: the new index is built beside the live one and swapped in when complete (PostgreSQL:
+a new table renamed in one transaction; Meilisearch: a new index and ``swap-indexes``). Writes
+the indexer makes meanwhile are carried over. ``--clear`` empties the index in place instead
+(the old, blocking way, for an index known to be corrupt)."""
 
+import argparse
 import asyncio
+import time
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -9,17 +15,27 @@ from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import make_writer
 
 
-async def main() -> int:
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rebuild the search index from the canonical projects")
+    parser.add_argument("--clear", action="store_true", help="empty the live index first (not zero-downtime)")
+    opts = parser.parse_args(argv)
     cfg = settings()
     engine = create_async_engine(cfg.database_url)
     writer = make_writer(cfg.search_backend, engine, cfg.meili_url, cfg.meili_key)
-    await writer.clear()
-    n = 0
-    async for project, version in DedupStore(engine).all_canonical():
-        await writer.upsert(project, version)
-        n += 1
-    await engine.dispose()
-    print(f"reindexed {n} projects into {cfg.search_backend}")
+    t0 = time.monotonic()
+    try:
+        if opts.clear:
+            await writer.clear()
+            n = 0
+            async for project, version in DedupStore(engine).all_canonical():
+                await writer.upsert(project, version)
+                n += 1
+        else:
+            n = await writer.rebuild(DedupStore(engine).all_canonical())
+    finally:
+        await engine.dispose()
+    print(f"reindexed {n} projects into {cfg.search_backend} in {time.monotonic() - t0:.1f}s"
+          f"{' (cleared first)' if opts.clear else ' (built beside the live index, then swapped)'}")
     return 0
 
 

@@ -546,3 +546,47 @@ async def test_empty_index(backend):
     result = await search(reader, q="jardin", filters={"theme": ["alimentation"]})
     assert result["total"] == 0 and result["hits"] == []
     assert await reader.get("jardin-roubaix") is None
+
+
+# --------------------------------------------------------------------------- zero-downtime rebuild
+
+
+async def test_rebuild_swaps_without_downtime(index):
+    import asyncio
+
+    writer, reader = index
+    changed = BY_ID["velo-lille"].model_copy(update={"title": "Atelier vélo solidaire"})
+    totals: list[int] = []
+    done = asyncio.Event()
+
+    async def watch():  # a visitor searching all along
+        while not done.is_set():
+            totals.append((await search(reader))["total"])
+            await asyncio.sleep(0.005)
+
+    async def canonical():  # the canonical store as read when the rebuild started
+        for i, project in enumerate(PROJECTS):
+            if i == 2:  # the indexer keeps writing to the live index meanwhile
+                assert await writer.upsert(changed, 2) is True
+                assert await writer.delete("cuisine-paris", 2) is True
+            if project.id == "epicerie-lyon":
+                continue  # no longer canonical: must leave the index
+            yield project, 1
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.create_task(watch())
+    n = await writer.rebuild(canonical())
+    done.set()
+    await watcher
+    assert n == len(PROJECTS) - 1
+    # never empty, never half-built: 12, then 11 after the live deletion, then 10 once swapped
+    assert totals and set(totals) <= {12, 11, 10} and totals[0] == 12
+    result = await search(reader, per_page=50)
+    assert ids_of(result) == ALL_IDS - {"epicerie-lyon", "cuisine-paris"}
+    assert (await reader.get("velo-lille"))["title"] == "Atelier vélo solidaire"  # live write carried over
+    assert await writer.upsert(BY_ID["cuisine-paris"], 1) is False  # its tombstone too
+    assert ids_of(await search(reader, q="epicerie")) == set()
+    # the rebuilt index is fully functional: text, facets, geo, writes
+    assert ids_of(await search(reader, q="jardn partage")) == {"jardin-roubaix"}
+    assert (await search(reader, lat=50.6292, lon=3.0573, radius_km=20))["total"] == 4
+    assert await writer.upsert(changed, 3) is True

@@ -8,6 +8,7 @@ when its version is newer than the stored one, so replays and out-of-order dupli
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from sqlalchemy import text
@@ -22,21 +23,36 @@ class IndexWriter(Protocol):
     async def upsert(self, project: CanonicalProject, version: int) -> bool: ...
     async def delete(self, canonical_id: str, version: int) -> bool: ...
     async def clear(self) -> None: ...
+    async def rebuild(self, projects: AsyncIterator[tuple[CanonicalProject, int]]) -> int: ...
+
+
+REBUILD_BATCH = 500
+REBUILD_LOCK = 60_406  # pg_advisory_lock key: one rebuild at a time
+COLUMNS = ("id, version, deleted, doc, title_folded, body_folded, theme, stage, engineering, holder_type, source, "
+           "region, departement, commune, lat, lon, first_seen, updated_at, indexed_at")
 
 
 class PostgresIndexWriter:
+    table = "search_documents"
+
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
 
-    async def upsert(self, project: CanonicalProject, version: int) -> bool:
+    @staticmethod
+    def _params(project: CanonicalProject, version: int) -> dict:
         doc = search_document(project, version)
         body = " ".join(filter(None, [doc.summary, doc.description, doc.holder_name, doc.commune_name,
                                       doc.departement_name, doc.region_name]))
-        payload = {"doc": doc.model_dump_json(), "project": project.model_dump_json()}
-        async with self.engine.begin() as conn:
-            result = await conn.execute(text(
-                """
-                INSERT INTO search_documents (id, version, deleted, doc, title_folded, body_folded, theme, stage,
+        return dict(id=doc.id, version=version, title_folded=fold(doc.title), body_folded=fold(body),
+                    theme=doc.theme, stage=doc.stage, engineering=doc.engineering, holder_type=doc.holder_type,
+                    source=doc.source, region=doc.region, departement=doc.departement, commune=doc.commune,
+                    lat=doc.lat, lon=doc.lon, first_seen=doc.first_seen, updated_at=doc.updated_at,
+                    doc=doc.model_dump_json(), project=project.model_dump_json())
+
+    @staticmethod
+    def _upsert_sql(table: str) -> str:
+        return f"""
+                INSERT INTO {table} (id, version, deleted, doc, title_folded, body_folded, theme, stage,
                     engineering, holder_type, source, region, departement, commune, lat, lon, first_seen, updated_at)
                 VALUES (:id, :version, false, CAST(:doc AS jsonb) || jsonb_build_object('project', CAST(:project AS jsonb)),
                     :title_folded, :body_folded, :theme, :stage, :engineering, :holder_type, :source, :region,
@@ -47,14 +63,21 @@ class PostgresIndexWriter:
                     source=EXCLUDED.source, region=EXCLUDED.region, departement=EXCLUDED.departement,
                     commune=EXCLUDED.commune, lat=EXCLUDED.lat, lon=EXCLUDED.lon,
                     first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at, indexed_at=now()
-                WHERE search_documents.version < EXCLUDED.version
-                """),
-                dict(id=doc.id, version=version, title_folded=fold(doc.title), body_folded=fold(body),
-                     theme=doc.theme, stage=doc.stage, engineering=doc.engineering, holder_type=doc.holder_type,
-                     source=doc.source, region=doc.region, departement=doc.departement, commune=doc.commune,
-                     lat=doc.lat, lon=doc.lon, first_seen=doc.first_seen, updated_at=doc.updated_at, **payload),
-            )
+                WHERE {table}.version < EXCLUDED.version
+                """
+
+    async def upsert(self, project: CanonicalProject, version: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text(self._upsert_sql(self.table)), self._params(project, version))
             return result.rowcount > 0
+
+    async def upsert_many(self, items: list[tuple[CanonicalProject, int]], *, table: str | None = None) -> None:
+        """Bulk load (reindex, benchmarks): one transaction, one prepared statement for the batch;
+        the same version guard as :meth:`upsert`."""
+        if not items:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(text(self._upsert_sql(table or self.table)), [self._params(p, v) for p, v in items])
 
     async def delete(self, canonical_id: str, version: int) -> bool:
         # a tombstone keeps the version, so a late, older upsert cannot resurrect the project
@@ -73,6 +96,51 @@ class PostgresIndexWriter:
     async def clear(self) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("TRUNCATE search_documents"))
+
+    async def rebuild(self, projects: AsyncIterator[tuple[CanonicalProject, int]]) -> int:
+        """Zero-downtime full rebuild: load a new table beside the live one, then swap them.
+
+        1. ``search_documents_next`` = same columns, generated tsvector and indexes (``LIKE ...
+           INCLUDING ALL``), filled in batches while the gateway keeps reading the live table and
+           the indexer keeps writing to it;
+        2. in one short transaction: writers are held off (``SHARE ROW EXCLUSIVE`` lock on the live
+           table; readers are not), every row the live table received since the rebuild started
+           (upserts and tombstones, ``indexed_at``) is carried over when its version is newer, and
+           the tables are renamed; the old one is dropped. Readers wait only for the renames (ms);
+           a reader never sees an empty or half-built index.
+        """
+        n = 0
+        async with self.engine.connect() as lock_conn:
+            await lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": REBUILD_LOCK})
+            try:
+                async with self.engine.begin() as conn:
+                    started = (await conn.execute(text("SELECT clock_timestamp()"))).scalar()
+                    await conn.execute(text("DROP TABLE IF EXISTS search_documents_next"))
+                    await conn.execute(text("CREATE TABLE search_documents_next (LIKE search_documents INCLUDING ALL)"))
+                batch: list[tuple[CanonicalProject, int]] = []
+                async for project, version in projects:
+                    batch.append((project, version))
+                    if len(batch) >= REBUILD_BATCH:
+                        await self.upsert_many(batch, table="search_documents_next")
+                        n += len(batch)
+                        batch = []
+                await self.upsert_many(batch, table="search_documents_next")
+                n += len(batch)
+                async with self.engine.begin() as conn:
+                    await conn.execute(text("ANALYZE search_documents_next"))
+                async with self.engine.begin() as conn:
+                    await conn.execute(text("LOCK TABLE search_documents IN SHARE ROW EXCLUSIVE MODE"))
+                    await conn.execute(text(
+                        f"INSERT INTO search_documents_next ({COLUMNS}) SELECT {COLUMNS} FROM search_documents "
+                        "WHERE indexed_at >= :started ON CONFLICT (id) DO UPDATE SET "
+                        + ", ".join(f"{c}=EXCLUDED.{c}" for c in COLUMNS.split(", ") if c != "id")
+                        + " WHERE search_documents_next.version < EXCLUDED.version"), {"started": started})
+                    await conn.execute(text("ALTER TABLE search_documents RENAME TO search_documents_old"))
+                    await conn.execute(text("ALTER TABLE search_documents_next RENAME TO search_documents"))
+                    await conn.execute(text("DROP TABLE search_documents_old"))
+            finally:
+                await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_LOCK})
+        return n
 
 
 def make_writer(backend: str, engine: AsyncEngine, meili_url: str | None = None, meili_key: str | None = None) -> IndexWriter:

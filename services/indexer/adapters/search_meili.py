@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import zlib
 from datetime import datetime, timezone
 from typing import Any
@@ -38,6 +39,7 @@ LABEL_SEPARATOR = "|"
 MAX_TOTAL_HITS = 10_000  # the gateway's MAX_RESULT_WINDOW: totals are exact up to this
 TASK_TIMEOUT_MS = 60_000
 REQUEST_TIMEOUT_S = 30
+REBUILD_BATCH = 1000
 FRENCH_STOP_WORDS = ["le", "la", "les", "l", "de", "des", "du", "d", "un", "une", "et", "a", "au", "aux",
                      "en", "pour", "par", "sur", "dans", "avec"]
 
@@ -50,7 +52,8 @@ def meili_settings() -> dict[str, Any]:
     settings["searchableAttributes"] = list(dict.fromkeys(
         [*settings["searchableAttributes"], "departement_name", "region_name"]))
     settings["filterableAttributes"] = list(dict.fromkeys(
-        [*settings["filterableAttributes"], "deleted", "first_seen_month", *(f"{f}_label" for f in LABELLED)]))
+        [*settings["filterableAttributes"], "deleted", "first_seen_month", "indexed_at_ts",
+         *(f"{f}_label" for f in LABELLED)]))
     # ``id`` breaks ties, as ``ORDER BY ..., id`` does in PostgreSQL
     settings["sortableAttributes"] = list(dict.fromkeys([*settings["sortableAttributes"], "id"]))
     # ``sort`` first: an explicit sort (newest, nearest) is a strict order, as in PostgreSQL; without
@@ -153,6 +156,7 @@ class MeiliIndexWriter:
     def _write_if_newer(self, canonical_id: str, version: int, document: dict[str, Any], what: str) -> bool:
         if self._stored_version(canonical_id) >= version:
             return False
+        document = {**document, "indexed_at_ts": time.time()}  # what a rebuild carries over
         self._wait(self._index().add_documents([document], primary_key="id"), f"{what} {canonical_id} v{version}")
         return True
 
@@ -174,3 +178,55 @@ class MeiliIndexWriter:
     async def clear(self) -> None:
         await self._ensure()
         await asyncio.to_thread(lambda: self._wait(self._index().delete_all_documents(), "clear"))
+
+    # ------------------------------------------------------------------ zero-downtime rebuild
+
+    async def rebuild(self, projects) -> int:
+        """Build a new index beside the live one, carry over what the live index received
+        meanwhile, then swap them atomically (``swap-indexes``) and delete the old one. Searches
+        keep hitting the live index until the swap. A write landing on the live index between the
+        carry-over and the swap (a few milliseconds) would be lost until the project changes again
+        or the next rebuild: stop the indexer's consumers around the swap if that matters."""
+        await self._ensure()
+        started = time.time()
+        next_uid = f"{self.index_uid}_next_{int(started * 1000)}"
+        builder = MeiliIndexWriter(self.url, self.key, index=next_uid)
+        await builder._ensure()
+        n, batch = 0, []
+        try:
+            async for project, version in projects:
+                batch.append({**meili_document(project, version), "indexed_at_ts": started})
+                if len(batch) >= REBUILD_BATCH:
+                    await asyncio.to_thread(builder._add_batch, batch)
+                    n, batch = n + len(batch), []
+            await asyncio.to_thread(builder._add_batch, batch)
+            n += len(batch)
+            await asyncio.to_thread(self._catch_up_and_swap, builder, started)
+        except BaseException:
+            await asyncio.to_thread(self._drop_index, next_uid)
+            raise
+        return n
+
+    def _add_batch(self, documents: list[dict[str, Any]]) -> None:
+        if documents:
+            self._wait(self._index().add_documents(documents, primary_key="id"), f"bulk add {len(documents)}")
+
+    def _catch_up_and_swap(self, builder: "MeiliIndexWriter", started: float) -> None:
+        offset = 0
+        while True:
+            page = self._index().get_documents({"filter": f"indexed_at_ts >= {started}", "limit": 1000,
+                                                "offset": offset})
+            docs = [dict(vars(d)) for d in page.results]
+            for doc in docs:
+                doc.pop("_Document__doc", None)
+                builder._write_if_newer(doc["id"], int(doc.get("version") or 0), doc, "carry over")
+            if len(docs) < 1000:
+                break
+            offset += 1000
+        client = self._client()
+        self._wait(client.swap_indexes([{"indexes": [self.index_uid, builder.index_uid]}]), "swap indexes")
+        self._drop_index(builder.index_uid)
+
+    def _drop_index(self, uid: str) -> None:
+        client = self._client()
+        self._wait(client.delete_index(uid), f"delete index {uid}", tolerate=("index_not_found",))

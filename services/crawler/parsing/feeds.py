@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import feedparser
@@ -37,7 +38,13 @@ def _iso(parsed) -> str | None:
 
 def parse_feed(body: bytes) -> list[FeedEntry]:
     """Entries of an RSS or Atom document; ValueError when it is neither."""
-    parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
+    with warnings.catch_warnings():  # feedparser warns about its updated→published fallback
+        warnings.simplefilter("ignore", DeprecationWarning)
+        parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
+        return _entries(parsed)
+
+
+def _entries(parsed) -> list[FeedEntry]:
     if not parsed.get("version") and not parsed.entries:
         raise ValueError(f"not an RSS/Atom feed: {parsed.get('bozo_exception') or 'no entries'}")
     out = []

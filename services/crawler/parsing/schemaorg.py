@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+
 import extruct
+from extruct.utils import parse_xmldom_html
 
 from services.crawler.domain import Mapped
 from services.crawler.parsing.common import (
     build_record,
     clean_url,
+    decode_text,
     html_to_text,
     record_id_for_url,
     split_labels,
@@ -93,11 +97,21 @@ def _flatten(items: list) -> list[dict]:
 def extract_items(body: bytes | str, url: str, types: tuple[str, ...] = DEFAULT_TYPES) -> list[dict]:
     """The schema.org items of the wanted types in a page, whatever the syntax."""
     try:
-        data = extruct.extract(body, base_url=url, syntaxes=["json-ld", "microdata", "rdfa"], uniform=True,
-                               errors="ignore")
-    except Exception:  # extruct/lxml raise many types on broken pages; a page without data gives nothing
+        raw = (decode_text(body) if isinstance(body, bytes) else body).encode("utf-8")
+        tree = parse_xmldom_html(raw, encoding="UTF-8")  # the tree extruct's RDFa reader needs
+    except Exception:  # lxml raises several types on broken pages; a page without data gives nothing
         return []
-    items = _flatten(data.get("json-ld", [])) + _flatten(data.get("microdata", [])) + _rdfa_items(data.get("rdfa", []))
+    jsonld = []
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:  # one broken block must not hide the others
+            jsonld.append(json.loads(script.text_content(), strict=False))
+        except ValueError:
+            continue
+    try:
+        data = extruct.extract(tree, base_url=url, syntaxes=["microdata", "rdfa"], uniform=True, errors="ignore")
+    except Exception:
+        data = {}
+    items = _flatten(jsonld) + _flatten(data.get("microdata", [])) + _rdfa_items(data.get("rdfa", []))
     wanted = set().union(*(SUBTYPES.get(t, {t}) for t in types))
     return [i for i in items if _types(i) & wanted]
 

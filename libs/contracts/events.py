@@ -199,6 +199,14 @@ class CrawlInfo(Strict):
     content_hash: Annotated[str, StringConstraints(max_length=128)]
 
 
+class PushInfo(Strict):
+    """Provenance of a pushed record: which API key sent it, when, through which endpoint."""
+
+    api_key_id: int
+    received_at: datetime
+    channel: Literal["ingest", "bulk"] = "ingest"
+
+
 class SourceRecordEvent(RecordKeyed):
     """On ``partner.ingest.v1`` (pushed) and ``crawl.records.v1`` (harvested).
 
@@ -207,6 +215,7 @@ class SourceRecordEvent(RecordKeyed):
 
     record: PartnerRecord | None = None
     crawl: CrawlInfo | None = None
+    push: PushInfo | None = None
 
     @model_validator(mode="after")
     def _record_matches(self) -> SourceRecordEvent:

@@ -40,20 +40,21 @@ def stem(word: str) -> str:
     return s if len(s) >= 3 or len(word) < 3 else word[:3]
 
 
-def _keyword_pattern(keyword: str) -> str:
+def _keyword_words(keyword: str) -> tuple[tuple[str, bool], ...]:
+    """A keyword as (stem or exact word, exact?) per word, folded."""
     exact = keyword.startswith("=")
     words = fold(keyword.lstrip("=")).split()
     if not words:
         raise ValueError(f"empty keyword {keyword!r}")
-    if exact:
-        return r"\b" + r"\W+".join(map(re.escape, words)) + r"\b"
-    return r"\b" + r"\W+".join(re.escape(stem(w)) + r"\w*" for w in words)
+    return tuple((w, True) if exact else (stem(w), False) for w in words)
 
 
 @dataclass(frozen=True)
 class _Facet:
-    regex: re.Pattern
-    group_slug: dict[str, str]
+    index: dict[str, list[tuple[str, tuple[tuple[str, bool], ...]]]]
+    """first word's stem (or exact word) → [(slug, all words)]"""
+    lengths: tuple[int, ...]
+    """lengths of the first-word keys, longest first"""
 
 
 @lru_cache(maxsize=1)
@@ -65,16 +66,20 @@ def _keywords() -> dict[str, _Facet]:
         unknown = set(by_slug) - tax.slugs(facet)
         if unknown:
             raise ValueError(f"keywords.yaml: unknown {facet} slugs {sorted(unknown)}")
-        parts, group_slug = [], {}
+        index: dict[str, list] = {}
         for slug, kws in by_slug.items():
             for kw in kws:
-                g = f"k{len(group_slug)}"
-                group_slug[g] = slug
-                parts.append(f"(?P<{g}>{_keyword_pattern(str(kw))})")
-        out[facet] = _Facet(re.compile("|".join(parts)), group_slug)
+                words = _keyword_words(str(kw))
+                index.setdefault(words[0][0], []).append((slug, words))
+        out[facet] = _Facet(index, tuple(sorted({len(k) for k in index}, reverse=True)))
     return out
 
 
+def _word_matches(word: str, key: str, exact: bool) -> bool:
+    return word == key if exact else word.startswith(key)
+
+
+@lru_cache(maxsize=20_000)
 def _label_key(label: str) -> str:
     return fold(label)
 
@@ -118,13 +123,38 @@ class Classified:
 
 
 def keyword_hits(facet: str, text: str) -> dict[str, int]:
-    """slug → number of keyword occurrences in the (folded) text."""
+    """slug → number of keyword occurrences in the (folded) text.
+
+    Each keyword word matches a text word that starts with its stem (or equals it, for "=word"
+    keywords); at each position the longest keyword wins and its words are consumed."""
     f = _keywords()[facet]
+    words = fold(text).split()
     counts: dict[str, int] = {}
-    for m in f.regex.finditer(fold(text)):
-        slug = f.group_slug[m.lastgroup]
-        counts[slug] = counts.get(slug, 0) + 1
+    i, n = 0, len(words)
+    index, lengths = f.index, f.lengths
+    while i < n:
+        w = words[i]
+        best_slug, best_len = None, 0
+        for length in lengths:
+            if length > len(w):
+                continue
+            for slug, kw in index.get(w[:length], ()):
+                k = len(kw)
+                if k <= best_len or i + k > n:
+                    continue
+                if all(_word_matches(words[i + j], key, exact) for j, (key, exact) in enumerate(kw)):
+                    best_slug, best_len = slug, k
+        if best_slug is None:
+            i += 1
+        else:
+            counts[best_slug] = counts.get(best_slug, 0) + 1
+            i += best_len
     return counts
+
+
+@lru_cache(maxsize=20_000)
+def _label_hits(facet: str, label: str) -> dict[str, int]:
+    return keyword_hits(facet, label)  # labels repeat across a partner's records: cached
 
 
 def _ordered(facet: str, slugs) -> list[str]:
@@ -149,7 +179,7 @@ def classify(facet: str, labels: list[str], text: str = "", multi: bool = True, 
             from_table += table[key]
             known_empty = known_empty or not table[key]
             continue
-        hits = keyword_hits(facet, label)
+        hits = _label_hits(facet, label)
         if hits:
             for s, n in hits.items():
                 from_keywords[s] = from_keywords.get(s, 0) + n

@@ -4,6 +4,7 @@ phonenumbers (Google's libphonenumber metadata), French numbers first, overseas 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -16,6 +17,7 @@ _REGIONS = ("FR", "NC", "PF", "WF")
 _OVERSEAS_PREFIX = re.compile(r"^0(?:26[239]|5(?:08|9[046])|6(?:39|9[0-7]))")
 
 
+@lru_cache(maxsize=20_000)
 def normalize_email(raw: str | None) -> tuple[str | None, str | None]:
     """(normalised address, None) or (None, reason). No DNS lookup: offline and pure."""
     if not raw:
@@ -27,6 +29,7 @@ def normalize_email(raw: str | None) -> tuple[str | None, str | None]:
     return info.normalized, None
 
 
+@lru_cache(maxsize=20_000)
 def normalize_phone(raw: str | None) -> tuple[str | None, str | None]:
     """(+33 1 23 45 67 89, None) or (None, reason)."""
     if not raw:

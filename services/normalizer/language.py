@@ -16,7 +16,7 @@ LANGUAGES = (Language.FRENCH, Language.ENGLISH, Language.GERMAN, Language.SPANIS
              Language.DUTCH, Language.PORTUGUESE)
 MIN_LETTERS = 20
 """Shorter texts are not detected (None): a title of three words says little."""
-SAMPLE_CHARS = 400
+SAMPLE_CHARS = 120
 MIN_CONFIDENCE = 0.5
 
 _lock = threading.Lock()

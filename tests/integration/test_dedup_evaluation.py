@@ -27,3 +27,33 @@ async def test_labelled_set_meets_targets(engine):
         for change in await store.apply(to_event(r)):
             assert change.version == 1 or change.op.value == "upsert"
     assert await store.clusters() == predicted
+
+
+async def test_batches_give_the_same_clusters_as_one_by_one(engine, stack):
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.conftest import fresh_database
+    from tests.data.dedup.evaluate import metrics
+
+    one_by_one, truth, predicted = await run_store(engine)
+    other = create_async_engine(fresh_database(stack, "tb"))
+    try:
+        store = DedupStore(other)
+        events = [to_event(r) for r in load()]
+        changes = []
+        for i in range(0, len(events), 64):
+            changes += await store.apply_batch(events[i:i + 64])
+        batched = await store.clusters()
+    finally:
+        await other.dispose()
+
+    def partition(assignment: dict[str, str]) -> set[frozenset[str]]:
+        groups: dict[str, set[str]] = {}
+        for k, c in assignment.items():
+            groups.setdefault(c, set()).add(k)
+        return {frozenset(g) for g in groups.values()}
+
+    assert metrics(truth, batched) == one_by_one
+    assert partition(batched) == partition(predicted)
+    # one change per project and batch, every live project announced
+    assert {c.canonical_id for c in changes if c.op.value == "upsert"} >= set(batched.values())

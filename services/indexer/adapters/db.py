@@ -42,13 +42,15 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 
 
 class DedupStore:
-    """Applies one geocoded record and returns the canonical changes to publish.
+    """Applies geocoded records and returns the canonical changes to publish.
 
-    One transaction per event. An upsert stores the record's features and blocking keys, scores
-    it against the candidates that share a selective block, stores the scored pairs, then
-    re-clusters its neighbourhood (its old cluster and the clusters of its matches): records join,
-    leave, merge or split, and every cluster keeps the id it had (see ``dedup.assign_ids``).
-    Replaying an event returns the current state with its current version.
+    One transaction per call (one event, or a batch). An upsert stores the record's features and
+    blocking keys, scores it against the candidates that share a selective block, stores the
+    scored pairs, then re-clusters the neighbourhood (the records' old clusters and the clusters
+    of their matches): records join, leave, merge or split, and every cluster keeps the id it had
+    (see ``dedup.assign_ids``). Replaying an event returns the current state with its current
+    version. A batch gives the same clusters as its events one by one, with one version per
+    changed project instead of one per event, in a fixed number of statements.
     """
 
     def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP):
@@ -56,35 +58,74 @@ class DedupStore:
         self.block_cap = block_cap
 
     async def apply(self, event: ProjectGeocoded) -> list[CanonicalChanged]:
+        return await self.apply_batch([event])
+
+    async def apply_batch(self, events: list[ProjectGeocoded]) -> list[CanonicalChanged]:
+        """Apply events in order; a record named twice starts a new step (same transaction)."""
+        if not events:
+            return []
         now = datetime.now(timezone.utc)
-        key = event.key
+        latest: dict[str, CanonicalChanged] = {}
         async with self.engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:l)"), {"l": LOCK})
-            old = (await conn.execute(
-                text("SELECT canonical_id, content_hash, location, url, deleted FROM dedup_records WHERE record_key=:k"),
-                {"k": key},
-            )).mappings().first()
-            if event.op is Operation.UPSERT:
-                if (old is not None and not old["deleted"] and old["content_hash"] == event.project.content_hash
-                        and old["url"] == event.project.url
-                        and _load(old["location"]) == event.location.model_dump(mode="json")):
-                    return await self._emit(conn, {old["canonical_id"]}, now, event)
-                f = features(event.project, event.location)
-                await self._store_record(conn, event, f, now)
-                neighbours = await self._match(conn, key, f, now)
-                return await self._recluster(conn, {key} | neighbours, {old["canonical_id"]} if old else set(),
-                                             key, now, event)
-            if old is None:
-                return []
-            if old["deleted"]:
-                # a redelivered deletion: re-emit the current state, in case the first delivery
-                # committed here but died before publishing
-                return await self._emit(conn, {old["canonical_id"]}, now, event)
+            segment: list[ProjectGeocoded] = []
+            for event in events:
+                if any(e.key == event.key for e in segment):
+                    for c in await self._apply_segment(conn, segment, now):
+                        latest[c.canonical_id] = c
+                    segment = []
+                segment.append(event)
+            for c in await self._apply_segment(conn, segment, now):
+                latest[c.canonical_id] = c
+        return [latest[k] for k in sorted(latest)]
+
+    async def _apply_segment(self, conn: AsyncConnection, events: list[ProjectGeocoded],
+                             now: datetime) -> list[CanonicalChanged]:
+        cause = events[-1]
+        keys = [e.key for e in events]
+        olds = {r["record_key"]: r for r in (await conn.execute(
+            text("SELECT record_key, canonical_id, content_hash, location, url, deleted FROM dedup_records "
+                 "WHERE record_key = ANY(:k)"), {"k": keys})).mappings().all()}
+        emit: set[str] = set()  # replays: re-emit the current state
+        upserts: list[tuple[ProjectGeocoded, Features]] = []
+        deletions: list[str] = []
+        previous: dict[str, str] = {}
+        for e in events:
+            old = olds.get(e.key)
+            if old is not None and old["canonical_id"]:
+                previous[e.key] = old["canonical_id"]
+            if e.op is Operation.UPSERT:
+                if (old is not None and not old["deleted"] and old["content_hash"] == e.project.content_hash
+                        and old["url"] == e.project.url
+                        and _load(old["location"]) == e.location.model_dump(mode="json")):
+                    emit.add(old["canonical_id"])
+                else:
+                    upserts.append((e, features(e.project, e.location)))
+            elif old is not None:
+                if old["deleted"]:
+                    # a redelivered deletion: re-emit the current state, in case the first
+                    # delivery committed here but died before publishing
+                    emit.add(old["canonical_id"])
+                else:
+                    deletions.append(e.key)
+        changed_keys = [e.key for e, _ in upserts] + deletions
+        if changed_keys:
+            await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key = ANY(:k)"), {"k": changed_keys})
+            await conn.execute(text("DELETE FROM dedup_matches WHERE record_a = ANY(:k) OR record_b = ANY(:k)"),
+                               {"k": changed_keys})
+        if deletions:
             await conn.execute(text("UPDATE dedup_records SET deleted=true, features=NULL, match_weight=NULL, "
-                                    "last_seen=:now WHERE record_key=:k"), {"k": key, "now": now})
-            await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key=:k"), {"k": key})
-            await conn.execute(text("DELETE FROM dedup_matches WHERE record_a=:k OR record_b=:k"), {"k": key})
-            return await self._recluster(conn, set(), {old["canonical_id"]}, key, now, event)
+                                    "last_seen=:now WHERE record_key = ANY(:k)"), {"k": deletions, "now": now})
+        neighbours: set[str] = set()
+        if upserts:
+            await self._store_records(conn, upserts, now)
+            neighbours = await self._match(conn, upserts, now)
+        if changed_keys:
+            seeds = {e.key for e, _ in upserts} | neighbours
+            old_cids = {previous[k] for k in changed_keys if k in previous}
+            emit |= await self._recluster(conn, seeds, old_cids, set(changed_keys),
+                                          {e.key: previous[e.key] for e, _ in upserts if e.key in previous})
+        return await self._emit(conn, emit, now, cause)
 
     async def apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
         """Re-cluster around a pair after an operator decision (stored in ``dedup_overrides``)."""
@@ -97,57 +138,73 @@ class DedupStore:
             )).all()
             if not rows:
                 return []
-            return await self._recluster(conn, {r.record_key for r in rows}, {r.canonical_id for r in rows},
-                                         None, now, cause)
+            changed = await self._recluster(conn, {r.record_key for r in rows}, {r.canonical_id for r in rows},
+                                            set(), {})
+            return await self._emit(conn, changed, now, cause)
 
     # ------------------------------------------------------------------ steps
 
-    async def _store_record(self, conn: AsyncConnection, event: ProjectGeocoded, f: Features, now: datetime) -> None:
+    async def _store_records(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
+                             now: datetime) -> None:
+        cols = list(zip(*[(e.key, e.source, e.source_record_id, e.project.url, e.project.content_hash,
+                           _json(e.project), _json(e.location), orjson.dumps(f.to_json()).decode())
+                          for e, f in upserts]))
         await conn.execute(text(
             """
             INSERT INTO dedup_records (record_key, source, source_record_id, url, content_hash, project, location,
                                        features, deleted, first_seen, last_seen)
-            VALUES (:k, :source, :rid, :url, :hash, CAST(:project AS jsonb), CAST(:location AS jsonb),
-                    CAST(:features AS jsonb), false, :now, :now)
+            SELECT k, s, r, u, h, CAST(p AS jsonb), CAST(l AS jsonb), CAST(f AS jsonb), false, :now, :now
+            FROM unnest(CAST(:k AS text[]), CAST(:s AS text[]), CAST(:r AS text[]), CAST(:u AS text[]),
+                        CAST(:h AS text[]), CAST(:p AS text[]), CAST(:l AS text[]), CAST(:f AS text[]))
+                 AS t(k, s, r, u, h, p, l, f)
             ON CONFLICT (record_key) DO UPDATE SET url=EXCLUDED.url, content_hash=EXCLUDED.content_hash,
                 project=EXCLUDED.project, location=EXCLUDED.location, features=EXCLUDED.features, deleted=false,
                 last_seen=EXCLUDED.last_seen
-            """),
-            dict(k=event.key, source=event.source, rid=event.source_record_id, url=event.project.url,
-                 hash=event.project.content_hash, project=_json(event.project), location=_json(event.location),
-                 features=orjson.dumps(f.to_json()).decode(), now=now),
-        )
-        await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key=:k"), {"k": event.key})
-        await conn.execute(text("INSERT INTO dedup_blocks (block_key, record_key) "
-                                "SELECT unnest(CAST(:b AS text[])), :k ON CONFLICT DO NOTHING"),
-                           {"b": block_keys(f), "k": event.key})
+            """), dict(k=list(cols[0]), s=list(cols[1]), r=list(cols[2]), u=list(cols[3]), h=list(cols[4]),
+                       p=list(cols[5]), l=list(cols[6]), f=list(cols[7]), now=now))
+        blocks = [(b, e.key) for e, f in upserts for b in block_keys(f)]
+        await conn.execute(text(
+            "INSERT INTO dedup_blocks (block_key, record_key) "
+            "SELECT * FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) ON CONFLICT DO NOTHING"),
+            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks]})
 
-    async def _match(self, conn: AsyncConnection, key: str, f: Features, now: datetime) -> set[str]:
-        """Score the record against its candidates; store the pairs worth keeping; return the
-        records it matches (and those an operator declared the same)."""
-        candidates = (await conn.execute(text(
+    async def _match(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
+                     now: datetime) -> set[str]:
+        """Score the records against their candidates; store the pairs worth keeping; return the
+        records they match."""
+        mine = {e.key: f for e, f in upserts}
+        wanted = {e.key: block_keys(f) for e, f in upserts}
+        members: dict[str, list[str]] = {}
+        for block, rec in (await conn.execute(text(
             """
-            WITH wanted AS (SELECT unnest(CAST(:b AS text[])) AS block_key),
+            WITH wanted AS (SELECT DISTINCT unnest(CAST(:b AS text[])) AS block_key),
             selective AS (
                 SELECT w.block_key FROM wanted w
                 WHERE (SELECT count(*) FROM (SELECT 1 FROM dedup_blocks x WHERE x.block_key = w.block_key
                                              LIMIT :cap + 1) s) <= :cap)
-            SELECT r.record_key, r.features FROM dedup_records r
-            WHERE r.record_key IN (SELECT DISTINCT b.record_key FROM dedup_blocks b JOIN selective USING (block_key)
-                                   WHERE b.record_key <> :k)
-              AND NOT r.deleted
-            LIMIT :max
-            """), {"b": block_keys(f), "cap": self.block_cap, "k": key, "max": MAX_CANDIDATES})).all()
-        await conn.execute(text("DELETE FROM dedup_matches WHERE record_a=:k OR record_b=:k"), {"k": key})
-        rows = []
-        matched: set[str] = set()
-        for other, feats in candidates:
-            s = score(f, Features.from_json(_load(feats)))
-            if s.matched:
-                matched.add(other)
-            if s.matched or s.weight >= KEEP_WEIGHT:
+            SELECT b.block_key, b.record_key FROM dedup_blocks b JOIN selective USING (block_key)
+            """), {"b": sorted({b for bs in wanted.values() for b in bs}), "cap": self.block_cap})).all():
+            members.setdefault(block, []).append(rec)
+        others = {r for recs in members.values() for r in recs} - set(mine)
+        feats: dict[str, Features] = dict(mine)
+        if others:
+            for rec, data in (await conn.execute(text(
+                    "SELECT record_key, features FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
+                    {"k": sorted(others)})).all():
+                feats[rec] = Features.from_json(_load(data))
+        rows, matched, seen = [], set(), set()
+        for key, f in mine.items():
+            candidates = sorted({r for b in wanted[key] for r in members.get(b, ()) if r != key and r in feats})
+            for other in candidates[:MAX_CANDIDATES]:
                 a, b = _pair(key, other)
-                rows.append((a, b, s.weight, s.probability, s.matched, s.rule, orjson.dumps(s.explain()).decode()))
+                if (a, b) in seen:
+                    continue
+                seen.add((a, b))
+                s = score(feats[a], feats[b])
+                if s.matched:
+                    matched.update((a, b))
+                if s.matched or s.weight >= KEEP_WEIGHT:
+                    rows.append((a, b, s.weight, s.probability, s.matched, s.rule, orjson.dumps(s.explain()).decode()))
         if rows:
             cols = list(zip(*rows))
             await conn.execute(text(
@@ -156,13 +213,18 @@ class DedupStore:
                 SELECT a, b, w, p, m, r, CAST(e AS jsonb), :now
                 FROM unnest(CAST(:a AS text[]), CAST(:b AS text[]), CAST(:w AS float8[]), CAST(:p AS float8[]),
                             CAST(:m AS bool[]), CAST(:r AS text[]), CAST(:e AS text[])) AS t(a, b, w, p, m, r, e)
+                ON CONFLICT (record_a, record_b) DO UPDATE SET weight=EXCLUDED.weight, probability=EXCLUDED.probability,
+                    matched=EXCLUDED.matched, rule=EXCLUDED.rule, explanation=EXCLUDED.explanation,
+                    scored_at=EXCLUDED.scored_at
                 """), dict(a=list(cols[0]), b=list(cols[1]), w=list(cols[2]), p=list(cols[3]), m=list(cols[4]),
                            r=list(cols[5]), e=list(cols[6]), now=now))
         return matched
 
     async def _recluster(self, conn: AsyncConnection, seeds: set[str], old_cids: set[str | None],
-                         trigger: str | None, now: datetime, cause: Event) -> list[CanonicalChanged]:
-        # operator "same" partners belong to the neighbourhood too
+                         triggers: set[str], previous: dict[str, str]) -> set[str]:
+        """Re-cluster the neighbourhood of ``seeds``; return the canonical ids whose content may
+        have changed. ``previous``: record -> the canonical id it had (also when that project was
+        deleted: a returning record comes back under its old id)."""
         if seeds:
             same = (await conn.execute(text(
                 "SELECT record_a, record_b FROM dedup_overrides WHERE decision='same' "
@@ -180,10 +242,10 @@ class DedupStore:
         keys = list(nodes)
         edges = [Edge(r.record_a, r.record_b, r.weight) for r in (await conn.execute(text(
             "SELECT record_a, record_b, weight FROM dedup_matches WHERE matched "
-            "AND record_a = ANY(:k) AND record_b = ANY(:k)"), {"k": keys})).all()]
+            "AND record_a = ANY(:k) AND record_b = ANY(:k)"), {"k": keys})).all()] if keys else []
         overrides = (await conn.execute(text(
             "SELECT record_a, record_b, decision FROM dedup_overrides WHERE record_a = ANY(:k) AND record_b = ANY(:k)"),
-            {"k": keys})).all()
+            {"k": keys})).all() if keys else []
         components = cluster(nodes, edges, same=[(o.record_a, o.record_b) for o in overrides if o.decision == "same"],
                              not_same=[(o.record_a, o.record_b) for o in overrides if o.decision == "not_same"])
 
@@ -191,101 +253,107 @@ class DedupStore:
         for r in nodes_rows:
             if r["canonical_id"]:
                 old.setdefault(r["canonical_id"], set()).add(r["record_key"])
-        if trigger and trigger in nodes:
-            # a returning record whose project was deleted comes back under its old id
-            for c in old_cids:
-                if c:
-                    old[c].add(trigger)
+        for k, c in previous.items():
+            if k in nodes:
+                old.setdefault(c, set()).add(k)
         first_seen = {r.id: (r.first_seen, r.id) for r in (await conn.execute(text(
             "SELECT id, first_seen FROM canonical_projects WHERE id = ANY(:c)"), {"c": list(old)})).all()}
-        ids = assign_ids(components, old, trigger, first_seen)
-        titles = {r["record_key"]: r["title"] for r in nodes_rows}
-        taken = set(ids.values())
-        weight_of: dict[str, float] = {}
+        ids = assign_ids(components, old, triggers, first_seen)
+        await self._new_ids(conn, components, ids, {r["record_key"]: r["title"] for r in nodes_rows})
+
+        comp_of = {k: i for i, comp in enumerate(components) for k in comp}
+        best: dict[str, float] = {}
         for e in edges:
-            for k in (e.a, e.b):
-                weight_of[k] = max(weight_of.get(k, float("-inf")), e.weight)
-        updates = []
-        for i, comp in enumerate(components):
-            cid = ids.get(i)
-            if cid is None:
-                founder = comp[0]
-                attempt = 0
-                while True:
-                    cid = new_canonical_id(titles[founder] or "", founder, attempt)
-                    exists = (await conn.execute(text("SELECT 1 FROM canonical_projects WHERE id=:id"),
-                                                 {"id": cid})).first()
-                    if cid not in taken and not exists:
-                        break
-                    attempt += 1
-                taken.add(cid)
-            members = set(comp)
-            for k in comp:
-                mates = [e.weight for e in edges if (e.a == k and e.b in members) or (e.b == k and e.a in members)]
-                updates.append((k, cid, max(mates) if mates else None))
+            if comp_of.get(e.a) == comp_of.get(e.b):
+                for k in (e.a, e.b):
+                    best[k] = max(best.get(k, float("-inf")), e.weight)
+        current = {r["record_key"]: r["canonical_id"] for r in nodes_rows}
+        updates = [(k, ids[i], best.get(k)) for i, comp in enumerate(components) for k in comp]
         if updates:
             cols = list(zip(*updates))
             await conn.execute(text(
                 "UPDATE dedup_records r SET canonical_id = u.c, match_weight = u.w "
                 "FROM unnest(CAST(:k AS text[]), CAST(:c AS text[]), CAST(:w AS float8[])) AS u(k, c, w) "
                 "WHERE r.record_key = u.k"), {"k": list(cols[0]), "c": list(cols[1]), "w": list(cols[2])})
-        # publish only what changed: clusters whose members changed, and the trigger's old and new ones
+        # what may have changed: clusters whose members changed, those left empty, the triggers' old and new ones
         changed = {c for c in old if c not in ids.values()} | {c for c in old_cids if c}
         for i, comp in enumerate(components):
-            cid = ids.get(i) or next(u[1] for u in updates if u[0] == comp[0])
-            if set(comp) != old.get(cid, set()) or (trigger in comp):
-                changed.add(cid)
-        return await self._emit(conn, changed, now, cause)
+            if set(comp) != old.get(ids[i], set()) or any(k in triggers for k in comp) or \
+                    any(current.get(k) != ids[i] for k in comp):
+                changed.add(ids[i])
+        return changed
+
+    async def _new_ids(self, conn: AsyncConnection, components: list[list[str]], ids: dict[int, str],
+                       titles: dict[str, str | None]) -> None:
+        """Make an id for each component that kept none: from its title and founding record."""
+        taken = set(ids.values())
+        attempt = 0
+        todo = [i for i in range(len(components)) if i not in ids]
+        while todo:
+            proposal = {i: new_canonical_id(titles.get(components[i][0]) or "", components[i][0], attempt) for i in todo}
+            exists = {r.id for r in (await conn.execute(text(
+                "SELECT id FROM canonical_projects WHERE id = ANY(:c)"), {"c": list(proposal.values())})).all()}
+            retry = []
+            for i, cid in proposal.items():
+                if cid in exists or cid in taken:
+                    retry.append(i)
+                else:
+                    ids[i] = cid
+                    taken.add(cid)
+            todo, attempt = retry, attempt + 1
 
     async def _emit(self, conn: AsyncConnection, cids: set[str | None], now: datetime,
                     cause: Event) -> list[CanonicalChanged]:
-        changes = []
-        for cid in sorted(c for c in cids if c):
-            change = await self._recompute(conn, cid, now, cause)
-            if change is not None:
-                changes.append(change)
-        return changes
-
-    async def _recompute(self, conn: AsyncConnection, cid: str, now: datetime, cause: Event) -> CanonicalChanged | None:
-        rows = (await conn.execute(
-            text("SELECT record_key, project, location, first_seen, last_seen FROM dedup_records "
-                 "WHERE canonical_id=:c AND NOT deleted"), {"c": cid},
-        )).mappings().all()
-        current = (await conn.execute(
-            text("SELECT id, version, project, deleted FROM canonical_projects WHERE id=:c"), {"c": cid},
-        )).mappings().first()
-        if not rows:
-            if current is None:
-                return None
-            if current["deleted"]:
-                return cause.child(CanonicalChanged, op=Operation.DELETE, canonical_id=cid, version=current["version"])
-            version = current["version"] + 1
-            await conn.execute(text(
-                "UPDATE canonical_projects SET deleted=true, project=NULL, version=:v, updated_at=:now WHERE id=:id"),
-                {"v": version, "now": now, "id": cid})
-            return cause.child(CanonicalChanged, op=Operation.DELETE, canonical_id=cid, version=version)
-        members = [
-            domain.Member(record_key=r["record_key"], project=NormalizedProject.model_validate(_load(r["project"])),
-                          location=Location.model_validate(_load(r["location"])), first_seen=r["first_seen"],
-                          last_seen=r["last_seen"])
-            for r in rows
-        ]
-        merged = domain.merge(cid, members, now)
-        if current is None:
-            version = 1
-            await conn.execute(text(
-                "INSERT INTO canonical_projects (id, version, project, first_seen, updated_at) "
-                "VALUES (:id, 1, CAST(:p AS jsonb), :now, :now)"), {"id": cid, "p": _json(merged), "now": now})
-        else:
-            previous = None if current["deleted"] else CanonicalProject.model_validate(_load(current["project"]))
+        """Merge each project from its live records; write a new version only when it changed."""
+        wanted = sorted(c for c in cids if c)
+        if not wanted:
+            return []
+        members: dict[str, list[domain.Member]] = {}
+        for r in (await conn.execute(text(
+                "SELECT canonical_id, record_key, project, location, first_seen, last_seen FROM dedup_records "
+                "WHERE canonical_id = ANY(:c) AND NOT deleted"), {"c": wanted})).mappings().all():
+            members.setdefault(r["canonical_id"], []).append(domain.Member(
+                record_key=r["record_key"], project=NormalizedProject.model_validate(_load(r["project"])),
+                location=Location.model_validate(_load(r["location"])), first_seen=r["first_seen"],
+                last_seen=r["last_seen"]))
+        current = {r["id"]: r for r in (await conn.execute(text(
+            "SELECT id, version, project, deleted FROM canonical_projects WHERE id = ANY(:c)"),
+            {"c": wanted})).mappings().all()}
+        changes, writes = [], []
+        for cid in wanted:
+            cur = current.get(cid)
+            if cid not in members:
+                if cur is None:
+                    continue
+                if cur["deleted"]:
+                    changes.append(cause.child(CanonicalChanged, op=Operation.DELETE, canonical_id=cid,
+                                               version=cur["version"]))
+                    continue
+                writes.append((cid, cur["version"] + 1, None, True))
+                changes.append(cause.child(CanonicalChanged, op=Operation.DELETE, canonical_id=cid,
+                                           version=cur["version"] + 1))
+                continue
+            merged = domain.merge(cid, members[cid], now)
+            previous = None if cur is None or cur["deleted"] else CanonicalProject.model_validate(_load(cur["project"]))
             if previous is not None and domain.same_content(previous, merged):
-                merged, version = previous, current["version"]
+                merged, version = previous, cur["version"]
             else:
-                version = current["version"] + 1
-                await conn.execute(text(
-                    "UPDATE canonical_projects SET version=:v, project=CAST(:p AS jsonb), deleted=false, "
-                    "updated_at=:now WHERE id=:id"), {"v": version, "p": _json(merged), "now": now, "id": cid})
-        return cause.child(CanonicalChanged, op=Operation.UPSERT, canonical_id=cid, version=version, project=merged)
+                version = 1 if cur is None else cur["version"] + 1
+                writes.append((cid, version, _json(merged), False))
+            changes.append(cause.child(CanonicalChanged, op=Operation.UPSERT, canonical_id=cid, version=version,
+                                       project=merged))
+        if writes:
+            cols = list(zip(*writes))
+            await conn.execute(text(
+                """
+                INSERT INTO canonical_projects (id, version, project, deleted, first_seen, updated_at)
+                SELECT i, v, CAST(p AS jsonb), d, :now, :now
+                FROM unnest(CAST(:i AS text[]), CAST(:v AS int[]), CAST(:p AS text[]), CAST(:d AS bool[]))
+                     AS t(i, v, p, d)
+                ON CONFLICT (id) DO UPDATE SET version=EXCLUDED.version, project=EXCLUDED.project,
+                    deleted=EXCLUDED.deleted, updated_at=EXCLUDED.updated_at
+                """), dict(i=list(cols[0]), v=list(cols[1]), p=list(cols[2]), d=list(cols[3]), now=now))
+        return changes
 
     # ------------------------------------------------------------------ reads
 

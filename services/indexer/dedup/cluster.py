@@ -75,23 +75,24 @@ def cluster(
 def assign_ids(
     components: list[list[str]],
     old: dict[str, set[str]],
-    trigger: str | None = None,
+    trigger: str | Iterable[str] | None = None,
     preference: dict[str, tuple] | None = None,
 ) -> dict[int, str]:
     """Give each new component the id of the old cluster it keeps most of, each old id once.
 
-    The record that triggered the change counts last: when a record joins or leaves, the project
+    The records that triggered the change count last: when a record joins or leaves, the project
     it joins or leaves keeps its id (its URL on the gateway never changes). Ties go to the older
     cluster (``preference``: cid -> sort key, smaller first). Components left without an id get
     none here (the caller makes a new one); old ids left unused are deleted by the caller."""
     preference = preference or {}
+    triggers = {trigger} if isinstance(trigger, str) else set(trigger or ())
     options = []
     for i, comp in enumerate(components):
         members = set(comp)
         for cid, olds in old.items():
             both = members & olds
             if both:
-                others = len(both - {trigger})
+                others = len(both - triggers)
                 options.append((-others, -len(both), preference.get(cid, ()), cid, i))
     result: dict[int, str] = {}
     used: set[str] = set()

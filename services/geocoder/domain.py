@@ -11,6 +11,7 @@ Location carries a ``precision``, a ``confidence`` (0-1) and the ``method`` used
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from libs.contracts.events import Location, NormalizedProject
 from services.geocoder.gazetteer import Commune, Gazetteer, normalize_name
@@ -167,6 +168,55 @@ class Geocoder:
             return loc.model_copy(update=dict(method=f"{loc.method}; partner coordinates too far, ignored",
                                               confidence=round(min(loc.confidence or 0.0, 0.5), 3)))
         return Location(lat=lat, lon=lon, precision="coordinates", method="coordinates-only", confidence=0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineHit:
+    """The best answer of an online (addok/BAN) geocoder."""
+
+    lat: float
+    lon: float
+    score: float  # 0-1, addok's
+    kind: str  # housenumber | street | locality | municipality
+    citycode: str | None
+    postcode: str | None
+    label: str
+
+
+ONLINE_PRECISE_KINDS = ("housenumber", "street", "locality")
+
+
+def wants_online(project: NormalizedProject, loc: Location) -> bool:
+    """The online geocoder can add something: a French street address, and no better point yet."""
+    return bool(project.address) and loc.country == "FR" and loc.precision not in ("coordinates", "address")
+
+
+def online_query(project: NormalizedProject, loc: Location) -> tuple[str, str | None, str | None]:
+    """(q, postcode, citycode) for the online geocoder, narrowed by what the gazetteer found."""
+    q = " ".join(x for x in (project.address, project.postcode, project.commune) if x)
+    citycode = loc.commune_code if loc.commune_code and (loc.confidence or 0) >= SURE else None
+    return q, None if citycode else loc.postcode, citycode
+
+
+def merge_online(loc: Location, hit: OnlineHit | None, gaz: Gazetteer, min_score: float = 0.5) -> Location:
+    """Street-level point from the online geocoder when it is sure and agrees with the gazetteer."""
+    if hit is None or hit.score < min_score or hit.kind not in ONLINE_PRECISE_KINDS:
+        return loc
+    commune = gaz.by_code(hit.citycode) if hit.citycode else None
+    if commune is None:
+        return loc
+    agrees = loc.commune_code in (None, commune.code, commune.parent) or (
+        commune.parent is None and gaz.by_code(loc.commune_code) is not None
+        and gaz.by_code(loc.commune_code).parent == commune.code
+    )
+    if not agrees and (loc.confidence or 0) >= SURE:
+        return loc.model_copy(update={"method": f"{loc.method}; online geocoder disagreed ({hit.citycode}), ignored"})
+    base = loc if agrees and loc.commune_code else _from_commune(commune, "online", hit.postcode, 0.0)
+    return base.model_copy(update={
+        "lat": hit.lat, "lon": hit.lon, "precision": "address", "method": f"{loc.method}+online({hit.kind})",
+        "postcode": hit.postcode if hit.postcode else base.postcode,
+        "confidence": round(max(min(hit.score, 0.99), loc.confidence or 0.0) if agrees else hit.score * 0.8, 3),
+    })
 
 
 def _rank(m: Match) -> int:

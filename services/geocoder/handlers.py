@@ -8,18 +8,33 @@ from libs.contracts.events import Operation, ProjectGeocoded, ProjectNormalized
 from libs.contracts.runtime.messaging import consumer, publish
 from libs.contracts.topics import PROJECTS_GEOCODED, PROJECTS_NORMALIZED
 from services.geocoder import domain
+from services.geocoder.adapters.online import AddokGeocoder
 from services.geocoder.gazetteer import Gazetteer
 
 SERVICE = "geocoder"
 
 
-def register(broker: KafkaBroker, gazetteer: Gazetteer, workers: int = 1) -> None:
+async def locate(project, geocoder: domain.Geocoder, online: AddokGeocoder | None):
+    """Offline first; the online geocoder (when configured) only refines a street address."""
+    location = geocoder.geocode(project)
+    if online is not None and domain.wants_online(project, location):
+        q, postcode, citycode = domain.online_query(project, location)
+        hit = await online.search(q, postcode=postcode, citycode=citycode)
+        location = domain.merge_online(location, hit, geocoder.gaz, online.config.min_score)
+    return location
+
+
+def register(broker: KafkaBroker, gazetteer: Gazetteer, workers: int = 1, online: AddokGeocoder | None = None) -> None:
+    from services.geocoder.reverse import default_outlines
+
+    geocoder = domain.Geocoder(gazetteer, outlines_loader=default_outlines)
+
     @consumer(broker, service=SERVICE, topics=PROJECTS_NORMALIZED, group_id=SERVICE,
               model=ProjectNormalized, max_workers=workers)
     async def on_normalized(event: ProjectNormalized) -> str:
         location = None
         if event.op is Operation.UPSERT:
-            location = domain.geocode(event.project, gazetteer)
+            location = await locate(event.project, geocoder, online)
         out = event.child(ProjectGeocoded, op=event.op, source=event.source,
                           source_record_id=event.source_record_id, project=event.project, location=location)
         await publish(broker, PROJECTS_GEOCODED, out, key=event.key)

@@ -34,7 +34,7 @@ class Outlines:
         self._kinds = kinds
         self._geoms = geoms
         self._areas = shapely.area(geoms)
-        shapely.prepare(geoms)
+        # not shapely.prepare()d: +20 MB for a speed-up a point query does not need
         self._tree = shapely.STRtree(geoms)
 
     @classmethod

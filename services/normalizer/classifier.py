@@ -157,9 +157,13 @@ def _label_hits(facet: str, label: str) -> dict[str, int]:
     return keyword_hits(facet, label)  # labels repeat across a partner's records: cached
 
 
+@lru_cache(maxsize=8)
+def _order(facet: str) -> dict[str, int]:
+    return {t.slug: i for i, t in enumerate(taxonomy().terms(facet))}
+
+
 def _ordered(facet: str, slugs) -> list[str]:
-    order = [t.slug for t in taxonomy().terms(facet)]
-    return sorted(set(slugs), key=order.index)
+    return sorted(set(slugs), key=_order(facet).__getitem__)
 
 
 def classify(facet: str, labels: list[str], text: str = "", multi: bool = True, source: str | None = None) -> Classified:

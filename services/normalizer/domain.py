@@ -25,6 +25,8 @@ _BLOCK_TAGS = re.compile(r"</?(p|br|div|li|ul|ol|h[1-6]|tr|section|article)\b[^>
 
 
 _MAX_CLEAN_PASSES = 4
+_MARKUP = re.compile(r"<|&[#A-Za-z0-9]")
+"""A tag, or something html.unescape could turn into text ("&amp", "&#39;"); a bare "& " is neither."""
 
 
 _NEEDS_FTFY = re.compile(
@@ -38,9 +40,13 @@ _NEEDS_FTFY = re.compile(
 characters). ftfy costs ~100 µs on a paragraph; most partner text is already clean."""
 
 
-def _clean_pass(text: str) -> str:
+def _fix_unicode(text: str) -> str:
     # mojibake; also full-width "＜" in markup-free text; otherwise only NFC, as ftfy would do.
-    text = ftfy.fix_text(text) if _NEEDS_FTFY.search(text) else unicodedata.normalize("NFC", text)
+    return ftfy.fix_text(text) if _NEEDS_FTFY.search(text) else unicodedata.normalize("NFC", text)
+
+
+def _clean_pass(text: str) -> str:
+    text = _fix_unicode(text)
     text = nh3.clean(_BLOCK_TAGS.sub("\n", text), tags=set(), strip_comments=True)
     return html.unescape(text)  # nh3 re-escapes the text it keeps
 
@@ -53,9 +59,9 @@ def clean_text(text: str | None) -> str:
     """
     if not text:
         return ""
-    if text.isascii() and "<" not in text and "&" not in text:
-        pass  # plain ASCII without markup or entities: nothing for ftfy or nh3 to do
-    else:
+    if not text.isascii():
+        text = _fix_unicode(text)
+    if _MARKUP.search(text):  # markup or entities: nh3, unescape, repeat until stable
         text = _clean_passes(text)
     lines = [_WS.sub(" ", line).strip() for line in text.splitlines()]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
@@ -64,7 +70,7 @@ def clean_text(text: str | None) -> str:
 def _clean_passes(text: str) -> str:
     for _ in range(_MAX_CLEAN_PASSES):
         cleaned = _clean_pass(text)
-        if cleaned == text or ("<" not in cleaned and "&" not in cleaned):
+        if cleaned == text or not _MARKUP.search(cleaned):
             return cleaned  # no markup or entity left: another pass would change nothing
         text = cleaned
     else:  # escaped deeper than any partner does: keep the rest escaped rather than risk markup

@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         shapely.simplify(geoms[order], OUTLINE_TOLERANCE, preserve_topology=True), 1 / OUTLINE_QUANTUM
     )
     ogeoms = np.array([g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in ogeoms], dtype=object)
-    gtype, coords, offsets = shapely.to_ragged_array(ogeoms)
+    _, coords, offsets = shapely.to_ragged_array(ogeoms)
     q = np.round(coords * OUTLINE_QUANTUM).astype(np.int64)
     deltas = np.diff(q, axis=0, prepend=np.zeros((1, 2), np.int64)).astype(np.int32)
     with open(args.out / "outlines.npz", "wb") as fh:

@@ -19,7 +19,11 @@ def create_app() -> FastStream:
     if gcfg.online_url:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        from services.geocoder.adapters.online import AddokGeocoder, OnlineConfig, PgCache
+        from services.geocoder.adapters.online import (
+            AddokGeocoder,
+            OnlineConfig,
+            PgCache,
+        )
 
         engine = create_async_engine(cfg.database_url, pool_size=2, pool_pre_ping=True)
         online = AddokGeocoder(OnlineConfig(gcfg.online_url, gcfg.online_timeout_s, gcfg.online_min_score), PgCache(engine))

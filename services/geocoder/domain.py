@@ -15,10 +15,16 @@ from dataclasses import dataclass
 
 from libs.contracts.events import Location, NormalizedProject
 from services.geocoder.gazetteer import Commune, Gazetteer, normalize_name
-from services.geocoder.resolver import COUNTRY_CODES, FRANCE_NAMES, Match, Resolver, country_code
+from services.geocoder.resolver import (
+    COUNTRY_CODES,
+    FRANCE_NAMES,
+    Match,
+    Resolver,
+    country_code,
+)
 from services.geocoder.reverse import Outlines
 
-__all__ = ["geocode", "haversine_km", "Geocoder", "COUNTRY_CODES", "FRANCE_NAMES", "MAX_PARTNER_OFFSET_KM"]
+__all__ = ["COUNTRY_CODES", "FRANCE_NAMES", "MAX_PARTNER_OFFSET_KM", "Geocoder", "geocode", "haversine_km"]
 
 MAX_PARTNER_OFFSET_KM = 80.0
 """Partner coordinates further than this from the commune centroid are distrusted (swapped or
@@ -55,7 +61,7 @@ def _to_location(m: Match, gaz: Gazetteer, partner_postcode: str | None) -> Loca
     if m.commune is not None:
         loc = _from_commune(m.commune, m.method, m.postcode or partner_postcode, m.confidence)
         if m.precision == "postcode" and loc.precision == "commune":
-            loc = loc.model_copy(update=dict(precision="postcode"))
+            loc = loc.model_copy(update={"precision": "postcode"})
         return loc
     if m.departement is not None:
         d = m.departement
@@ -131,42 +137,42 @@ class Geocoder:
         if loc.commune_code is not None:
             if same:
                 conf = max(loc.confidence or 0.0, 0.97)
-                return loc.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates",
-                                                  method=f"{loc.method}+coordinates", confidence=conf))
+                return loc.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates",
+                                                  "method": f"{loc.method}+coordinates", "confidence": conf})
             near = loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= MAX_PARTNER_OFFSET_KM
             if inside is not None and m.commune is not None and "ambiguous" in m.method and (
                 normalize_name(inside.name) == normalize_name(m.commune.name)
             ):
                 # A homonym picked by population ("Saint-Denis"): the point says which one.
                 out = _from_commune(inside, f"{m.method}+coordinates", loc.postcode if loc.postcode in inside.postcodes else None, 0.95)
-                return out.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
+                return out.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates"})
             if inside is not None and (m.confidence < SURE or m.commune is None or m.commune.kind == "ARM"
                                        or m.precision == "postcode") and near:
                 # The text was unsure (homonym, typo, postcode of several communes): the point decides.
                 keep_pc = loc.postcode if loc.postcode in inside.postcodes else None
                 out = _from_commune(inside, f"coordinates-in-commune (text said {loc.commune_code})", keep_pc,
                                     0.85 if inside.departement == loc.departement_code else 0.6)
-                return out.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
+                return out.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates"})
             if near:
-                return loc.model_copy(update=dict(
-                    lat=lat, lon=lon, precision="coordinates", method=f"{loc.method}+coordinates",
-                    confidence=round(min(loc.confidence or 0.0, 0.9) if inside is not None else (loc.confidence or 0.0), 3),
-                ))
-            return loc.model_copy(update=dict(method=f"{loc.method}; partner coordinates too far, ignored",
-                                              confidence=round(min(loc.confidence or 0.0, 0.7), 3)))
+                return loc.model_copy(update={
+                    "lat": lat, "lon": lon, "precision": "coordinates", "method": f"{loc.method}+coordinates",
+                    "confidence": round(min(loc.confidence or 0.0, 0.9) if inside is not None else (loc.confidence or 0.0), 3),
+                })
+            return loc.model_copy(update={"method": f"{loc.method}; partner coordinates too far, ignored",
+                                              "confidence": round(min(loc.confidence or 0.0, 0.7), 3)})
         # The text gave a département, a région or nothing: the point gives the commune if it is in one.
         if inside is not None:
             agrees = (loc.departement_code in (None, inside.departement)) and (loc.region_code in (None, inside.region))
             if agrees:
                 out = _from_commune(inside, "coordinates-in-commune" + (f" ({loc.method})" if loc.method != "none" else ""),
                                     loc.postcode, 0.9 if loc.method != "none" else 0.85)
-                return out.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
+                return out.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates"})
         if loc.departement_code is not None or loc.region_code is not None:
             limit = MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM if loc.departement_code else MAX_PARTNER_OFFSET_FROM_REGION_KM
             if loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= limit:
-                return loc.model_copy(update=dict(lat=lat, lon=lon, precision="coordinates"))
-            return loc.model_copy(update=dict(method=f"{loc.method}; partner coordinates too far, ignored",
-                                              confidence=round(min(loc.confidence or 0.0, 0.5), 3)))
+                return loc.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates"})
+            return loc.model_copy(update={"method": f"{loc.method}; partner coordinates too far, ignored",
+                                              "confidence": round(min(loc.confidence or 0.0, 0.5), 3)})
         return Location(lat=lat, lon=lon, precision="coordinates", method="coordinates-only", confidence=0.5)
 
 

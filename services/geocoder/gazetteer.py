@@ -24,12 +24,12 @@ from pathlib import Path
 __all__ = [
     "Commune",
     "Departement",
-    "Region",
     "Gazetteer",
+    "Region",
     "default_gazetteer",
+    "normalize_insee",
     "normalize_name",
     "normalize_postcode",
-    "normalize_insee",
 ]
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -179,7 +179,7 @@ def _ranked(index: dict[str, list[Commune]]) -> dict[str, tuple[Commune, ...]]:
 class Gazetteer:
     """In-memory indexes over the communes files. Build with :meth:`load`."""
 
-    __slots__ = ("_by_code", "_by_postcode", "_by_name", "_by_alt_name", "_deps", "_regs", "_dep_by_prefix")
+    __slots__ = ("_by_alt_name", "_by_code", "_by_name", "_by_postcode", "_dep_by_prefix", "_deps", "_regs")
 
     def __init__(
         self,

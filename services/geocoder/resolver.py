@@ -36,11 +36,10 @@ from services.geocoder.gazetteer import (
     Departement,
     Gazetteer,
     Region,
-    normalize_insee,
     normalize_name,
 )
 
-__all__ = ["Match", "Resolver", "COUNTRY_CODES", "FRANCE_NAMES", "country_code"]
+__all__ = ["COUNTRY_CODES", "FRANCE_NAMES", "Match", "Resolver", "country_code"]
 
 FRANCE_NAMES = frozenset({
     "", "france", "fr", "fra", "republique francaise", "france metropolitaine", "metropole",
@@ -91,12 +90,12 @@ NONE = Match()
 # ---------------------------------------------------------------------------- patterns
 
 _POSTCODE = re.compile(r"(?<![0-9])((?:[0-9]{2}[ .]?[0-9]{3}))(?![0-9])")
-_INSEE_CORSICA = re.compile(r"(?<![0-9a-z])(2[ab][0-9]{3})(?![0-9])", re.I)
+_INSEE_CORSICA = re.compile(r"(?<![0-9a-z])(2[ab][0-9]{3})(?![0-9])", re.IGNORECASE)
 _DEP_IN_PARENS = re.compile(r"\(\s*([0-9]{2,3}|2[abAB])\s*\)")
 _TRAILING_DEP = re.compile(r"^(.*\D)\s+(?:-\s*)?([0-9]{2}|9[78][0-9]|2[ab])$")
 _SEGMENTS = re.compile(r"\s*(?:[,;\n|/]|\s-\s|\s–\s)\s*")
 _ROMAN = {r: i for i, r in enumerate(
-    "i ii iii iv v vi vii viii ix x xi xii xiii xiv xv xvi xvii xviii xix xx".split(), start=1)}
+    ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx"], start=1)}
 _ARR_CITY = {"paris": ("75056", 20), "lyon": ("69123", 9), "marseille": ("13055", 16)}
 _ARR = re.compile(
     r"\b(?:(paris|lyon|marseille)\s+(?:arrondissement\s+)?([0-9]{1,2}|[ivx]{1,5})\s*(?:e|eme|er|ere|em|me|emes?|arr|arrt|arrondissement)?\b"
@@ -221,9 +220,8 @@ class Resolver:
         while words and words[0] in _LINKS:
             words = words[1:]
         core = " ".join(words)
-        if core.endswith(" metropole"):
-            core = core[: -len(" metropole")]
-        if core.endswith(" agglomeration") or core.endswith(" agglo"):
+        core = core.removesuffix(" metropole")
+        if core.endswith((" agglomeration", " agglo")):
             core = core.rsplit(" ", 1)[0]
         if core and len(core) > 3:
             keys.add("epci:" + core)

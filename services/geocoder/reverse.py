@@ -27,7 +27,7 @@ NEAREST_MAX_DEG = 0.01
 
 
 class Outlines:
-    __slots__ = ("_codes", "_kinds", "_geoms", "_areas", "_tree")
+    __slots__ = ("_areas", "_codes", "_geoms", "_kinds", "_tree")
 
     def __init__(self, codes: list[str], kinds: list[str], geoms: np.ndarray) -> None:
         self._codes = codes
@@ -61,7 +61,7 @@ class Outlines:
         if len(hits):
             best = min(hits, key=lambda i: self._areas[i])
             return self._codes[best]
-        idx, dist = self._tree.query_nearest(pt, max_distance=NEAREST_MAX_DEG, return_distance=True)
+        idx = self._tree.query_nearest(pt, max_distance=NEAREST_MAX_DEG)
         cands = [i for i in idx if arrondissements or self._kinds[i] == "COM"]
         if not cands:
             return None

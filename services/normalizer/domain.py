@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-
 import unicodedata
 
 import ftfy
@@ -21,7 +20,7 @@ from services.normalizer.language import detect as detect_language
 SUMMARY_CHARS = 300
 _WS = re.compile(r"[ \t\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_BLOCK_TAGS = re.compile(r"</?(p|br|div|li|ul|ol|h[1-6]|tr|section|article)\b[^>]*>", re.I)
+_BLOCK_TAGS = re.compile(r"</?(p|br|div|li|ul|ol|h[1-6]|tr|section|article)\b[^>]*>", re.IGNORECASE)
 
 
 _MAX_CLEAN_PASSES = 4
@@ -73,8 +72,8 @@ def _clean_passes(text: str) -> str:
         if cleaned == text or not _MARKUP.search(cleaned):
             return cleaned  # no markup or entity left: another pass would change nothing
         text = cleaned
-    else:  # escaped deeper than any partner does: keep the rest escaped rather than risk markup
-        return nh3.clean(text, tags=set(), strip_comments=True)
+    # escaped deeper than any partner does: keep the rest escaped rather than risk markup
+    return nh3.clean(text, tags=set(), strip_comments=True)
 
 
 def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
@@ -122,34 +121,34 @@ def normalize(record: PartnerRecord) -> NormalizedProject:
     warnings: list[str] = []
     contact = _contact(record, warnings)
     language, language_confidence = detect_language(f"{title}. {description}")
-    fields = dict(
-        source=record.source,
-        source_record_id=record.source_record_id,
-        url=record.url,
-        title=title,
-        summary=summarize(description),
-        description=description,
-        language=language,
-        language_confidence=language_confidence,
-        address=clean_text(record.address) or None,
-        commune=clean_text(record.commune) or None,
-        postcode=(record.postcode or "").replace(" ", "") or None,
-        country=clean_text(record.country) or None,
-        lat=record.lat,
-        lon=record.lon,
-        themes=results["theme"].slugs,
-        themes_raw=[clean_text(t) for t in record.themes],
-        stage=results["stage"].slugs[0] if results["stage"].slugs else None,
-        engineering=results["engineering"].slugs,
-        holder_name=clean_text(holder.name) if holder and holder.name else None,
-        holder_type=results["holder_type"].slugs[0] if results["holder_type"].slugs else None,
-        contact=contact,
-        published_at=record.published_at,
-        updated_at=record.updated_at,
-        taxonomy_confidence={f: r.confidence for f, r in results.items() if r.slugs},
-        unclassified=[f for f in FACETS if asked[f] and not results[f].slugs],
-        warnings=warnings,
-    )
+    fields = {
+        "source": record.source,
+        "source_record_id": record.source_record_id,
+        "url": record.url,
+        "title": title,
+        "summary": summarize(description),
+        "description": description,
+        "language": language,
+        "language_confidence": language_confidence,
+        "address": clean_text(record.address) or None,
+        "commune": clean_text(record.commune) or None,
+        "postcode": (record.postcode or "").replace(" ", "") or None,
+        "country": clean_text(record.country) or None,
+        "lat": record.lat,
+        "lon": record.lon,
+        "themes": results["theme"].slugs,
+        "themes_raw": [clean_text(t) for t in record.themes],
+        "stage": results["stage"].slugs[0] if results["stage"].slugs else None,
+        "engineering": results["engineering"].slugs,
+        "holder_name": clean_text(holder.name) if holder and holder.name else None,
+        "holder_type": results["holder_type"].slugs[0] if results["holder_type"].slugs else None,
+        "contact": contact,
+        "published_at": record.published_at,
+        "updated_at": record.updated_at,
+        "taxonomy_confidence": {f: r.confidence for f, r in results.items() if r.slugs},
+        "unclassified": [f for f in FACETS if asked[f] and not results[f].slugs],
+        "warnings": warnings,
+    }
     digest = hashlib.sha256(orjson.dumps(fields, default=_default, option=orjson.OPT_SORT_KEYS)).hexdigest()
     return NormalizedProject(**fields, content_hash=digest)
 

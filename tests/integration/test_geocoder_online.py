@@ -40,7 +40,7 @@ class FakeAddok:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 qs = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 outer.queries.append((parts.path, qs))

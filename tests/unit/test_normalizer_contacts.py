@@ -11,7 +11,7 @@ from services.normalizer.language import detect
 
 
 def record(**overrides) -> PartnerRecord:
-    data = dict(source="avise", source_record_id="1", url="https://www.avise.org/p", title="Projet")
+    data = {"source": "avise", "source_record_id": "1", "url": "https://www.avise.org/p", "title": "Projet"}
     data.update(overrides)
     return PartnerRecord.model_validate(data)
 

@@ -9,12 +9,18 @@ import yaml
 
 from libs.contracts.events import PartnerRecord
 from libs.contracts.taxonomy import taxonomy
-from services.normalizer.classifier import DATA, classify, keyword_hits, mapping_table, stem
+from services.normalizer.classifier import (
+    DATA,
+    classify,
+    keyword_hits,
+    mapping_table,
+    stem,
+)
 from services.normalizer.domain import normalize
 
 
 def record(**overrides) -> PartnerRecord:
-    data = dict(source="avise", source_record_id="1", url="https://www.avise.org/p", title="Projet")
+    data = {"source": "avise", "source_record_id": "1", "url": "https://www.avise.org/p", "title": "Projet"}
     data.update(overrides)
     return PartnerRecord.model_validate(data)
 

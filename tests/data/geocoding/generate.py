@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from unidecode import unidecode  # noqa: E402
+from unidecode import unidecode
 
-from services.geocoder.gazetteer import default_gazetteer  # noqa: E402
+from services.geocoder.gazetteer import default_gazetteer
 
 OUT = Path(__file__).parent / "generated.csv"
 N = 400

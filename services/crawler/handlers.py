@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import orjson
@@ -9,6 +10,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 
 from libs.contracts.events import CrawlInfo, Operation, PartnerRecord, SourceRecordEvent, record_key
+from libs.contracts.runtime import messaging
 from libs.contracts.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import CRAWL_RECORDS
 from services.crawler.adapters.http import PoliteClient
@@ -43,9 +45,11 @@ async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitte
     run_id = await store.start_run(partner.slug)
     urls, records = await store.load(partner.slug)
     session = CrawlSession(partner, client, urls, records, emitter, progress)
+    deferred = getattr(messaging, "deferred_confirms", None)  # acks awaited once, before the state is saved
     try:
-        await connector_for(partner).run(session)
-        stats = await session.finish()
+        async with (deferred() if deferred else contextlib.nullcontext()):
+            await connector_for(partner).run(session)
+            stats = await session.finish()
     except Exception as exc:  # nothing saved: the next crawl re-emits (idempotent downstream)
         session.stats.complete = False
         session.error(partner.base_url, f"crawl aborted: {type(exc).__name__}: {exc}", listing=True)

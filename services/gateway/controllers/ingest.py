@@ -1,29 +1,49 @@
-"""Partner push: ``POST /api/v1/ingest`` onto partner.ingest.v1."""
+"""Partner push onto partner.ingest.v1.
+
+- ``POST /api/v1/ingest``: one JSON object ``{"records": [...], "deletions": [...]}``, ≤ 500 each,
+  all-or-nothing validation (400 naming the failing field).
+- ``POST /api/v1/ingest/bulk``: many records in one request, as NDJSON (one record per line; a
+  line ``{"delete": {"source", "source_record_id"}}`` deletes) or as a JSON array. Every line is
+  validated on its own: good ones are published, bad ones go to deadletter.v1 with their line
+  number and reason, and the answer lists them.
+
+Every event is stamped with its provenance (API key id, time received, endpoint).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from typing import Annotated, Any
 
+import orjson
 import structlog
 from faststream.kafka import KafkaBroker
 from litestar import Request, post
 from litestar.exceptions import PermissionDeniedException, ValidationException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.contracts.events import (
     Operation,
     PartnerRecord,
+    PushInfo,
     Slug,
     SourceRecordEvent,
+    describe_validation_error,
+    new_correlation_id,
     record_key,
+    utcnow,
 )
-from libs.contracts.runtime.messaging import publish
+from libs.contracts.runtime import messaging
+from libs.contracts.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import PARTNER_INGEST
 from services.gateway.adapters.keys import ApiKey
 from services.gateway.controllers.auth import require_scope
 
 log = structlog.get_logger()
 MAX_BATCH = 500
+BULK_MAX_LINES = 10_000
+BULK_MAX_BYTES = 20 * 1024 * 1024
+BULK_REJECTS_SHOWN = 100
 
 
 class DeletionRef(BaseModel):
@@ -58,12 +78,13 @@ async def ingest(request: Request, data: IngestBatch) -> IngestAccepted:
     foreign = sorted({s for s, _ in items if s != key.partner})
     if foreign:
         raise PermissionDeniedException(f"this key may only push records of source '{key.partner}', not {foreign}")
-    extra = {"correlation_id": data.correlation_id} if data.correlation_id else {}
+    extra: dict[str, Any] = {"correlation_id": data.correlation_id} if data.correlation_id else {}
+    extra["push"] = PushInfo(api_key_id=key.id, received_at=utcnow(), channel="ingest")
     events = [SourceRecordEvent.upsert(r, **extra) for r in data.records] + [
         SourceRecordEvent(op=Operation.DELETE, source=d.source, source_record_id=d.source_record_id, **extra)
         for d in data.deletions
     ]
-    if not extra:  # one correlation id for the whole push
+    if not data.correlation_id:  # one correlation id for the whole push
         cid = events[0].correlation_id
         events = [e.model_copy(update={"correlation_id": cid}) for e in events]
     broker: KafkaBroker = request.app.state.broker
@@ -75,4 +96,108 @@ async def ingest(request: Request, data: IngestBatch) -> IngestAccepted:
                           correlation_id=events[0].correlation_id)
 
 
-routes = [ingest]
+class DeletionLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    delete: DeletionRef
+
+
+class BulkReject(BaseModel):
+    line: int
+    reason: str
+
+
+class BulkAccepted(BaseModel):
+    accepted: int
+    rejected: int
+    rejects: list[BulkReject]
+    """The first 100 rejects; all of them are on deadletter.v1."""
+    correlation_id: str
+
+
+def _lines(body: bytes, content_type: str) -> list[tuple[int, Any, bytes]]:
+    """(line number, parsed JSON or an Exception, raw bytes) for an NDJSON body or a JSON array."""
+    stripped = body.lstrip()
+    ndjson = "ndjson" in content_type or "jsonl" in content_type
+    if not ndjson and content_type.split(";")[0].strip() == "application/json" and not stripped.startswith(b"["):
+        raise ValidationException("with content-type application/json send a JSON array of records "
+                                  "(or NDJSON as application/x-ndjson; one object: POST /api/v1/ingest)")
+    if stripped.startswith(b"[") and not ndjson:
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationException(f"body is not a JSON array: {exc}") from None
+        if not isinstance(items, list):
+            raise ValidationException("body must be a JSON array of records, or NDJSON")
+        return [(i + 1, item, orjson.dumps(item)) for i, item in enumerate(items)]
+    out = []
+    for n, raw in enumerate(body.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            out.append((n, orjson.loads(raw), raw))
+        except orjson.JSONDecodeError as exc:
+            out.append((n, ValueError(f"invalid JSON: {exc}"), raw))
+    return out
+
+
+def _event(item: Any, key: ApiKey, push: PushInfo, cid: str) -> SourceRecordEvent:
+    """One bulk line as an event; ValueError naming the problem otherwise."""
+    if isinstance(item, Exception):
+        raise item
+    if not isinstance(item, dict):
+        raise ValueError(f"a line must be a JSON object, got {type(item).__name__}")
+    try:
+        if "delete" in item:
+            ref = DeletionLine.model_validate(item).delete
+            event = SourceRecordEvent(op=Operation.DELETE, source=ref.source, source_record_id=ref.source_record_id,
+                                      push=push, correlation_id=cid)
+        else:
+            event = SourceRecordEvent.upsert(PartnerRecord.model_validate(item), push=push, correlation_id=cid)
+    except ValidationError as exc:
+        raise ValueError(describe_validation_error(exc)) from None
+    if event.source != key.partner:
+        raise ValueError(f"source: this key may only push records of source '{key.partner}', not '{event.source}'")
+    return event
+
+
+@post("/api/v1/ingest/bulk", guards=[require_scope("ingest")], status_code=202,
+      request_max_body_size=BULK_MAX_BYTES,
+      summary="Bulk partner push: NDJSON (one record per line) or a JSON array; bad lines dead-lettered")
+async def ingest_bulk(request: Request) -> BulkAccepted:
+    key: ApiKey = request.state.api_key
+    body = await request.body()
+    lines = _lines(body, request.headers.get("content-type", ""))
+    if not lines:
+        raise ValidationException("nothing to ingest: send NDJSON lines or a JSON array of records")
+    if len(lines) > BULK_MAX_LINES:
+        raise ValidationException(f"at most {BULK_MAX_LINES} records per bulk push, got {len(lines)}")
+    cid = request.headers.get("x-correlation-id") or new_correlation_id()
+    if not all(c.isalnum() or c in "_.:-" for c in cid) or len(cid) > 64:
+        raise ValidationException("X-Correlation-Id: 1 to 64 characters among letters, digits and _.:-")
+    push = PushInfo(api_key_id=key.id, received_at=utcnow(), channel="bulk")
+    events: dict[str, SourceRecordEvent] = {}  # the last line for a record wins
+    rejects: list[tuple[int, str, bytes]] = []
+    for n, item, raw in lines:
+        try:
+            event = _event(item, key, push, cid)
+        except ValueError as exc:
+            rejects.append((n, str(exc), raw))
+            continue
+        events.pop(event.key, None)
+        events[event.key] = event
+    broker: KafkaBroker = request.app.state.broker
+    deferred = getattr(messaging, "deferred_confirms", None)
+    async with (deferred() if deferred else contextlib.nullcontext()):  # one round trip, not one per record
+        for event in events.values():
+            await publish(broker, PARTNER_INGEST, event, key=event.key)
+    for n, reason, raw in rejects:
+        await dead_letter(broker, service="gateway", topic="http:/api/v1/ingest/bulk", body=raw,
+                          reason=f"line {n}: {reason}", error_type="rejected", correlation_id=cid,
+                          key=f"{key.partner}:line-{n}".encode())
+    log.info("ingested", partner=key.partner, channel="bulk", accepted=len(events), rejected=len(rejects),
+             correlation_id=cid)
+    return BulkAccepted(accepted=len(events), rejected=len(rejects), correlation_id=cid,
+                        rejects=[BulkReject(line=n, reason=r) for n, r, _ in rejects[:BULK_REJECTS_SHOWN]])
+
+
+routes = [ingest, ingest_bulk]

@@ -1,0 +1,215 @@
+"""End to end: fixture partner sites of every connector shape → crawler CLI → broker →
+normalizer → geocoder → indexer → search API; deletions propagate; an unchanged recrawl is
+answered 304 and emits nothing; crawl runs are visible on GET /api/v1/partners; a bulk push
+(NDJSON and JSON array) is searchable with its bad lines dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from libs.contracts.topics import DEADLETTER
+from services.gateway.adapters.keys import ApiKeys
+from tests.conftest import fresh_database, wait_until
+from tests.fixtures.crawler.sites_fixture import partners_file, serve_copy
+from tools.devstack import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+EXPECTED = {"fx-json": 2, "fx-csv": 2, "fx-sitemap": 4, "fx-schemaorg": 3, "fx-feed": 2, "fx-wordpress": 3,
+            "fx-html": 4, "fx-flaky": 1}
+DISALLOWED = ("/sitemap/prive/", "/html/brouillons/", "/schemaorg/fiches/interne")
+SERVICES = ("normalizer", "geocoder", "indexer", "gateway")
+PUSHER = "bulk-partner"
+API_KEY = "bulk-key-" + uuid.uuid4().hex
+
+
+class World:
+    def __init__(self, stack, site, env, base_url):
+        self.stack, self.site, self.env, self.base_url = stack, site, env, base_url
+
+    def crawl(self, *args: str) -> str:
+        """The CLI, as an operator runs it (``make crawl``): returns its stdout."""
+        proc = subprocess.run([sys.executable, "-m", "services.crawler.cli", "crawl", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    async def search(self, **params) -> dict:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+            r = await client.get("/api/v1/search", params={"per_page": 50, **params})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+
+@pytest.fixture(scope="module")
+def world(stack, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crawl-e2e")
+    site = serve_copy(tmp)
+    database_url = fresh_database(stack, "crawl")
+    gateway_port = free_port()
+
+    async def make_key():
+        engine = create_async_engine(database_url)
+        await ApiKeys(engine).create(PUSHER, ("ingest",), "bulk e2e", API_KEY)
+        await engine.dispose()
+
+    asyncio.run(make_key())
+    extra = dict(DATABASE_URL=database_url, GATEWAY_PORT=str(gateway_port),
+                 CARREFOUR_PARTNERS_FILE=str(partners_file(tmp, site)))
+    log_dir = tmp / "logs"
+    stack.start_services(SERVICES, log_dir=log_dir, **extra)
+    base_url = f"http://127.0.0.1:{gateway_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("gateway never became ready")
+        yield World(stack, site, stack.service_env(**extra), base_url)
+    finally:
+        stack.stop_services()
+        site.close()
+        for name in SERVICES:
+            log = log_dir / f"{name}.log"
+            if log.exists():
+                print(f"--- last lines of {name}.log\n" + "\n".join(log.read_text(errors="replace").splitlines()[-10:]))
+
+
+def summary(out: str) -> dict[str, dict[str, int]]:
+    """partner → counters, from the CLI's summary lines."""
+    found = {}
+    for line in out.splitlines():
+        m = re.match(r"^(fx-[a-z-]+): (\w+) \((complete|incomplete)\) (.*)$", line)
+        if m:
+            found[m.group(1)] = {"status": m.group(2), "complete": m.group(3) == "complete",
+                                 **{k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(4))}}
+    return found
+
+
+async def test_crawl_harvest_recrawl_and_deletion_end_to_end(world):
+    first = summary(world.crawl("--all"))
+    assert set(first) == set(EXPECTED)
+    for slug, n in EXPECTED.items():
+        assert first[slug]["new"] == n and first[slug]["status"] == "ok", (slug, first[slug])
+
+    async def all_searchable():
+        totals = {slug: (await world.search(source=slug))["total"] for slug in EXPECTED}
+        return totals if totals == EXPECTED else None
+
+    await wait_until(all_searchable, timeout=90, what="every fixture partner's projects in the search index")
+
+    # structured data came through: address and geo from JSON-LD, HTML never passed as markup
+    hit = (await world.search(q="jardin partage lilas", source="fx-sitemap"))["hits"][0]
+    assert hit["title"] == "Jardin partagé des Lilas" and hit["departement"] == "59"
+    assert hit["description"].startswith("Un jardin partagé cultivé") and "<" not in hit["description"]
+    hit = (await world.search(q="festival solidarites", source="fx-schemaorg"))["hits"][0]
+    assert hit["commune"] == "34172"  # Montpellier, from the Event's location
+    hit = (await world.search(q="habitat inclusif", source="fx-wordpress"))["hits"][0]
+    assert "onerror" not in str(hit) and "<img" not in str(hit)
+
+    # the partners endpoint shows the last crawl of each partner
+    async with httpx.AsyncClient(base_url=world.base_url, timeout=10) as client:
+        body = (await client.get("/api/v1/partners")).json()
+        runs = (await client.get("/api/v1/partners/fx-html/runs")).json()
+        assert (await client.get("/api/v1/partners/nope/runs")).status_code == 404
+    by_slug = {p["slug"]: p for p in body["partners"]}
+    assert set(EXPECTED) <= set(by_slug)
+    for slug, n in EXPECTED.items():
+        assert by_slug[slug]["last_crawl"]["status"] == "ok" and by_slug[slug]["last_crawl"]["counts"]["new"] == n
+        assert by_slug[slug]["records"] == n
+    assert by_slug["fx-wordpress"]["connector"] == "wordpress" and len(runs["runs"]) == 1
+
+    # a project page removed from the partner site leaves the index after the next crawl
+    (world.site.root / "html/fiches/boutique-retiree.html").unlink()
+    again = summary(world.crawl("--partner", "fx-html"))
+    assert again["fx-html"]["deleted"] == 1
+
+    async def gone():
+        return (await world.search(source="fx-html"))["total"] == 3 and \
+            (await world.search(q="boutique ephemere createurs"))["total"] == 0
+
+    await wait_until(gone, timeout=60, what="the removed page's project to leave the index")
+
+    # robots.txt: the disallowed sections were linked and listed, and never requested
+    assert not [h.path for h in world.site.log if h.path.startswith(DISALLOWED)]
+    assert {h.user_agent for h in world.site.log} == {"CarrefourBot/0.1 (+https://carrefour.example.org/robot)"}
+
+    # an unchanged site: ≥ 90 % of the requests answered 304, nothing emitted
+    world.site.reset_log()
+    unchanged = summary(world.crawl("--all"))
+    for slug, counts in unchanged.items():
+        assert (counts["new"], counts["updated"], counts["deleted"], counts["rejected"]) == (0, 0, 0, 0), slug
+    statuses = Counter(h.status for h in world.site.log)
+    assert statuses[304] / len(world.site.log) >= 0.9, statuses
+    assert not [h.path for h in world.site.log if h.path.startswith(DISALLOWED)]
+
+
+async def _deadletters(bootstrap: str, marker: str, want: int, timeout: float = 30.0) -> list[dict]:
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4().hex}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[dict] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline and len(found) < want:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for rec in records:
+                    letter = orjson.loads(rec.value)
+                    if letter.get("correlation_id") == marker:
+                        found.append(letter)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_bulk_push_ndjson_and_json_array(world):
+    run = uuid.uuid4().hex[:8]
+    records = [{"source": PUSHER, "source_record_id": f"{run}-{i}", "url": f"https://pousse.example.org/{run}/{i}",
+                "title": f"Atelier numérique solidaire {run} numéro {i}", "commune": "Rennes", "postcode": "35000"}
+               for i in range(300)]
+    lines = [orjson.dumps(r) for r in records]
+    lines.insert(10, b"{not json")
+    lines.insert(20, orjson.dumps({**records[0], "source_record_id": f"{run}-bad", "url": "ftp://x"}))
+    lines.insert(30, orjson.dumps({**records[0], "source": "avise"}))
+    cid = f"bulk-{run}"
+    async with httpx.AsyncClient(base_url=world.base_url, timeout=30) as client:
+        r = await client.post("/api/v1/ingest/bulk", content=b"\n".join(lines) + b"\n",
+                              headers={"X-API-Key": API_KEY, "content-type": "application/x-ndjson",
+                                       "X-Correlation-Id": cid})
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert (body["accepted"], body["rejected"]) == (300, 3)
+        reasons = {x["line"]: x["reason"] for x in body["rejects"]}
+        assert reasons[11].startswith("invalid JSON") and "url" in reasons[21] and "avise" in reasons[31]
+        # a JSON array works too, and deletions ride along
+        r = await client.post("/api/v1/ingest/bulk", headers={"X-API-Key": API_KEY},
+                              json=[{"delete": {"source": PUSHER, "source_record_id": f"{run}-0"}}])
+        assert r.status_code == 202 and r.json()["accepted"] == 1
+        assert (await client.post("/api/v1/ingest/bulk", json={"records": []},
+                                  headers={"X-API-Key": API_KEY})).status_code == 400
+        assert (await client.post("/api/v1/ingest/bulk", content=b"", headers={"X-API-Key": API_KEY})).status_code == 400
+        assert (await client.post("/api/v1/ingest/bulk", json=[records[1]])).status_code == 401
+
+    async def searchable():
+        return (await world.search(q=f"atelier numerique {run}", source=PUSHER))["total"] == 299
+
+    await wait_until(searchable, timeout=90, what="the 299 pushed projects (one deleted) in the index")
+    letters = await _deadletters(world.stack.bootstrap, cid, want=3)
+    assert sorted(letter["reason"].split(":")[0] for letter in letters) == ["line 11", "line 21", "line 31"]
+    assert all(letter["origin_topic"] == "http:/api/v1/ingest/bulk" for letter in letters)

@@ -148,3 +148,19 @@ def test_postcode_of_several_communes_has_postcode_precision(gaz) -> None:
 def test_abroad_in_the_text(gaz) -> None:
     loc = geocode(project(commune="Genève (Suisse)"), gaz)
     assert (loc.country, loc.commune_code, loc.precision) == ("CH", None, "country")
+
+
+# --------------------------------------------------------------------------- robustness
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(commune=st.text(max_size=80), address=st.text(max_size=120),
+       postcode=st.one_of(st.none(), st.from_regex(r"[0-9A-Za-z][0-9A-Za-z \-]{1,9}", fullmatch=True)))
+def test_any_input_gives_a_location(commune, address, postcode) -> None:
+    loc = geocode(project(commune=commune or None, address=address or None, postcode=postcode), default_gazetteer())
+    assert 0 <= loc.confidence <= 1
+    assert loc.precision in ("commune", "postcode", "departement", "region", "country", "none")
+    assert (loc.commune_code is None) or default_gazetteer().by_code(loc.commune_code) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
 
 from libs.contracts.events import Operation, ProjectGeocoded, ProjectNormalized
 from libs.contracts.runtime.messaging import consumer, publish
@@ -12,6 +13,9 @@ from services.geocoder.adapters.online import AddokGeocoder
 from services.geocoder.gazetteer import Gazetteer
 
 SERVICE = "geocoder"
+LOCATIONS = Counter("carrefour_geocoder_locations_total",
+                    "Projects geocoded, by precision (precision=none: unresolved, kept and still searchable)",
+                    ["precision"])
 
 
 async def locate(project, geocoder: domain.Geocoder, online: AddokGeocoder | None):
@@ -38,4 +42,6 @@ def register(broker: KafkaBroker, gazetteer: Gazetteer, workers: int = 1, online
         out = event.child(ProjectGeocoded, op=event.op, source=event.source,
                           source_record_id=event.source_record_id, project=event.project, location=location)
         await publish(broker, PROJECTS_GEOCODED, out, key=event.key)
+        if location is not None:
+            LOCATIONS.labels(location.precision).inc()
         return location.precision if location else event.op.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
 
 from libs.contracts.events import Operation, ProjectNormalized, SourceRecordEvent
 from libs.contracts.runtime.messaging import Rejected, consumer, publish
@@ -10,6 +11,8 @@ from libs.contracts.topics import CRAWL_RECORDS, PARTNER_INGEST, PROJECTS_NORMAL
 from services.normalizer import domain
 
 SERVICE = "normalizer"
+UNCLASSIFIED = Counter("carrefour_normalizer_unclassified_total",
+                       "Normalized projects with a taxonomy facet the normalizer could not classify", ["facet"])
 
 
 def register(broker: KafkaBroker, workers: int = 1) -> None:
@@ -25,4 +28,6 @@ def register(broker: KafkaBroker, workers: int = 1) -> None:
         out = event.child(ProjectNormalized, op=event.op, source=event.source,
                           source_record_id=event.source_record_id, project=project)
         await publish(broker, PROJECTS_NORMALIZED, out, key=event.key)
+        for facet in project.unclassified if project else ():
+            UNCLASSIFIED.labels(facet).inc()
         return event.op.value

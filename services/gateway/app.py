@@ -325,7 +325,7 @@ async def home(request: Request) -> Template:
     except QueryError as exc:
         error = str(exc)
     labels = _labels(result or {})
-    items = [(k, v) for k, v in params.multi_items() if k in SEARCH_PARAMS and k not in ("page", "per_page")]
+    items = [(k, v) for k, v in params.multi_items() if v and k in SEARCH_PARAMS and k not in ("page", "per_page")]
     chips = [{"facet": k, "title": FACET_TITLES.get(k, k), "label": labels.get(k, {}).get(v, v),
               "params": [(a, b) for a, b in items if (a, b) != (k, v)]}
              for k, v in items if k in FACET_TITLES]
@@ -399,7 +399,9 @@ def create_app(cfg: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_async_engine(cfg.database_url, pool_size=10, pool_pre_ping=True)
+        # JIT compilation costs more than it saves on these short queries
+        engine = create_async_engine(cfg.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                     connect_args={"server_settings": {"jit": "off"}})
         broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway", acks="all")
         await broker.connect()
         app.state.engine, app.state.broker = engine, broker

@@ -70,7 +70,20 @@ class PostgresSearch:
 
     # ------------------------------------------------------------------ query building
 
-    def _base(self, query: SearchQuery, params: dict) -> list[str]:
+    async def _indexed(self, conn, tokens: list[str]) -> list[bool]:
+        """For each query word: does the full-text index know it (the last one as a prefix)?
+
+        A known word is matched by the full-text index only; an unknown one (a typo) by trigram
+        similarity to a title word. Trying trigrams for every word made a frequent word such as
+        "jardin" scan thousands of trigram candidates for nothing."""
+        if not tokens:
+            return []
+        params = {f"t{i}": t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)}
+        checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
+                           "AND NOT deleted)" for i in range(len(tokens)))
+        return list((await conn.execute(text(f"SELECT ARRAY[{checks}]"), params)).scalar())
+
+    def _base(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> list[str]:
         where = ["NOT deleted"]
         tokens = query.tokens
         if tokens:
@@ -81,7 +94,12 @@ class PostgresSearch:
             params["qf"] = " ".join(tokens)
             for i, (term, token) in enumerate(zip(terms, tokens)):
                 params[f"t{i}"], params[f"w{i}"] = term, token
-                where.append(f"(tsv @@ to_tsquery('french', :t{i}) OR :w{i} <% title_folded)")
+                if indexed is None:
+                    where.append(f"(tsv @@ to_tsquery('french', :t{i}) OR :w{i} <% title_folded)")
+                elif indexed[i]:
+                    where.append(f"tsv @@ to_tsquery('french', :t{i})")
+                else:
+                    where.append(f":w{i} <% title_folded")
         if query.geo is not None and query.geo.radius_km is not None:
             la1, la2, lo1, lo2 = query.geo.bounds()
             params.update(gla1=la1, gla2=la2, glo1=lo1, glo2=lo2, gr=query.geo.radius_km)
@@ -101,58 +119,66 @@ class PostgresSearch:
             return f"{facet} && CAST(:{name} AS text[])"
         return f"{facet} = ANY(CAST(:{name} AS text[]))"
 
-    def _where(self, query: SearchQuery, params: dict) -> str:
+    def _where(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> str:
         params.update({f"f_{k}": list(v) for k, v in query.filters.items()})
-        return " AND ".join(self._base(query, params) + [self._facet_clause(f) for f in query.filters])
+        return " AND ".join(self._base(query, params, indexed) + [self._facet_clause(f) for f in query.filters])
 
     @staticmethod
-    def _order(query: SearchQuery) -> str:
-        rank = "0"
-        if query.tokens:
-            rank = "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"
+    def _rank(query: SearchQuery) -> str:
+        if not query.tokens:
+            return "0"
+        return "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"
+
+    def _order(self, query: SearchQuery, rank: str | None = None, distance: str = HAVERSINE) -> str:
         return {
-            "relevance": f"{rank} DESC, first_seen DESC, id",
+            "relevance": f"{rank or self._rank(query)} DESC, first_seen DESC, id",
             "newest": "first_seen DESC, id",
-            "nearest": f"{HAVERSINE} ASC NULLS LAST, id",
+            "nearest": f"{distance} ASC NULLS LAST, id",
         }[query.sort]
 
     # ------------------------------------------------------------------ search
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
         params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
-        base = self._base(query, params)
-        flags = {f: f"m_{f}" for f in query.filters}
-        distance = HAVERSINE if query.geo is not None else "NULL::float8"
-        order = self._order(query)
-        columns = ", ".join(["id", "doc", "tsv", "title_folded", "first_seen", "lat", "lon", *FACET_FIELDS,
-                             *(f"doc->>'{c}' AS {c}" for c in LABEL_COLUMNS.values()),
-                             *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
-
-        def matching(without: str | None = None) -> str:
-            conds = [flag for f, flag in flags.items() if f != without]
-            return " AND ".join(conds) if conds else "true"
-
-        parts = [
-            f"'total', (SELECT count(*) FROM m WHERE {matching()})",
-            "'hits', (SELECT coalesce(json_agg(json_build_object('doc', doc - 'project', 'distance_km', d) "
-            "ORDER BY rn), '[]') "
-            f"FROM (SELECT doc, {distance} AS d, row_number() OVER (ORDER BY {order}) AS rn FROM m "
-            f"WHERE {matching()} ORDER BY {order} LIMIT :limit OFFSET :offset) page)",
-        ]
-        for facet in FACET_FIELDS:
-            if facet in MULTI:
-                sql = (f"SELECT v, NULL AS label, count(*) AS n FROM m, unnest({facet}) AS v "
-                       f"WHERE {matching(facet)} GROUP BY v")
-            else:
-                label = f"min({LABEL_COLUMNS[facet]})" if facet in LABEL_COLUMNS else "NULL"
-                sql = (f"SELECT {facet} AS v, {label} AS label, count(*) AS n FROM m "
-                       f"WHERE {matching(facet)} AND {facet} IS NOT NULL GROUP BY {facet}")
-            parts.append(f"'{facet}', (SELECT coalesce(json_agg(json_build_array(v, n, label) ORDER BY n DESC, v), "
-                         f"'[]') FROM ({sql}) f)")
-        sql = (f"WITH m AS MATERIALIZED (SELECT {columns} FROM search_documents WHERE {' AND '.join(base)}) "
-               f"SELECT json_build_object({', '.join(parts)}) AS r")
-        params.update(limit=query.per_page, offset=query.offset)
         async with self.engine.connect() as conn:
+            indexed = await self._indexed(conn, query.tokens)
+            base = self._base(query, params, indexed)
+            flags = {f: f"m_{f}" for f in query.filters}
+            # the candidate rows, narrow: no jsonb, no tsvector; rank and distance computed once
+            # rank and distance only for rows that pass every filter (the others only feed facet counts)
+            every = " AND ".join(self._facet_clause(f) for f in flags) or "true"
+            columns = ", ".join(["id", "first_seen", *FACET_FIELDS, *LABEL_COLUMNS.values(),
+                                 f"CASE WHEN {every} THEN {self._rank(query)} END AS r",
+                                 f"CASE WHEN {every} THEN {HAVERSINE if query.geo is not None else 'NULL::float8'} "
+                                 "END AS d",
+                                 *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
+            order = self._order(query, rank="r", distance="d")
+
+            def matching(without: str | None = None) -> str:
+                conds = [flag for f, flag in flags.items() if f != without]
+                return " AND ".join(conds) if conds else "true"
+
+            parts = [
+                f"'total', (SELECT count(*) FROM m WHERE {matching()})",
+                "'hits', (SELECT coalesce(json_agg(json_build_object('doc', s.doc - 'project', 'distance_km', page.d) "
+                "ORDER BY page.rn), '[]') "
+                f"FROM (SELECT id, d, row_number() OVER (ORDER BY {order}) AS rn FROM m "
+                f"WHERE {matching()} ORDER BY {order} LIMIT :limit OFFSET :offset) page "
+                "JOIN search_documents s ON s.id = page.id)",
+            ]
+            for facet in FACET_FIELDS:
+                if facet in MULTI:
+                    sql = (f"SELECT v, NULL AS label, count(*) AS n FROM m, unnest({facet}) AS v "
+                           f"WHERE {matching(facet)} GROUP BY v")
+                else:
+                    label = f"min({LABEL_COLUMNS[facet]})" if facet in LABEL_COLUMNS else "NULL"
+                    sql = (f"SELECT {facet} AS v, {label} AS label, count(*) AS n FROM m "
+                           f"WHERE {matching(facet)} AND {facet} IS NOT NULL GROUP BY {facet}")
+                parts.append(f"'{facet}', (SELECT coalesce(json_agg(json_build_array(v, n, label) "
+                             f"ORDER BY n DESC, v), '[]') FROM ({sql}) f)")
+            sql = (f"WITH m AS MATERIALIZED (SELECT {columns} FROM search_documents WHERE {' AND '.join(base)}) "
+                   f"SELECT json_build_object({', '.join(parts)}) AS r")
+            params.update(limit=query.per_page, offset=query.offset)
             raw = (await conn.execute(text(sql), params)).scalar()
         result = _load(raw)
         facets, labels = {}, {}
@@ -226,13 +252,14 @@ class PostgresSearch:
         """Grid clustering in SQL: one cluster per cell of ``cell_deg`` degrees holding matches; a
         cluster of one carries that project's id and title."""
         params: dict[str, Any] = {"cell": cell_deg}
-        where = self._where(query, params)
         async with self.engine.connect() as conn:
+            where = self._where(query, params, await self._indexed(conn, query.tokens))
             rows = (await conn.execute(text(
-                "SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
-                "min(doc->>'title') AS title, min(doc->>'commune_name') AS commune_name "
-                f"FROM search_documents WHERE {where} AND lat IS NOT NULL "
-                "GROUP BY floor(lon / :cell), floor(lat / :cell) ORDER BY n DESC, id"), params)).all()
+                "WITH c AS (SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
+                f"min(commune_name) AS commune_name FROM search_documents WHERE {where} AND lat IS NOT NULL "
+                "GROUP BY floor(lon / :cell), floor(lat / :cell)) "
+                "SELECT c.n, c.lat, c.lon, c.id, c.commune_name, s.doc->>'title' AS title FROM c "
+                "LEFT JOIN search_documents s ON c.n = 1 AND s.id = c.id ORDER BY c.n DESC, c.id"), params)).all()
         return [{"count": r.n, "lat": r.lat, "lon": r.lon,
                  **({"id": r.id, "title": r.title, "commune_name": r.commune_name} if r.n == 1 else {})}
                 for r in rows]
@@ -251,9 +278,9 @@ class PostgresSearch:
     async def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]:
         """Every match (up to ``limit``) in the search's order, streamed from a server-side cursor."""
         params: dict[str, Any] = {"limit": limit}
-        where = self._where(query, params)
         order = self._order(query)
         async with self.engine.connect() as conn:
+            where = self._where(query, params, await self._indexed(conn, query.tokens))
             result = await conn.stream(text(
                 f"SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc "
                 f"FROM search_documents WHERE {where} ORDER BY {order} LIMIT :limit"), params)

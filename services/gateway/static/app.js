@@ -92,7 +92,7 @@
   if (bbox.length === 4 && bbox.every(isFinite)) map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]]);
   else map.fitBounds(FRANCE);
   var layer = L.layerGroup().addTo(map);
-  var seqMap = 0, pending = null;
+  var seqMap = 0, pending = null, fitted = bbox.length === 4 && bbox.every(isFinite);
   var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
   var bboxOf = function () {
     var b = map.getBounds();
@@ -105,6 +105,13 @@
       new URLSearchParams({ bbox: bboxOf(), zoom: String(map.getZoom()) }).toString();
     fetch(url).then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
       if (!geo || mine !== seqMap) return;
+      if (!fitted && geo.features.length) {  // first view: frame the results
+        fitted = true;
+        var b = L.latLngBounds(geo.features.map(function (f) { return [f.geometry.coordinates[1], f.geometry.coordinates[0]]; }));
+        map.fitBounds(b.pad(0.3), { maxZoom: 9 });
+        return;  // moveend reloads at the new zoom
+      }
+      fitted = true;
       layer.clearLayers();
       geo.features.forEach(function (f) {
         var p = f.properties, ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];

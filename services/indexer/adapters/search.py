@@ -29,7 +29,8 @@ class IndexWriter(Protocol):
 REBUILD_BATCH = 500
 REBUILD_LOCK = 60_406  # pg_advisory_lock key: one rebuild at a time
 COLUMNS = ("id, version, deleted, doc, title_folded, body_folded, theme, stage, engineering, holder_type, source, "
-           "region, departement, commune, lat, lon, first_seen, updated_at, indexed_at")
+           "region, departement, commune, lat, lon, first_seen, updated_at, indexed_at, region_name, departement_name, "
+           "commune_name")
 
 
 class PostgresIndexWriter:
@@ -47,22 +48,27 @@ class PostgresIndexWriter:
                     theme=doc.theme, stage=doc.stage, engineering=doc.engineering, holder_type=doc.holder_type,
                     source=doc.source, region=doc.region, departement=doc.departement, commune=doc.commune,
                     lat=doc.lat, lon=doc.lon, first_seen=doc.first_seen, updated_at=doc.updated_at,
-                    doc=doc.model_dump_json(), project=project.model_dump_json())
+                    region_name=doc.region_name, departement_name=doc.departement_name,
+                    commune_name=doc.commune_name, doc=doc.model_dump_json(), project=project.model_dump_json())
 
     @staticmethod
     def _upsert_sql(table: str) -> str:
         return f"""
                 INSERT INTO {table} (id, version, deleted, doc, title_folded, body_folded, theme, stage,
-                    engineering, holder_type, source, region, departement, commune, lat, lon, first_seen, updated_at)
+                    engineering, holder_type, source, region, departement, commune, lat, lon, first_seen, updated_at,
+                    region_name, departement_name, commune_name)
                 VALUES (:id, :version, false, CAST(:doc AS jsonb) || jsonb_build_object('project', CAST(:project AS jsonb)),
                     :title_folded, :body_folded, :theme, :stage, :engineering, :holder_type, :source, :region,
-                    :departement, :commune, :lat, :lon, :first_seen, :updated_at)
+                    :departement, :commune, :lat, :lon, :first_seen, :updated_at,
+                    :region_name, :departement_name, :commune_name)
                 ON CONFLICT (id) DO UPDATE SET version=EXCLUDED.version, deleted=false, doc=EXCLUDED.doc,
                     title_folded=EXCLUDED.title_folded, body_folded=EXCLUDED.body_folded, theme=EXCLUDED.theme,
                     stage=EXCLUDED.stage, engineering=EXCLUDED.engineering, holder_type=EXCLUDED.holder_type,
                     source=EXCLUDED.source, region=EXCLUDED.region, departement=EXCLUDED.departement,
                     commune=EXCLUDED.commune, lat=EXCLUDED.lat, lon=EXCLUDED.lon,
-                    first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at, indexed_at=now()
+                    first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at, indexed_at=now(),
+                    region_name=EXCLUDED.region_name, departement_name=EXCLUDED.departement_name,
+                    commune_name=EXCLUDED.commune_name
                 WHERE {table}.version < EXCLUDED.version
                 """
 
@@ -88,7 +94,7 @@ class PostgresIndexWriter:
                 ON CONFLICT (id) DO UPDATE SET version=EXCLUDED.version, deleted=true, doc=NULL,
                     title_folded='', body_folded='', theme='{}', engineering='{}', source='{}',
                     stage=NULL, holder_type=NULL, region=NULL, departement=NULL, commune=NULL, lat=NULL, lon=NULL,
-                    indexed_at=now()
+                    region_name=NULL, departement_name=NULL, commune_name=NULL, indexed_at=now()
                 WHERE search_documents.version < EXCLUDED.version
                 """), {"id": canonical_id, "version": version})
             return result.rowcount > 0
@@ -117,6 +123,7 @@ class PostgresIndexWriter:
                     started = (await conn.execute(text("SELECT clock_timestamp()"))).scalar()
                     await conn.execute(text("DROP TABLE IF EXISTS search_documents_next"))
                     await conn.execute(text("CREATE TABLE search_documents_next (LIKE search_documents INCLUDING ALL)"))
+                    await conn.execute(text("ALTER TABLE search_documents_next SET (toast_tuple_target = 1024)"))
                 batch: list[tuple[CanonicalProject, int]] = []
                 async for project, version in projects:
                     batch.append((project, version))

@@ -15,7 +15,7 @@ from libs.contracts.runtime.settings import Settings
 from services.gateway.app import create_app
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
-from tests.integration.test_search_conformance import BY_ID, PROJECTS, make_project
+from tests.integration.test_search_conformance import PROJECTS, make_project
 
 XSS = '<script>alert("x")</script>'
 

@@ -590,3 +590,14 @@ async def test_rebuild_swaps_without_downtime(index):
     assert ids_of(await search(reader, q="jardn partage")) == {"jardin-roubaix"}
     assert (await search(reader, lat=50.6292, lon=3.0573, radius_km=20))["total"] == 4
     assert await writer.upsert(changed, 3) is True
+    if isinstance(writer, PostgresIndexWriter):  # same table, same index names as the migrations made
+        from sqlalchemy import text
+
+        async with writer.engine.connect() as conn:
+            names = set((await conn.execute(text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'search_documents'"))).scalars())
+            tables = set((await conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'search_documents%'"))).scalars())
+        assert {"search_documents_pkey", "search_tsv", "search_title_trgm", "search_theme",
+                "search_live_first_seen", "search_live_lonlat"} <= names
+        assert tables == {"search_documents"}

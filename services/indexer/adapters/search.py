@@ -8,6 +8,7 @@ when its version is newer than the stored one, so replays and out-of-order dupli
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -103,6 +104,13 @@ class PostgresIndexWriter:
         async with self.engine.begin() as conn:
             await conn.execute(text("TRUNCATE search_documents"))
 
+    @staticmethod
+    async def _index_names(conn, table: str) -> dict[str, str]:
+        """{definition without its name and table: index name} of a table's indexes."""
+        rows = (await conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t"),
+                                   {"t": table})).all()
+        return {re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ ", r"\1", r.indexdef): r.indexname for r in rows}
+
     async def rebuild(self, projects: AsyncIterator[tuple[CanonicalProject, int]]) -> int:
         """Zero-downtime full rebuild: load a new table beside the live one, then swap them.
 
@@ -142,9 +150,14 @@ class PostgresIndexWriter:
                         "WHERE indexed_at >= :started ON CONFLICT (id) DO UPDATE SET "
                         + ", ".join(f"{c}=EXCLUDED.{c}" for c in COLUMNS.split(", ") if c != "id")
                         + " WHERE search_documents_next.version < EXCLUDED.version"), {"started": started})
+                    names = await self._index_names(conn, "search_documents")
                     await conn.execute(text("ALTER TABLE search_documents RENAME TO search_documents_old"))
                     await conn.execute(text("ALTER TABLE search_documents_next RENAME TO search_documents"))
                     await conn.execute(text("DROP TABLE search_documents_old"))
+                    # the new table's indexes take the old names, so migrations can keep naming them
+                    for definition, name in (await self._index_names(conn, "search_documents")).items():
+                        if definition in names and names[definition] != name:
+                            await conn.execute(text(f'ALTER INDEX "{name}" RENAME TO "{names[definition]}"'))
             finally:
                 await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_LOCK})
         return n

@@ -119,8 +119,13 @@ def _highlighted(hits: list[dict[str, Any]], query: SearchQuery) -> list[dict[st
     """Each hit gets ``highlight``: escaped HTML of the title and of a snippet, query words in <mark>."""
     tokens = query.tokens
     for hit in hits:
-        hit["highlight"] = highlight(hit.get("title") or "", hit.get("summary") or hit.get("description") or "",
-                                     tokens)
+        summary, description = hit.get("summary") or "", hit.get("description") or ""
+        out = highlight(hit.get("title") or "", summary or description, tokens)
+        if tokens and "<mark>" not in out["snippet"] and description and description != summary:
+            other = highlight("", description, tokens)  # the words are in the description: show them there
+            if "<mark>" in other["snippet"]:
+                out["snippet"] = other["snippet"]
+        hit["highlight"] = out
     return hits
 
 

@@ -228,7 +228,8 @@ async def test_search_page(client):
     r = await client.get("/", params={"q": "jardin", "region": "32"})
     assert r.status_code == 200
     html = r.text
-    assert "<mark>Jardin</mark> pédagogique" in html
+    assert ">Jardin pédagogique de l&#39;école Pasteur</a>" in html  # titles as published
+    assert "<mark>Jardin</mark> pédagogique" in html  # words marked in the snippet (here from the description)
     assert "Retirer le filtre Région : Hauts-de-France" in html  # active-filter chip
     assert 'id="map"' in html and "/static/vendor/leaflet/leaflet.js" in html
     assert "<script>" not in html.replace('<script src="', "")  # no inline script (CSP)

@@ -30,7 +30,7 @@ def _progress(stream):
     return show
 
 
-async def _crawl(partners_file, slugs: list[str], everything: bool) -> int:
+async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool = False) -> int:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from services.crawler.adapters.http import PoliteClient
@@ -59,7 +59,7 @@ async def _crawl(partners_file, slugs: list[str], everything: bool) -> int:
         for p in chosen:
             print(f"crawling {p.slug} ({p.connector}) …", file=sys.stderr)
             try:
-                stats = await crawl_partner(p, client, store, BrokerEmitter(broker), _progress(sys.stderr))
+                stats = await crawl_partner(p, client, store, BrokerEmitter(broker), _progress(sys.stderr), full=full)
             except Exception as exc:
                 failed += 1
                 print(f"\n  {p.slug}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     crawl = sub.add_parser("crawl", help="crawl partners now")
     crawl.add_argument("--partner", action="append", default=[], help="partner slug (repeatable)")
     crawl.add_argument("--all", action="store_true", help="every enabled partner")
+    crawl.add_argument("--full", action="store_true",
+                       help="no conditional GET, re-emit every record (after a pipeline change or a lost broker)")
     sub.add_parser("check", help="validate the partners file")
     sub.add_parser("list", help="list the configured partners")
     args = parser.parse_args(argv)
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.partner and not args.all:
             parser.error("crawl: give --partner SLUG (repeatable) or --all")
-        return asyncio.run(_crawl(args.partners_file, args.partner, args.all))
+        return asyncio.run(_crawl(args.partners_file, args.partner, args.all, args.full))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

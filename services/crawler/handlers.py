@@ -8,6 +8,7 @@ import time
 import orjson
 import structlog
 from faststream.kafka import KafkaBroker
+from prometheus_client import Counter, Gauge, Histogram
 
 from libs.contracts.events import CrawlInfo, Operation, PartnerRecord, SourceRecordEvent, record_key
 from libs.contracts.runtime import messaging
@@ -19,6 +20,28 @@ from services.crawler.connectors import connector_for
 from services.crawler.crawl import CrawlSession, RunStats, elapsed_ms, status_of
 
 log = structlog.get_logger()
+
+RUNS = Counter("carrefour_crawler_runs_total", "Crawl runs, by final status", ["partner", "status"])
+REQUESTS = Counter("carrefour_crawler_requests_total", "HTTP requests of the crawler, by answer",
+                   ["partner", "answer"])
+RECORDS = Counter("carrefour_crawler_records_total", "Records emitted or rejected, by change", ["partner", "change"])
+RUN_SECONDS = Histogram("carrefour_crawler_run_seconds", "Duration of one partner's crawl", ["partner"],
+                        buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600))
+LAST_RUN = Gauge("carrefour_crawler_last_run_timestamp_seconds", "End of the partner's last crawl (Unix time)",
+                 ["partner"])
+
+
+def _observe(stats: RunStats, status: str, seconds: float) -> None:
+    p = stats.partner
+    RUNS.labels(p, status).inc()
+    other = stats.requests - stats.fetched - stats.not_modified - stats.unchanged
+    for answer, n in (("fetched", stats.fetched), ("not_modified", stats.not_modified),
+                      ("unchanged_body", stats.unchanged), ("other", max(0, other))):
+        REQUESTS.labels(p, answer).inc(n)
+    for change in ("new", "updated", "deleted", "rejected"):
+        RECORDS.labels(p, change).inc(getattr(stats, change))
+    RUN_SECONDS.labels(p).observe(seconds)
+    LAST_RUN.labels(p).set(time.time())
 
 
 class BrokerEmitter:
@@ -40,10 +63,16 @@ class BrokerEmitter:
                           error_type=error_type, key=record_key(source, record_id or "?").encode())
 
 
-async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitter, progress=None) -> RunStats:
+async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitter, progress=None,
+                        full: bool = False) -> RunStats:
+    """``full``: no conditional GET and every record re-emitted (after a pipeline change or data loss)."""
     started = time.perf_counter()
     run_id = await store.start_run(partner.slug)
     urls, records = await store.load(partner.slug)
+    if full:
+        urls = {u: s for u, s in urls.items() if u.endswith("/robots.txt")}
+        for state in records.values():
+            state.content_hash = ""
     session = CrawlSession(partner, client, urls, records, emitter, progress)
     deferred = getattr(messaging, "deferred_confirms", None)  # acks awaited once, before the state is saved
     try:
@@ -54,12 +83,14 @@ async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitte
         session.stats.complete = False
         session.error(partner.base_url, f"crawl aborted: {type(exc).__name__}: {exc}", listing=True)
         await store.finish_run(run_id, "failed", session.stats.as_dict())
+        _observe(session.stats, "failed", time.perf_counter() - started)
         raise
     touched = [session.urls[u] for u in session.touched if u in session.urls]
     await store.save(partner.slug, touched, session.removed_urls,
                      [session.records[r] for r in session.dirty_records])
     status = status_of(stats)
     await store.finish_run(run_id, status, stats.as_dict())
+    _observe(stats, status, time.perf_counter() - started)
     log.info("crawled", outcome=status, duration_ms=elapsed_ms(started),
              **{k: v for k, v in stats.as_dict().items() if k != "error_samples"})
     return stats

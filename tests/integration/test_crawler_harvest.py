@@ -181,3 +181,24 @@ async def test_throttled_429_honours_retry_after(crawler, site) -> None:
         update={"url": f"{site.base}/special/throttled.json"}))
     assert time.monotonic() - started >= 1.0, "Retry-After: 1 was not honoured"
     assert [r.source_record_id for r, _ in rec.upserts] == ["fxs-2"] and stats.requests == 3  # robots, 429, 200
+
+
+async def test_full_recrawl_reemits_everything_and_metrics_count(crawler, site) -> None:
+    from prometheus_client import REGISTRY
+
+    def metric(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = metric("carrefour_crawler_records_total", partner="fx-csv", change="new")
+    await crawler("fx-csv")
+    assert metric("carrefour_crawler_records_total", partner="fx-csv", change="new") == before + 2
+    site.reset_log()
+    rec = Recorder()
+    client = PoliteClient(crawler.user_agent)
+    try:
+        stats = await crawl_partner(crawler.partners["fx-csv"], client, CrawlStore(crawler.engine), rec, full=True)
+    finally:
+        await client.close()
+    assert (stats.updated, stats.new, stats.deleted) == (2, 0, 0) and len(rec.upserts) == 2
+    assert [h.conditional for h in site.log if h.path == "/csv/projets.csv"] == [False]
+    assert metric("carrefour_crawler_runs_total", partner="fx-csv", status="ok") >= 2

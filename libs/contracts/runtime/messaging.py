@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import orjson
@@ -35,6 +37,7 @@ from libs.contracts.topics import DEADLETTER
 log = structlog.get_logger()
 
 POISON_RETRIES = 3
+BATCH_SIZE = 200
 MAX_BACKOFF_S = 30.0
 DEADLETTER_PAYLOAD_LIMIT = 256 * 1024
 
@@ -103,14 +106,38 @@ def encode(event: BaseModel) -> bytes:
     return event.model_dump_json().encode()
 
 
+_PENDING: ContextVar[list[asyncio.Future] | None] = ContextVar("carrefour_pending_publishes", default=None)
+
+
 async def publish(broker: KafkaBroker, topic: str, event: Event, key: str) -> None:
-    """Publish and wait for the broker's acknowledgement (needed before committing the input)."""
-    await broker.publish(
-        encode(event),
-        topic,
-        key=key.encode(),
-        headers={"correlation_id": event.correlation_id, "content-type": "application/json"},
-    )
+    """Publish; the broker's acknowledgement is awaited before the input is committed.
+
+    Outside :func:`deferred_confirms` this waits for the acknowledgement at once. Inside (the
+    batch consumer loop, a bulk push), it only queues the send and the block awaits every
+    acknowledgement at its end — one round trip per batch instead of one per message, same
+    guarantee: nothing is committed or answered before the broker has the output.
+    """
+    headers = {"correlation_id": event.correlation_id, "content-type": "application/json"}
+    pending = _PENDING.get()
+    if pending is None:
+        await broker.publish(encode(event), topic, key=key.encode(), headers=headers)
+    else:
+        pending.append(await broker.publish(encode(event), topic, key=key.encode(), headers=headers,
+                                            no_confirm=True))
+
+
+@asynccontextmanager
+async def deferred_confirms():
+    """Within the block, :func:`publish` does not wait; on exit every acknowledgement is awaited
+    (an error raises here, so the caller does not commit or answer success)."""
+    pending: list[asyncio.Future] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+    if pending:
+        await asyncio.gather(*pending)
 
 
 async def dead_letter(
@@ -164,25 +191,38 @@ def consumer(
     topic_list = (topics,) if isinstance(topics, str) else topics
 
     def register(fn: Handler) -> Handler:
-        sub_kwargs: dict[str, Any] = {}
-        if max_workers > 1:
-            sub_kwargs["max_workers"] = max_workers
-
-        async def _subscriber(body: bytes, message: KafkaMessage) -> None:
-            raw = message.raw_message
-            await run_one(broker, service, model, fn, body, raw)
-            _record_lag(service, message, raw)
-
-        _subscriber.__name__ = _subscriber.__qualname__ = fn.__name__
-        broker.subscriber(
-            *topic_list,
+        common: dict[str, Any] = dict(
             group_id=group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
             title=f"{service}:{fn.__name__}",
-            **sub_kwargs,
-        )(_subscriber)
+        )
+        if max_workers > 1:  # concurrent, one message at a time per worker
+            async def _subscriber(body: bytes, message: KafkaMessage) -> None:
+                raw = message.raw_message
+                await run_one(broker, service, model, fn, body, raw)
+                _record_lag(service, message, raw)
+
+            _subscriber.__name__ = _subscriber.__qualname__ = fn.__name__
+            broker.subscriber(*topic_list, max_workers=max_workers, **common)(_subscriber)
+            return fn
+
+        # default: batches of up to BATCH_SIZE records, handled in order (per-key order kept),
+        # output acknowledgements awaited once per batch, then one commit
+        async def _batch(body: list[bytes], message: KafkaMessage) -> None:
+            records = message.raw_message
+            async with deferred_confirms():
+                for raw in records:
+                    await run_one(broker, service, model, fn, raw.value or b"", raw)
+            last: dict[tuple[str, int], Any] = {}
+            for raw in records:
+                last[(raw.topic, raw.partition)] = raw
+            for raw in last.values():
+                _record_lag(service, message, raw)
+
+        _batch.__name__ = _batch.__qualname__ = fn.__name__
+        broker.subscriber(*topic_list, batch=True, max_records=BATCH_SIZE, batch_timeout_ms=100, **common)(_batch)
         return fn
 
     return register

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -18,13 +20,17 @@ from tools.devstack import Stack, free_port
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    run_dir = Path(tmp_path_factory.mktemp("stack"))
+def stack() -> Stack:
+    # not under pytest's basetemp: concurrent pytest sessions prune each other's old basetemps
+    run_dir = Path(tempfile.mkdtemp(prefix="carrefour-stack-"))
     os.chmod(run_dir, 0o755)
     s = Stack(run_dir=run_dir, kafka_port=free_port(), pg_port=free_port())
-    s.start_infra()
-    yield s
-    s.stop()
+    try:
+        s.start_infra()
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

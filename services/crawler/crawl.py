@@ -24,6 +24,7 @@ from services.crawler.domain import Mapped, RecordState, UrlState
 from services.crawler.parsing.common import decode_text
 
 log = structlog.get_logger()
+MAX_CRAWL_DELAY_S = 60.0
 
 FAMILIES: dict[str, set[str]] = {
     "html": {"text/html", "application/xhtml+xml"},
@@ -100,6 +101,7 @@ class CrawlSession:
         self.dirty_records: set[str] = set()
         self.emitted: set[str] = set()
         self._robots: dict[str, Protego | bool] = {}
+        self._delays: dict[str, float] = {}
         self.progress = progress
         self.now: datetime = utcnow()
         self.hosts = {urlsplit(partner.base_url).hostname} | {h.lower() for h in partner.extra_hosts}
@@ -166,18 +168,29 @@ class CrawlSession:
         self.stats.requests += resp.requests
         if resp.status == 304 and state is not None and state.body is not None:
             self.stats.not_modified += 1
-            return Protego.parse(state.body)
+            return self._rules(origin, state.body)
         if resp.status == 200:
             text = decode_text(resp.body, resp.charset)
             self.stats.fetched += 1
             self.urls[url] = UrlState(url, resp.headers.get("etag"), resp.headers.get("last-modified"),
                                       domain.body_hash(resp.body), 200, body=text, last_fetched=self.now)
-            return Protego.parse(text)
+            return self._rules(origin, text)
         if 400 <= resp.status < 500:
             self.urls[url] = UrlState(url, status=resp.status, last_fetched=self.now)
             return True
         self.error(url, f"robots.txt answered HTTP {resp.status}, nothing fetched from {origin}", listing=True)
         return False
+
+    def _rules(self, origin: str, text: str) -> Protego:
+        rules = Protego.parse(text)
+        crawl_delay = rules.crawl_delay(self.client.user_agent)
+        if crawl_delay:  # the site's Crawl-delay wins over a shorter configured delay (capped at a minute)
+            self._delays[origin] = min(float(crawl_delay), MAX_CRAWL_DELAY_S)
+        return rules
+
+    def delay_for(self, url: str) -> float:
+        parts = urlsplit(url)
+        return max(self.partner.delay_s, self._delays.get(f"{parts.scheme}://{parts.netloc}", 0.0))
 
     # ------------------------------------------------------------------ fetching
 
@@ -189,7 +202,7 @@ class CrawlSession:
             self.error(url, f"max_pages ({self.partner.max_pages}) reached", listing=True)
             return Doc(url, "error")
         try:
-            resp = await self.client.get(url, headers=domain.conditional_headers(state), delay_s=self.partner.delay_s,
+            resp = await self.client.get(url, headers=domain.conditional_headers(state), delay_s=self.delay_for(url),
                                          allow_private=self.partner.allow_private_addresses, can_fetch=self.can_fetch)
         except FetchError as exc:
             self.stats.requests += exc.requests

@@ -91,3 +91,16 @@ async def test_content_type_is_checked(client, site, tmp_path) -> None:
     session = CrawlSession(partner, client, {}, {}, emitter=None)
     doc = await session.get(f"{site.base}/feed/rss.xml", "html")
     assert doc.state == "error" and "unexpected content type 'application/xml' for html" in session.stats.error_samples[0]
+
+
+async def test_robots_crawl_delay_is_honoured(client, site, tmp_path) -> None:
+    robots = site.root / "robots.txt"
+    robots.write_text(robots.read_text().replace("Crawl-delay: 0", "Crawl-delay: 0.4"))
+    partner = load_partners(partners_file(tmp_path, site)).partners[0]  # delay_s: 0
+    session = CrawlSession(partner, client, {}, {}, emitter=None)
+    started = time.monotonic()
+    for path in ("/json/projets.json", "/csv/projets.csv", "/feed/rss.xml"):
+        assert (await session.get(f"{site.base}{path}", "json" if path.endswith("json") else "csv"
+                                  if path.endswith("csv") else "xml")).state == "changed"
+    assert session.delay_for(site.base + "/x") == 0.4
+    assert time.monotonic() - started >= 0.8  # two waits after robots.txt and the first page

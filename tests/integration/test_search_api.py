@@ -269,3 +269,9 @@ async def test_vendored_assets_are_served(client):
         assert (await client.get(path)).status_code == 200, path
     geo = orjson.loads((await client.get("/static/vendor/france-regions.geojson")).content)
     assert len(geo["features"]) == 18 and {f["properties"]["code"] for f in geo["features"]} >= {"11", "32", "06"}
+
+
+async def test_search_page_with_invalid_parameters_explains(client):
+    r = await client.get("/", params={"theme": "<b>nope</b>", "page": "0"})
+    assert r.status_code == 200
+    assert "Recherche invalide" in r.text and "<b>nope</b>" not in r.text

@@ -70,6 +70,11 @@ def create_app() -> FastStream:
                     log.info("crawl cycle done; crawl_once set, idling")
                     await asyncio.Event().wait()
                 await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # e.g. the crawler's tables are missing: say so instead of dying silently
+            log.exception("crawl loop stopped")
+            raise
         finally:
             await client.close()
             await engine.dispose()

@@ -93,3 +93,29 @@ def test_binary_garbage_is_rejected(field, reason) -> None:
     garbage = "\ufffd\ufffdPNG\ufffd\ufffd\ufffd IHDR \ufffd\ufffd\ufffd\ufffd"
     fields = {"title": "Projet", field: garbage}
     assert check(normalize(record(**fields))).startswith(reason)
+
+
+# --------------------------------------------------------------------------- robustness
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=200)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(title=_text.filter(lambda s: s.strip()), description=_text, theme=_text.filter(lambda s: s.strip()),
+       email=st.emails(), phone=st.from_regex(r"[0-9+() .\-/]{4,40}", fullmatch=True))
+def test_normalize_never_raises_and_stays_in_the_taxonomy(title, description, theme, email, phone) -> None:
+    from libs.contracts.taxonomy import taxonomy
+
+    try:
+        r = record(title=title[:300], description=description, themes=[theme[:100]],
+                   contact={"email": email, "phone": phone.strip() or "0000"})
+    except Exception:  # the contract refused it (it never reaches the normalizer)
+        return
+    p = normalize(r)
+    assert set(p.themes) <= taxonomy().slugs("theme")
+    assert set(p.unclassified) <= {"theme", "stage", "engineering", "holder_type"}
+    assert all(0 < c <= 1 for c in p.taxonomy_confidence.values())
+    assert p.contact is None or p.contact.phone is None or p.contact.phone.startswith("+")

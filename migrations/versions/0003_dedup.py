@@ -54,6 +54,8 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX dedup_blocks_record ON dedup_blocks (record_key)")
+    # how many records each block holds: blocks over the cap are skipped without reading them
+    op.execute("CREATE TABLE dedup_block_sizes (block_key text PRIMARY KEY, n integer NOT NULL)")
     # scored pairs (record_a < record_b), with the comparison levels that decided
     op.execute(
         """
@@ -103,7 +105,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("canonical_projects", "dedup_overrides", "dedup_matches", "dedup_blocks", "dedup_records"):
+    for table in ("canonical_projects", "dedup_overrides", "dedup_matches", "dedup_block_sizes", "dedup_blocks",
+                  "dedup_records"):
         op.execute(f"DROP TABLE IF EXISTS {table}")
     op.execute(
         """

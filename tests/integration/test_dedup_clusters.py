@@ -97,6 +97,13 @@ async def test_a_changed_record_splits_its_cluster_and_the_rest_keeps_the_id(eng
     [d3] = await store.apply(gone("cerdd", "3"))
     assert d3.op is Operation.DELETE and d3.version == d2.version
 
+    # block sizes stayed exact through updates and deletions (they decide which blocks are read)
+    async with engine.connect() as conn:
+        wrong = (await conn.execute(text(
+            "SELECT count(*) FROM (SELECT block_key, count(*) AS c FROM dedup_blocks GROUP BY 1) b "
+            "FULL JOIN dedup_block_sizes s USING (block_key) WHERE coalesce(s.n, 0) <> coalesce(b.c, 0)"))).scalar()
+    assert wrong == 0
+
 
 async def test_operator_overrides_are_respected_by_later_runs(engine):
     store = DedupStore(engine)

@@ -52,6 +52,8 @@ def test_block_keys_cover_place_words_and_contacts() -> None:
     assert {"c:59512", "ct:59512:passerelle", "dt:59:passerelle", "t:passerelle", "w:passerelle.fr", "e:a@b.fr",
             "p:320123456", "u:https://avise.example/1"} <= set(keys)
     assert keys == sorted(keys)
+    assert "t:epicerie" not in keys and "dt:59:epicerie" not in keys  # generic words block only in the commune
+    assert "ct:59512:epicerie" in keys
 
 
 @pytest.mark.parametrize(("a", "b"), [

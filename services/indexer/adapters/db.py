@@ -4,6 +4,7 @@ canonical projects (versioned, stable ids). The decisions are in the pure packag
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 
 import orjson
@@ -69,12 +70,15 @@ class DedupStore:
         async with self.engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:l)"), {"l": LOCK})
             segment: list[ProjectGeocoded] = []
+            seen: set[str] = set()
             for event in events:
-                if any(e.key == event.key for e in segment):
+                if event.key in seen:
+                    seen = set()
                     for c in await self._apply_segment(conn, segment, now):
                         latest[c.canonical_id] = c
                     segment = []
                 segment.append(event)
+                seen.add(event.key)
             for c in await self._apply_segment(conn, segment, now):
                 latest[c.canonical_id] = c
         return [latest[k] for k in sorted(latest)]
@@ -110,7 +114,9 @@ class DedupStore:
                     deletions.append(e.key)
         changed_keys = [e.key for e, _ in upserts] + deletions
         if changed_keys:
-            await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key = ANY(:k)"), {"k": changed_keys})
+            gone = (await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key = ANY(:k) RETURNING block_key"),
+                                       {"k": changed_keys})).scalars().all()
+            await self._resize(conn, Counter(gone), -1)
             await conn.execute(text("DELETE FROM dedup_matches WHERE record_a = ANY(:k) OR record_b = ANY(:k)"),
                                {"k": changed_keys})
         if deletions:
@@ -163,10 +169,21 @@ class DedupStore:
             """), dict(k=list(cols[0]), s=list(cols[1]), r=list(cols[2]), u=list(cols[3]), h=list(cols[4]),
                        p=list(cols[5]), l=list(cols[6]), f=list(cols[7]), now=now))
         blocks = [(b, e.key) for e, f in upserts for b in block_keys(f)]
-        await conn.execute(text(
+        added = (await conn.execute(text(
             "INSERT INTO dedup_blocks (block_key, record_key) "
-            "SELECT * FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) ON CONFLICT DO NOTHING"),
-            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks]})
+            "SELECT * FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) ON CONFLICT DO NOTHING RETURNING block_key"),
+            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks]})).scalars().all()
+        await self._resize(conn, Counter(added), 1)
+
+    @staticmethod
+    async def _resize(conn: AsyncConnection, counts: Counter, sign: int) -> None:
+        if not counts:
+            return
+        keys = sorted(counts)
+        await conn.execute(text(
+            "INSERT INTO dedup_block_sizes (block_key, n) SELECT * FROM unnest(CAST(:b AS text[]), CAST(:n AS int[])) "
+            "ON CONFLICT (block_key) DO UPDATE SET n = dedup_block_sizes.n + EXCLUDED.n"),
+            {"b": keys, "n": [sign * counts[k] for k in keys]})
 
     async def _match(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
                      now: datetime) -> set[str]:
@@ -177,19 +194,15 @@ class DedupStore:
         members: dict[str, list[str]] = {}
         for block, rec in (await conn.execute(text(
             """
-            WITH wanted AS (SELECT DISTINCT unnest(CAST(:b AS text[])) AS block_key),
-            selective AS (
-                SELECT w.block_key FROM wanted w
-                WHERE (SELECT count(*) FROM (SELECT 1 FROM dedup_blocks x WHERE x.block_key = w.block_key
-                                             LIMIT :cap + 1) s) <= :cap)
-            SELECT b.block_key, b.record_key FROM dedup_blocks b JOIN selective USING (block_key)
+            SELECT b.block_key, b.record_key FROM dedup_block_sizes s JOIN dedup_blocks b USING (block_key)
+            WHERE s.block_key = ANY(CAST(:b AS text[])) AND s.n <= :cap
             """), {"b": sorted({b for bs in wanted.values() for b in bs}), "cap": self.block_cap})).all():
             members.setdefault(block, []).append(rec)
         others = {r for recs in members.values() for r in recs} - set(mine)
         feats: dict[str, Features] = dict(mine)
         if others:
             for rec, data in (await conn.execute(text(
-                    "SELECT record_key, features FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
+                    "SELECT record_key, features::text FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
                     {"k": sorted(others)})).all():
                 feats[rec] = Features.from_json(_load(data))
         rows, matched, seen = [], set(), set()
@@ -236,7 +249,9 @@ class DedupStore:
         cids = {c for c in old_cids if c} | {r.canonical_id for r in rows}
         nodes_rows = (await conn.execute(text(
             "SELECT record_key, source, url, canonical_id, project->>'title' AS title FROM dedup_records "
-            "WHERE NOT deleted AND (record_key = ANY(:s) OR canonical_id = ANY(:c))"),
+            "WHERE NOT deleted AND record_key = ANY(:s) UNION "
+            "SELECT record_key, source, url, canonical_id, project->>'title' AS title FROM dedup_records "
+            "WHERE NOT deleted AND canonical_id = ANY(:c)"),
             {"s": list(seeds), "c": list(cids)})).mappings().all()
         nodes = {r["record_key"]: (r["source"], r["url"]) for r in nodes_rows}
         keys = list(nodes)

@@ -119,7 +119,7 @@ def features(project: NormalizedProject, location: Location) -> Features:
         name=name,
         place_name=place_name,
         kind=kind,
-        description=fold(project.description or project.summary or "")[:600],
+        description=fold((project.description or project.summary or "")[:700])[:600],
         holder=holder,
         domain=domain_of(contact.website if contact else None),
         email=email,
@@ -140,12 +140,14 @@ def block_keys(f: Features) -> list[str]:
     place = f.commune or (f.departement and f"d{f.departement}") or f.country
     area = f.departement or f.country
     words = [t for t in f.tokens if len(t) >= 3 or t.isdigit()]
+    # beyond the commune, only the words that name the project ("quincaillerie", not "jardin")
+    naming = [t for t in words if t not in GENERIC]
     if place:
         keys.add(f"c:{place}")
         keys.update(f"ct:{place}:{t}" for t in words)
     if area:
-        keys.update(f"dt:{area}:{t}" for t in words)
-    keys.update(f"t:{t}" for t in words)
+        keys.update(f"dt:{area}:{t}" for t in naming)
+    keys.update(f"t:{t}" for t in naming)
     if f.domain:
         keys.add(f"w:{f.domain}")
     if f.email:

@@ -91,7 +91,6 @@ def main() -> int:
 
     records = messy(generate(args.n, duplicate_rate=0.0))
     gc.collect()
-    gc.disable()
     stats = {"normalize": 0.0, "geocode": 0.0}
     precisions: dict[str, int] = {}
     start = time.perf_counter()
@@ -107,7 +106,6 @@ def main() -> int:
         precisions[loc.precision] = precisions.get(loc.precision, 0) + 1
     total = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
-    gc.enable()
     n = len(records)
     print(f"{n} records: {n / total:,.0f} records/s normalize+geocode wall clock, {n / cpu:,.0f} records/s of CPU time "
           f"(normalize {stats['normalize'] / n * 1e6:.0f} µs, geocode {stats['geocode'] / n * 1e6:.0f} µs per record); "

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.contracts.search import FACET_FIELDS
+from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.domain import SearchQuery
 
 MULTI = {"theme", "engineering", "source"}
@@ -29,6 +29,8 @@ LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "co
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
              "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
 SIMILAR_RADIUS_KM = 60.0
+FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
+"""Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
 MAX_MAP_POINTS = 10_000
 """Meilisearch only: points fetched to cluster in Python (its result window)."""
 
@@ -124,9 +126,14 @@ class PostgresSearch:
         return " AND ".join(self._base(query, params, indexed) + [self._facet_clause(f) for f in query.filters])
 
     @staticmethod
-    def _rank(query: SearchQuery) -> str:
+    def _rank(query: SearchQuery, indexed: list[bool] | None = None) -> str:
+        """Full-text rank (title words weigh more: weight A); trigram similarity to the title is
+        added only when a word is a typo (computing it for thousands of matches was most of the
+        cost of a frequent word)."""
         if not query.tokens:
             return "0"
+        if indexed is not None and all(indexed):
+            return "ts_rank_cd(tsv, to_tsquery('french', :tsq))"
         return "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"
 
     def _order(self, query: SearchQuery, rank: str | None = None, distance: str = HAVERSINE) -> str:
@@ -148,7 +155,7 @@ class PostgresSearch:
             # rank and distance only for rows that pass every filter (the others only feed facet counts)
             every = " AND ".join(self._facet_clause(f) for f in flags) or "true"
             columns = ", ".join(["id", "first_seen", *FACET_FIELDS, *LABEL_COLUMNS.values(),
-                                 f"CASE WHEN {every} THEN {self._rank(query)} END AS r",
+                                 f"CASE WHEN {every} THEN {self._rank(query, indexed)} END AS r",
                                  f"CASE WHEN {every} THEN {HAVERSINE if query.geo is not None else 'NULL::float8'} "
                                  "END AS d",
                                  *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
@@ -175,7 +182,7 @@ class PostgresSearch:
                     sql = (f"SELECT {facet} AS v, {label} AS label, count(*) AS n FROM m "
                            f"WHERE {matching(facet)} AND {facet} IS NOT NULL GROUP BY {facet}")
                 parts.append(f"'{facet}', (SELECT coalesce(json_agg(json_build_array(v, n, label) "
-                             f"ORDER BY n DESC, v), '[]') FROM ({sql}) f)")
+                             f"ORDER BY n DESC, v), '[]') FROM ({sql} ORDER BY n DESC, v LIMIT {FACET_LIMIT}) f)")
             sql = (f"WITH m AS MATERIALIZED (SELECT {columns} FROM search_documents WHERE {' AND '.join(base)}) "
                    f"SELECT json_build_object({', '.join(parts)}) AS r")
             params.update(limit=query.per_page, offset=query.offset)

@@ -141,8 +141,9 @@ class PostgresIndexWriter:
                         batch = []
                 await self.upsert_many(batch, table="search_documents_next")
                 n += len(batch)
-                async with self.engine.begin() as conn:
-                    await conn.execute(text("ANALYZE search_documents_next"))
+                async with self.engine.connect() as conn:  # fresh bulk load: hint bits, visibility map, stats
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await conn.execute(text("VACUUM ANALYZE search_documents_next"))
                 async with self.engine.begin() as conn:
                     await conn.execute(text("LOCK TABLE search_documents IN SHARE ROW EXCLUSIVE MODE"))
                     await conn.execute(text(

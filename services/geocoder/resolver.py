@@ -286,8 +286,6 @@ class Resolver:
 
         # Country: a foreign country as the whole string or its last segment means abroad.
         segments = [s for s in _SEGMENTS.split(body) if _fold(s)]
-        if not segments and not body.strip():
-            segments = []
         if segments:
             last = _fold(segments[-1])
             last = re.sub(r"^\(?(.*?)\)?$", r"\1", last)

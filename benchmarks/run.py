@@ -1,8 +1,9 @@
-"""``make bench``: end-to-end pipeline throughput, latency and memory on the embedded stack.
+"""End-to-end pipeline throughput, latency and memory on the embedded stack (part of ``make bench``).
 
 Pushes N generated records (default 5,000; ``BENCH_N``) straight onto ``partner.ingest.v1``,
-waits until every distinct project is searchable, and prints records/s, push→searchable
-latency percentiles and each service's peak RSS.
+waits until every consumer group has drained, and prints records/s, push→searchable
+latency percentiles and each service's peak RSS. ``BENCH_REPLICAS=2`` runs two processes per
+service (one consumer group each, sharing the 4 partitions of each topic).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from benchmarks.generate import generate
 from libs.contracts.events import SourceRecordEvent
 from libs.contracts.topics import PARTNER_INGEST
-from tools.devstack import Stack, free_port
+from tools.devstack import Stack, free_port, start_service
 from tools.lag import group_lag
 
 
@@ -41,7 +42,11 @@ async def main() -> None:
     stack = Stack(run_dir=run_dir, kafka_port=free_port(), pg_port=free_port())
     await asyncio.to_thread(stack.start_infra)
     try:
-        stack.start_services(("normalizer", "geocoder", "indexer"), log_dir=run_dir / "logs", LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
+        replicas = int(os.environ.get("BENCH_REPLICAS", "1"))
+        env = stack.service_env(LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"))
+        for name in ("normalizer", "geocoder", "indexer"):
+            for r in range(replicas):  # consumers of one group share the 4 partitions of each topic
+                stack.services[f"{name}#{r}"] = start_service(name, env, run_dir / f"logs{r}")
         engine = create_async_engine(stack.database_url)
         producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all", linger_ms=5)
         await producer.start()
@@ -78,7 +83,8 @@ async def main() -> None:
     finally:
         await asyncio.to_thread(stack.stop)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [float("nan")] * 99
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"{replicas} process(es) per service")
     print(f"records pushed: {n} ({expected} distinct titles), push took {push_s:.1f}s")
     print(f"end to end: {n / total_s:.0f} records/s ({total_s:.1f}s until the pipeline drained; "
           f"{count} projects indexed after deduplication)")

@@ -27,8 +27,7 @@ from services.crawler.parsing import feeds, html, schemaorg, sitemap, tabular, w
 
 COMMUNES = [("Lille", "59000"), ("Rennes", "35000"), ("Grenoble", "38000"), ("Nantes", "44000"),
             ("Marseille", "13001"), ("Lyon", "69001"), ("Dijon", "21000"), ("Brest", "29200")]
-WORDS = ("jardin partagé épicerie solidaire atelier vélo recyclerie tiers-lieu fablab habitat inclusif "
-         "mobilité insertion alimentation quartier habitants bénévoles réemploi").split()
+WORDS = ["jardin", "partagé", "épicerie", "solidaire", "atelier", "vélo", "recyclerie", "tiers-lieu", "fablab", "habitat", "inclusif", "mobilité", "insertion", "alimentation", "quartier", "habitants", "bénévoles", "réemploi"]
 FILLER = "<nav>" + "".join(f'<a href="/rubrique/{i}">Rubrique {i}</a>' for i in range(40)) + "</nav>"
 
 

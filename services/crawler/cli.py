@@ -60,7 +60,7 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
             print(f"crawling {p.slug} ({p.connector}) …", file=sys.stderr)
             try:
                 stats = await crawl_partner(p, client, store, BrokerEmitter(broker), _progress(sys.stderr), full=full)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 — reported; the other partners are still crawled
                 failed += 1
                 print(f"\n  {p.slug}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,7 +29,7 @@ def _check_selector(value: str) -> str:
     try:
         sel = Selector(text="<html></html>")
         sel.xpath(value[6:]) if value.startswith("xpath:") else sel.css(value.removeprefix("css:"))
-    except Exception as exc:  # cssselect/lxml raise various types
+    except Exception as exc:  # noqa: BLE001 — cssselect/lxml raise various types
         raise ValueError(f"invalid selector {value!r}: {exc}") from None
     return value
 
@@ -191,8 +191,7 @@ class HtmlPartner(_Partner):
 
 
 PartnerConfig = Annotated[
-    Union[JsonExportPartner, CsvExportPartner, SitemapPartner, SchemaOrgPartner, FeedPartner, WordPressPartner,
-          HtmlPartner],
+    JsonExportPartner | CsvExportPartner | SitemapPartner | SchemaOrgPartner | FeedPartner | WordPressPartner | HtmlPartner,
     Field(discriminator="connector"),
 ]
 

@@ -80,7 +80,7 @@ def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
 def map_json_export(document: Any, source: str, records_path: str, fields: dict[str, str]) -> list[Mapped]:
     records = dig(document, records_path) if records_path else document
     if not isinstance(records, list):
-        raise ValueError(f"no list of records at '{records_path or '<root>'}' in the export")
+        raise ValueError(f"no list of records at '{records_path or '<root>'}' in the export")  # noqa: TRY004
     merged = {**FRENCH_FIELDS, **fields}
     return [map_record(raw, source, merged) for raw in records]
 

@@ -10,7 +10,13 @@ import structlog
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge, Histogram
 
-from libs.contracts.events import CrawlInfo, Operation, PartnerRecord, SourceRecordEvent, record_key
+from libs.contracts.events import (
+    CrawlInfo,
+    Operation,
+    PartnerRecord,
+    SourceRecordEvent,
+    record_key,
+)
 from libs.contracts.runtime import messaging
 from libs.contracts.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import CRAWL_RECORDS

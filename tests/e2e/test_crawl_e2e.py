@@ -41,7 +41,7 @@ class World:
     def crawl(self, *args: str) -> str:
         """The CLI, as an operator runs it (``make crawl``): returns its stdout."""
         proc = subprocess.run([sys.executable, "-m", "services.crawler.cli", "crawl", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc.stdout
 
@@ -65,8 +65,8 @@ def world(stack, tmp_path_factory):
         await engine.dispose()
 
     asyncio.run(make_key())
-    extra = dict(DATABASE_URL=database_url, GATEWAY_PORT=str(gateway_port),
-                 CARREFOUR_PARTNERS_FILE=str(partners_file(tmp, site)))
+    extra = {"DATABASE_URL": database_url, "GATEWAY_PORT": str(gateway_port),
+             "CARREFOUR_PARTNERS_FILE": str(partners_file(tmp, site))}
     log_dir = tmp / "logs"
     stack.start_services(SERVICES, log_dir=log_dir, **extra)
     base_url = f"http://127.0.0.1:{gateway_port}"

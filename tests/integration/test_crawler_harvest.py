@@ -65,10 +65,10 @@ async def crawler(site, tmp_path, engine):
 
 async def test_every_shape_harvested_then_recrawl_answers_304_and_emits_nothing(crawler, site) -> None:
     first = {}
-    for slug in EXPECTED:
+    for slug, expected in EXPECTED.items():
         stats, rec = await crawler(slug)
         first[slug] = (stats, rec)
-        assert stats.new == EXPECTED[slug] == len(rec.upserts), (slug, stats)
+        assert stats.new == expected == len(rec.upserts), (slug, stats)
         assert stats.complete and rec.deletes == [], (slug, stats)
     # the bad record of the JSON export is dead-lettered with its reason; the rest is kept
     assert first["fx-json"][1].rejects == [("fx-json", first["fx-json"][1].rejects[0][1], "rejected")]

@@ -48,7 +48,7 @@ def one(raw, source: str = "avise", fields: dict | None = None):
 
 
 def record(**overrides) -> PartnerRecord:
-    data = dict(source="avise", source_record_id="1", url="https://a.fr/1", title="Un")
+    data = {"source": "avise", "source_record_id": "1", "url": "https://a.fr/1", "title": "Un"}
     data.update(overrides)
     return PartnerRecord.model_validate(data)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.crawler.parsing import common, feeds, html, schemaorg, sitemap, tabular, wordpress
+from services.crawler.parsing import (
+    common,
+    feeds,
+    html,
+    schemaorg,
+    sitemap,
+    tabular,
+    wordpress,
+)
 
 SITES = Path(__file__).resolve().parents[1] / "fixtures" / "crawler" / "sites"
 BASE = "https://partenaire.example.org"
@@ -66,7 +74,7 @@ def test_sitemap_index_and_urlset() -> None:
     index = sitemap.parse_sitemap(page("sitemap/sitemap_index.xml"))
     assert index.kind == "sitemapindex"
     assert index.entries == [sitemap.SitemapEntry(f"{BASE}/sitemap/sitemap-projets.xml",
-                                                  datetime(2025, 6, 1, tzinfo=timezone.utc))]
+                                                  datetime(2025, 6, 1, tzinfo=UTC))]
     urls = sitemap.parse_sitemap(page("sitemap/sitemap-projets.xml"))
     assert urls.kind == "urlset" and len(urls.entries) == 6
     assert urls.entries[0].lastmod == datetime.fromisoformat("2025-05-02T10:00:00+02:00")
@@ -84,8 +92,8 @@ def test_sitemap_rejects_other_xml_and_entities_are_not_expanded() -> None:
     assert all("root:" not in e.loc for e in entries)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("2025", datetime(2025, 1, 1, tzinfo=timezone.utc)),
-                                                ("2025-05", datetime(2025, 5, 1, tzinfo=timezone.utc)),
+@pytest.mark.parametrize(("text", "expected"), [("2025", datetime(2025, 1, 1, tzinfo=UTC)),
+                                                ("2025-05", datetime(2025, 5, 1, tzinfo=UTC)),
                                                 ("bad", None), ("", None)])
 def test_lastmod_formats(text, expected) -> None:
     assert sitemap.parse_lastmod(text) == expected
@@ -221,7 +229,7 @@ def test_csv_comma_latin1_and_column_mapping() -> None:
     [m] = tabular.csv_records(page("csv/projets-latin1.csv"), "p")
     assert (m.record.title, m.record.commune, m.record.themes) == (
         "Café associatif de l'Étoile", "Besançon", ["Lien social", "Culture"])
-    body = "ref,nom,lien\n7,Projet,https://b.fr/7\n".encode()
+    body = b"ref,nom,lien\n7,Projet,https://b.fr/7\n"
     [m] = tabular.csv_records(body, "p", {"source_record_id": "ref", "title": "nom", "url": "lien"})
     assert (m.record.source_record_id, m.record.title) == ("7", "Projet")
 

@@ -10,7 +10,13 @@ import pytest
 from services.crawler.adapters.http import is_public_address, retry_after_seconds
 from services.crawler.config import REAL_PARTNERS_FILE, ConfigError, load_partners
 from services.crawler.crawl import content_type_ok
-from services.crawler.domain import RecordState, UrlState, conditional_headers, deletions_after_crawl, record_change
+from services.crawler.domain import (
+    RecordState,
+    UrlState,
+    conditional_headers,
+    deletions_after_crawl,
+    record_change,
+)
 
 
 def rs(rid: str, missing: int = 0, deleted: bool = False) -> RecordState:

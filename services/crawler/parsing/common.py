@@ -45,7 +45,7 @@ def html_to_text(fragment: str | None) -> str | None:
         return _WS.sub(" ", fragment).strip()
     try:
         doc = lxml_html.fragment_fromstring(fragment, create_parent="div")
-    except Exception:  # lxml raises several types on broken markup
+    except Exception:  # noqa: BLE001 — lxml raises several types on broken markup
         return _WS.sub(" ", re.sub(r"<[^>]*>", " ", fragment)).strip()
     for bad in doc.xpath("//script|//style|//noscript"):
         bad.drop_tree()

@@ -6,9 +6,8 @@ read from the item, its ``location`` or its ``address``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import extruct
 from extruct.utils import parse_xmldom_html
@@ -99,7 +98,7 @@ def extract_items(body: bytes | str, url: str, types: tuple[str, ...] = DEFAULT_
     try:
         raw = (decode_text(body) if isinstance(body, bytes) else body).encode("utf-8")
         tree = parse_xmldom_html(raw, encoding="UTF-8")  # the tree extruct's RDFa reader needs
-    except Exception:  # lxml raises several types on broken pages; a page without data gives nothing
+    except Exception:  # noqa: BLE001 — lxml raises several types on broken pages; no data then
         return []
     jsonld = []
     for script in tree.xpath('//script[@type="application/ld+json"]'):

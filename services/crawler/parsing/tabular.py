@@ -7,7 +7,13 @@ import io
 from typing import Any
 
 from services.crawler.domain import Mapped
-from services.crawler.parsing.common import build_record, decode_text, split_labels, to_date, to_float
+from services.crawler.parsing.common import (
+    build_record,
+    decode_text,
+    split_labels,
+    to_date,
+    to_float,
+)
 
 CSV_FIELDS: dict[str, str] = {
     "source_record_id": "id",

@@ -6,7 +6,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.crawler.domain import Mapped, dig
-from services.crawler.parsing.common import build_record, html_to_text, split_labels, to_date, to_float, truncate
+from services.crawler.parsing.common import (
+    build_record,
+    html_to_text,
+    split_labels,
+    to_date,
+    to_float,
+    truncate,
+)
 
 WP_FIELDS: dict[str, str] = {
     "source_record_id": "id",
@@ -65,5 +72,5 @@ def post_record(post: Any, source: str, fields: dict[str, str] | None = None) ->
 
 def posts_records(document: Any, source: str, fields: dict[str, str] | None = None) -> list[Mapped]:
     if not isinstance(document, list):
-        raise ValueError("a WordPress collection must be a JSON array")
+        raise ValueError("a WordPress collection must be a JSON array")  # noqa: TRY004 — a bad document
     return [post_record(p, source, fields) for p in document]

@@ -145,7 +145,7 @@ def _event(item: Any, key: ApiKey, push: PushInfo, cid: str) -> SourceRecordEven
     if isinstance(item, Exception):
         raise item
     if not isinstance(item, dict):
-        raise ValueError(f"a line must be a JSON object, got {type(item).__name__}")
+        raise ValueError(f"a line must be a JSON object, got {type(item).__name__}")  # noqa: TRY004
     try:
         if "delete" in item:
             ref = DeletionLine.model_validate(item).delete

@@ -278,3 +278,37 @@ def test_detail_page_with_css_and_xpath_selectors() -> None:
 def test_detail_page_missing_title_is_an_error() -> None:
     m = html.detail_record("<html><body><p>rien</p></body></html>", f"{BASE}/x", "p", SELECTORS)
     assert m.record is None and m.error.startswith("title: ")
+
+
+# --------------------------------------------------------------------------- any input: a clear error, never a crash
+
+MARKUP = st.lists(st.sampled_from([
+    "<", ">", "</", "<script type=\"application/ld+json\">", "</script>", "{", "}", "\"@type\":\"Project\"",
+    "\"name\":", "itemscope", "itemprop=\"name\"", "typeof=\"Place\"", "property=\"name\"", "<url><loc>",
+    "</loc></url>", "<urlset>", "<rss><channel><item><title>", ";", ",", "\n", "\"", "é", "\x00", "&amp;", "&#x0;",
+]) | st.text(max_size=8), max_size=40).map("".join)
+
+
+@given(MARKUP)
+def test_page_parsers_never_crash(doc: str) -> None:
+    body = doc.encode("utf-8", errors="replace")
+    for m in schemaorg.page_records(body, f"{BASE}/x", "p"):
+        assert (m.record is None) != (m.error is None)
+    m = html.detail_record(doc, f"{BASE}/x", "p", SELECTORS)
+    assert (m.record is None) != (m.error is None)
+    assert isinstance(html.links(doc, f"{BASE}/x", "a"), list)
+
+
+@given(MARKUP)
+def test_document_parsers_fail_only_with_value_error(doc: str) -> None:
+    body = doc.encode("utf-8", errors="replace")
+    for parse in (sitemap.parse_sitemap, feeds.parse_feed, lambda b: tabular.csv_records(b, "p")):
+        try:
+            parse(body)
+        except ValueError:
+            pass
+
+
+def test_csv_field_over_the_size_limit_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unreadable CSV"):
+        tabular.csv_records(b'id;titre\n1;"' + b"x" * 200_000 + b'"\n', "p")

@@ -51,12 +51,19 @@ def read_rows(body: bytes, delimiter: str | None = None, encoding: str | None = 
     text = text.lstrip("\ufeff")
     first = text.split("\n", 1)[0]
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter or sniff_delimiter(first))
-    if not reader.fieldnames:
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise ValueError(f"unreadable CSV header: {exc}") from None
+    if not header:
         raise ValueError("empty CSV: no header line")
     rows = []
-    for row in reader:
-        rows.append({(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
-                     for k, v in row.items() if k is not None})
+    try:
+        for row in reader:
+            rows.append({(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
+                         for k, v in row.items() if k is not None})
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise ValueError(f"unreadable CSV at line {reader.line_num}: {exc}") from None
     return rows
 
 

@@ -12,15 +12,24 @@ from services.crawler.crawl import CrawlSession, Doc
 from services.crawler.parsing import feeds, html, schemaorg, sitemap, tabular, wordpress
 
 
-async def read_page(s: CrawlSession, doc: Doc, page) -> None:
-    """A project page, read per the partner's PageExtraction (schema.org items or selectors)."""
+async def parse_page(s: CrawlSession, doc: Doc, parse) -> None:
+    """Emit a changed page's records; a parser failure on one page is that page's error, not the crawl's."""
     if doc.state != "changed":
         return
-    if page.mode == "selectors":
-        mapped = [html.detail_record(doc.text, doc.url, s.slug, page.selectors)]
-    else:
-        mapped = schemaorg.page_records(doc.body, doc.url, s.slug, tuple(page.types))
+    try:
+        mapped = parse(doc)
+    except Exception as exc:  # noqa: BLE001 — an unexpected parser failure must not stop the partner's crawl
+        await s.unreadable(doc, f"{type(exc).__name__}: {exc}", listing=False)
+        return
     await s.emit_records(doc.url, mapped)
+
+
+async def read_page(s: CrawlSession, doc: Doc, page) -> None:
+    """A project page, read per the partner's PageExtraction (schema.org items or selectors)."""
+    if page.mode == "selectors":
+        await parse_page(s, doc, lambda d: [html.detail_record(d.text, d.url, s.slug, page.selectors)])
+    else:
+        await parse_page(s, doc, lambda d: schemaorg.page_records(d.body, d.url, s.slug, tuple(page.types)))
 
 
 class JsonExportConnector:
@@ -121,7 +130,7 @@ class SchemaOrgConnector:
                 doc = await s.get(url, "html", listing=listing)
                 if doc.state == "changed":
                     if not listing:
-                        await s.emit_records(url, schemaorg.page_records(doc.body, url, s.slug, types))
+                        await parse_page(s, doc, lambda d: schemaorg.page_records(d.body, d.url, s.slug, types))
                         break
                     text = doc.text
                     nxt = html.next_page(text, url, self.opts.next_selector)
@@ -135,8 +144,7 @@ class SchemaOrgConnector:
                 for link in links:
                     if link["kind"] == "page":
                         page = await s.get(link["url"], "html")
-                        if page.state == "changed":
-                            await s.emit_records(page.url, schemaorg.page_records(page.body, page.url, s.slug, types))
+                        await parse_page(s, page, lambda d: schemaorg.page_records(d.body, d.url, s.slug, types))
                 url = next((lk["url"] for lk in links if lk["kind"] == "next"), None)
 
 
@@ -224,9 +232,8 @@ class HtmlConnector:
                 for link in links:
                     if link["kind"] == "page":
                         page = await s.get(link["url"], "html")
-                        if page.state == "changed":
-                            await s.emit_records(page.url, [html.detail_record(page.text, page.url, s.slug,
-                                                                          self.opts.selectors)])
+                        await parse_page(s, page, lambda d: [html.detail_record(d.text, d.url, s.slug,
+                                                                                self.opts.selectors)])
                 url = next((lk["url"] for lk in links if lk["kind"] == "next"), None)
 
 

@@ -202,3 +202,22 @@ async def test_full_recrawl_reemits_everything_and_metrics_count(crawler, site) 
     assert (stats.updated, stats.new, stats.deleted) == (2, 0, 0) and len(rec.upserts) == 2
     assert [h.conditional for h in site.log if h.path == "/csv/projets.csv"] == [False]
     assert metric("carrefour_crawler_runs_total", partner="fx-csv", status="ok") >= 2
+
+
+async def test_a_parser_failure_on_one_page_does_not_stop_the_crawl(crawler, monkeypatch) -> None:
+    from services.crawler.parsing import html as html_parser
+
+    real = html_parser.detail_record
+
+    def flaky(body, url, source, selectors):
+        if url.endswith("potager-ecole.html"):
+            raise RuntimeError("parser bug")
+        return real(body, url, source, selectors)
+
+    monkeypatch.setattr(html_parser, "detail_record", flaky)
+    stats, rec = await crawler("fx-html")
+    assert stats.new == 3 and stats.errors == 1 and "RuntimeError: parser bug" in stats.error_samples[0]
+    assert [r[2] for r in rec.rejects] == ["document"]
+    monkeypatch.setattr(html_parser, "detail_record", real)
+    stats, rec = await crawler("fx-html")  # the failed page is read again though it did not change
+    assert stats.new == 1 and stats.errors == 0

@@ -14,7 +14,9 @@ aggregated from it in the same statement (``json_build_object``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import orjson
@@ -28,6 +30,10 @@ MULTI = {"theme", "engineering", "source"}
 LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
              "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
+KNOWN_WORDS_TTL_S = 60.0
+KNOWN_WORDS_MAX = 50_000
+"""Whether the index knows a query word is remembered a minute (per gateway process): a word
+that appears meanwhile is still found, by trigram similarity, until then."""
 SIMILAR_RADIUS_KM = 60.0
 FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
@@ -58,13 +64,21 @@ def _title_terms(tokens: list[str]) -> list[str]:
 class PostgresSearch:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
+        self._known: dict[str, tuple[bool, float]] = {}
+
+    @asynccontextmanager
+    async def _read(self):
+        """A pooled connection in autocommit: a read is one round trip, no BEGIN/ROLLBACK around it."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def get(self, project_id: str) -> dict[str, Any] | None:
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(
                 text("SELECT doc FROM search_documents WHERE id=:id AND NOT deleted"), {"id": project_id}
             )).first()
@@ -80,10 +94,19 @@ class PostgresSearch:
         "jardin" scan thousands of trigram candidates for nothing."""
         if not tokens:
             return []
-        params = {f"t{i}": t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)}
-        checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
-                           "AND NOT deleted)" for i in range(len(tokens)))
-        return list((await conn.execute(text(f"SELECT ARRAY[{checks}]"), params)).scalar())
+        terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
+        now = time.monotonic()
+        missing = [t for t in dict.fromkeys(terms) if self._known.get(t, (False, 0.0))[1] < now]
+        if missing:
+            params = {f"t{i}": t for i, t in enumerate(missing)}
+            checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
+                               "AND NOT deleted)" for i in range(len(missing)))
+            found = (await conn.execute(text(f"SELECT ARRAY[{checks}]"), params)).scalar()
+            if len(self._known) > KNOWN_WORDS_MAX:
+                self._known.clear()
+            for term, known in zip(missing, found):
+                self._known[term] = (known, now + KNOWN_WORDS_TTL_S)
+        return [self._known[t][0] for t in terms]
 
     def _base(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> list[str]:
         where = ["NOT deleted"]
@@ -147,7 +170,7 @@ class PostgresSearch:
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
         params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             indexed = await self._indexed(conn, query.tokens)
             base = self._base(query, params, indexed)
             flags = {f: f"m_{f}" for f in query.filters}
@@ -212,7 +235,7 @@ class PostgresSearch:
             return []
         params: dict[str, Any] = {"qf": " ".join(tokens), "limit": limit,
                                   "tsq": " & ".join(_title_terms(tokens))}
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(text(
                 "SELECT id, doc->>'title' AS title, doc->>'commune_name' AS commune_name FROM search_documents "
                 "WHERE NOT deleted AND (tsv @@ to_tsquery('french', :tsq) OR :qf <% title_folded) "
@@ -241,7 +264,7 @@ class PostgresSearch:
             distance, order = "NULL::float8", "first_seen DESC, id"
         else:
             return []
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(text(
                 f"SELECT doc - 'project' AS doc, {distance} AS d FROM search_documents WHERE {' AND '.join(where)} "
                 f"ORDER BY {order} LIMIT :limit"), params)).all()
@@ -259,7 +282,7 @@ class PostgresSearch:
         """Grid clustering in SQL: one cluster per cell of ``cell_deg`` degrees holding matches; a
         cluster of one carries that project's id and title."""
         params: dict[str, Any] = {"cell": cell_deg}
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             where = self._where(query, params, await self._indexed(conn, query.tokens))
             rows = (await conn.execute(text(
                 "WITH c AS (SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
@@ -275,7 +298,7 @@ class PostgresSearch:
         from services.gateway.domain import parse_search
 
         result = await self.search(parse_search(per_page=1))
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             months = (await conn.execute(text(
                 "SELECT to_char(date_trunc('month', first_seen AT TIME ZONE 'UTC'), 'YYYY-MM') AS m, count(*) AS n "
                 "FROM search_documents WHERE NOT deleted AND first_seen IS NOT NULL GROUP BY 1 ORDER BY 1"))).all()
@@ -286,7 +309,7 @@ class PostgresSearch:
         """Every match (up to ``limit``) in the search's order, streamed from a server-side cursor."""
         params: dict[str, Any] = {"limit": limit}
         order = self._order(query)
-        async with self.engine.connect() as conn:
+        async with self.engine.connect() as conn:  # a server-side cursor lives in a transaction
             where = self._where(query, params, await self._indexed(conn, query.tokens))
             result = await conn.stream(text(
                 f"SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc "

@@ -13,7 +13,12 @@ from prometheus_client import REGISTRY
 
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
 from libs.contracts.runtime import messaging
-from libs.contracts.runtime.messaging import Rejected, consumer, make_broker
+from libs.contracts.runtime.messaging import (
+    Rejected,
+    batch_consumer,
+    consumer,
+    make_broker,
+)
 from libs.contracts.topics import DEADLETTER
 from tests.conftest import wait_until
 
@@ -139,3 +144,52 @@ async def test_commit_after_handling_means_a_restart_resumes_without_loss(bootst
     await producer.stop()
     assert first == ["a0", "a1", "a2"]
     assert second == ["b0", "b1"], "committed messages are not redelivered to the next consumer"
+
+
+async def test_batch_consumer_handles_batches_and_isolates_a_poison_event(bootstrap, fast_retries):
+    topic = await _topic(bootstrap)
+    broker = make_broker("batchtest", bootstrap)
+    batches: list[list[str]] = []
+    flaky = {"left": 1}
+
+    @batch_consumer(broker, service="batchtest", topics=topic, group_id=f"g-{topic}", model=SourceRecordEvent)
+    async def on_events(events: list[SourceRecordEvent]) -> list[str]:
+        titles = [e.record.title for e in events]
+        if "poison" in titles:
+            raise RuntimeError("boom")
+        if len(titles) > 1 and flaky["left"]:
+            flaky["left"] -= 1
+            raise ConnectionResetError("database went away")
+        batches.append(titles)
+        return ["ok"] * len(events)
+
+    producer = make_broker("producer", bootstrap)
+    await producer.connect()
+    titles = [f"t{i}" for i in range(30)]
+    for t in titles[:15]:
+        await producer.publish(_event(t).model_dump_json().encode(), topic, key=b"k")
+
+    def flat():
+        return [t for b in batches for t in b]
+
+    await broker.start()
+    try:
+        await wait_until(lambda: _has(flat, "t14"), timeout=30, what="the first events handled")
+        await producer.publish(b"{nope", topic, key=b"k")
+        await producer.publish(_event("poison").model_dump_json().encode(), topic, key=b"k")
+        for t in titles[15:]:
+            await producer.publish(_event(t).model_dump_json().encode(), topic, key=b"k")
+        await wait_until(lambda: _has(flat, "t29"), timeout=30, what="every good event handled")
+        handled = flat()
+    finally:
+        await broker.stop()
+        await producer.stop()
+    assert handled == titles, "each good event handled once, in order, the poison one left out"
+    assert max(len(b) for b in batches) > 1, "events are handled in batches"
+    letters = await _letters(bootstrap, topic, expected=2)
+    reasons = sorted(d["reason"] for d in letters)
+    assert len(letters) == 2 and "RuntimeError: boom" in reasons[0] + reasons[1]
+
+
+async def _has(flat, title: str) -> bool:
+    return title in flat()

@@ -239,6 +239,74 @@ def _record_lag(service: str, message: Any, raw: Any) -> None:
         pass
 
 
+BatchHandler = Callable[[list[M]], Awaitable[list[str | None]]]
+
+
+def batch_consumer(
+    broker: KafkaBroker,
+    *,
+    service: str,
+    topics: str | tuple[str, ...],
+    group_id: str,
+    model: type[M],
+) -> Callable[[BatchHandler], BatchHandler]:
+    """Register ``fn(events) -> outcomes`` to handle each polled batch at once (bulk database work).
+
+    Same guarantees as :func:`consumer`: invalid payloads are dead-lettered one by one; a transient
+    failure retries the whole batch; if the batch raises anything else, its events are handled
+    again one at a time (``fn([event])``), so a poison event is isolated and dead-lettered alone.
+    One log line per event.
+    """
+    topic_list = (topics,) if isinstance(topics, str) else topics
+
+    def register(fn: BatchHandler) -> BatchHandler:
+        async def single(event: M) -> str | None:
+            return (await fn([event]))[0]
+
+        async def _batch(body: list[bytes], message: KafkaMessage) -> None:
+            records = message.raw_message
+            started = time.perf_counter()
+            async with deferred_confirms():
+                valid: list[tuple[M, Any]] = []
+                for raw in records:
+                    try:
+                        valid.append((parse_event(model, raw.value or b""), raw))
+                    except Rejected:
+                        await run_one(broker, service, model, single, raw.value or b"", raw)  # dead-letters it
+                if valid:
+                    try:
+                        outcomes = await _call_with_retries(fn, [e for e, _ in valid], service)
+                    except (Rejected, _PoisonError):
+                        for event, raw in valid:
+                            await run_one(broker, service, model, single, raw.value or b"", raw)
+                    else:
+                        elapsed = time.perf_counter() - started
+                        for (event, raw), outcome in zip(valid, outcomes, strict=True):
+                            with structlog.contextvars.bound_contextvars(
+                                topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                                event_id=str(event.event_id), correlation_id=event.correlation_id,
+                            ):
+                                log.info("handled", outcome=outcome or "ok", duration_ms=round(elapsed * 1000, 2),
+                                         batch=len(valid))
+                            metrics.EVENTS.labels(service, raw.topic, "ok").inc()
+                            metrics.DURATION.labels(service, raw.topic).observe(elapsed / len(valid))
+            last: dict[tuple[str, int], Any] = {}
+            for raw in records:
+                last[(raw.topic, raw.partition)] = raw
+            for raw in last.values():
+                _record_lag(service, message, raw)
+
+        _batch.__name__ = _batch.__qualname__ = fn.__name__
+        broker.subscriber(
+            *topic_list, batch=True, max_records=BATCH_SIZE, batch_timeout_ms=100, group_id=group_id,
+            auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR, decoder=_raw_body,
+            title=f"{service}:{fn.__name__}",
+        )(_batch)
+        return fn
+
+    return register
+
+
 async def run_one(broker: KafkaBroker, service: str, model: type[M], fn: Handler, body: bytes, raw: Any) -> str:
     started = time.perf_counter()
     topic = getattr(raw, "topic", "?")

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-from collections import Counter
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -124,7 +124,7 @@ def main() -> None:
     if os.environ.get("BENCH_DEDUP_200K"):
         sizes.append(200_000)
     n = int(os.environ.get("BENCH_DEDUP_N", "1000"))
-    from tools.devstack import Stack, free_port  # noqa: PLC0415
+    from tools.devstack import Stack, free_port
 
     run_dir = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     os.chmod(run_dir, 0o755)

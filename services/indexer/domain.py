@@ -18,7 +18,7 @@ from libs.contracts.events import (
 )
 from libs.contracts.search import SearchDocument, fold
 from libs.contracts.taxonomy import taxonomy
-from services.indexer.dedup import new_canonical_id as canonical_id  # noqa: F401  (the id of a new cluster)
+from services.indexer.dedup import new_canonical_id as canonical_id
 
 PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "country": 5, "none": 6}
 
@@ -51,7 +51,7 @@ def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalPro
     with_contact = [m for m in ordered if m.project.contact]
     themes, engineering = _union(ordered, "themes", "theme"), _union(ordered, "engineering", "engineering")
     website = next((m.project.contact.website for m in with_contact if m.project.contact.website), None)
-    src = lambda m: m.record_key  # noqa: E731
+    src = lambda m: m.record_key
     fields = {"title": src(by_desc), "description": src(by_desc), "location": src(by_loc)}
     stage = holder = contact = None
     if with_stage:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from libs.contracts.events import CanonicalChanged, DedupOverrideChanged, Operation, ProjectGeocoded
+from libs.contracts.events import (
+    CanonicalChanged,
+    DedupOverrideChanged,
+    Operation,
+    ProjectGeocoded,
+)
 from libs.contracts.runtime.messaging import consumer, publish
 from libs.contracts.topics import DEDUP_OVERRIDES, PROJECTS_CANONICAL, PROJECTS_GEOCODED
 from services.indexer.adapters.db import DedupStore

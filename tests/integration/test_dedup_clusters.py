@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from libs.contracts.events import Contact, DedupOverrideChanged, Location, NormalizedProject, Operation, ProjectGeocoded
+from libs.contracts.events import (
+    Contact,
+    DedupOverrideChanged,
+    Location,
+    NormalizedProject,
+    Operation,
+    ProjectGeocoded,
+)
 from services.indexer.adapters.db import DedupStore
 
 LILLE = Location(commune_code="59350", commune_name="Lille", postcode="59000", departement_code="59", region_code="32",

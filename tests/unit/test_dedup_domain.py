@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from libs.contracts.events import Contact, Location, NormalizedProject
-from services.indexer.dedup import MATCH_WEIGHT, Edge, assign_ids, block_keys, cluster, features, score
+from services.indexer.dedup import (
+    MATCH_WEIGHT,
+    Edge,
+    assign_ids,
+    block_keys,
+    cluster,
+    features,
+    score,
+)
 from services.indexer.dedup.features import domain_of, phone_of
 
 ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", departement_code="59", lat=50.69, lon=3.18,

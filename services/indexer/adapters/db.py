@@ -21,7 +21,16 @@ from libs.contracts.events import (
     ProjectGeocoded,
 )
 from services.indexer import domain
-from services.indexer.dedup import Edge, Features, assign_ids, block_keys, cluster, features, new_canonical_id, score
+from services.indexer.dedup import (
+    Edge,
+    Features,
+    assign_ids,
+    block_keys,
+    cluster,
+    features,
+    new_canonical_id,
+    score,
+)
 from services.indexer.dedup.scoring import KEEP_WEIGHT
 
 BLOCK_CAP = 300

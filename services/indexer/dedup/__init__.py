@@ -6,5 +6,15 @@ from services.indexer.dedup.cluster import Edge, assign_ids, cluster, new_canoni
 from services.indexer.dedup.features import Features, block_keys, features
 from services.indexer.dedup.scoring import MATCH_WEIGHT, Score, score
 
-__all__ = ["Edge", "Features", "MATCH_WEIGHT", "Score", "assign_ids", "block_keys", "cluster", "features",
-           "new_canonical_id", "score"]
+__all__ = [
+           "MATCH_WEIGHT",
+           "Edge",
+           "Features",
+           "Score",
+           "assign_ids",
+           "block_keys",
+           "cluster",
+           "features",
+           "new_canonical_id",
+           "score",
+]

@@ -14,7 +14,13 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from libs.contracts.events import Contact, Location, NormalizedProject, Operation, ProjectGeocoded
+from libs.contracts.events import (
+    Contact,
+    Location,
+    NormalizedProject,
+    Operation,
+    ProjectGeocoded,
+)
 
 HERE = Path(__file__).parent
 

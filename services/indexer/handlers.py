@@ -10,7 +10,7 @@ from libs.contracts.events import (
     Operation,
     ProjectGeocoded,
 )
-from libs.contracts.runtime.messaging import consumer, publish
+from libs.contracts.runtime.messaging import batch_consumer, consumer, publish
 from libs.contracts.topics import DEDUP_OVERRIDES, PROJECTS_CANONICAL, PROJECTS_GEOCODED
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import IndexWriter
@@ -22,13 +22,14 @@ OVERRIDES_GROUP = "indexer-dedup-overrides"
 
 
 def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1) -> None:
-    @consumer(broker, service=SERVICE, topics=PROJECTS_GEOCODED, group_id=DEDUP_GROUP,
-              model=ProjectGeocoded, max_workers=workers)
-    async def on_geocoded(event: ProjectGeocoded) -> str:
-        changes = await store.apply(event)
+    @batch_consumer(broker, service=SERVICE, topics=PROJECTS_GEOCODED, group_id=DEDUP_GROUP,
+                    model=ProjectGeocoded)
+    async def on_geocoded(events: list[ProjectGeocoded]) -> list[str]:
+        # one transaction per polled batch (same clusters as one by one, see DedupStore.apply_batch)
+        changes = await store.apply_batch(events)
         for change in changes:
             await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
-        return f"{len(changes)} canonical"
+        return [f"{len(changes)} canonical for {len(events)}"] * len(events)
 
     @consumer(broker, service=SERVICE, topics=DEDUP_OVERRIDES, group_id=OVERRIDES_GROUP,
               model=DedupOverrideChanged, max_workers=1)

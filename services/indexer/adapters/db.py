@@ -140,7 +140,16 @@ class DedupStore:
             old_cids = {previous[k] for k in changed_keys if k in previous}
             emit |= await self._recluster(conn, seeds, old_cids, set(changed_keys),
                                           {e.key: previous[e.key] for e, _ in upserts if e.key in previous})
-        return await self._emit(conn, emit, now, cause)
+        # each project's change carries the correlation id of the event that touched it
+        causes: dict[str, Event] = {}
+        by_key = {e.key: e for e in events}
+        for k, c in previous.items():
+            causes.setdefault(c, by_key[k])
+        for k, c in (await conn.execute(text(
+                "SELECT record_key, canonical_id FROM dedup_records WHERE record_key = ANY(:k)"), {"k": keys})).all():
+            if c:
+                causes[c] = by_key[k]
+        return await self._emit(conn, emit, now, cause, causes)
 
     async def apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
         """Re-cluster around a pair after an operator decision (stored in ``dedup_overrides``)."""
@@ -327,8 +336,9 @@ class DedupStore:
             todo, attempt = retry, attempt + 1
 
     async def _emit(self, conn: AsyncConnection, cids: set[str | None], now: datetime,
-                    cause: Event) -> list[CanonicalChanged]:
+                    default_cause: Event, causes: dict[str, Event] | None = None) -> list[CanonicalChanged]:
         """Merge each project from its live records; write a new version only when it changed."""
+        causes = causes or {}
         wanted = sorted(c for c in cids if c)
         if not wanted:
             return []
@@ -345,6 +355,7 @@ class DedupStore:
             {"c": wanted})).mappings().all()}
         changes, writes = [], []
         for cid in wanted:
+            cause = causes.get(cid, default_cause)
             cur = current.get(cid)
             if cid not in members:
                 if cur is None:

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test test-unit test-e2e reindex bench dlq clean
+.PHONY: install up down test test-unit test-e2e reindex bench dlq crawl clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-e2e: install
 ## Rebuild the search index from the canonical projects in PostgreSQL
 reindex: install
 	$(PY) -m services.indexer.reindex
+
+## Crawl now: `make crawl` (every partner) or `make crawl PARTNER=avise`
+crawl: install
+	$(PY) -m services.crawler.cli crawl $(if $(PARTNER),--partner $(PARTNER),--all)
 
 ## Dead letters: `make dlq` lists them; `make dlq ARGS="replay --id <id>"` replays after a fix
 dlq: install

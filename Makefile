@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test test-unit test-e2e reindex bench dlq crawl clean
+.PHONY: install browser-deps up down test test-unit test-e2e reindex bench bench-search dlq crawl clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ up: install
 down:
 	@test -x $(PY) && $(PY) -m tools.devstack down || true
 
+## Debian's chromium for the browser test (installed when missing and we may; skipped otherwise)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
+	  echo "chromium not installed: the browser test will be skipped"
+
 ## Everything: unit, integration (embedded broker + database) and end-to-end tests
-test: install
+test: install browser-deps
 	$(PY) -m pytest -ra
 
 test-unit: install
@@ -46,6 +52,13 @@ dlq: install
 
 bench: install
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.bench_normalize_geocode
+	$(PY) -m benchmarks.bench_crawl
+	$(PY) -m benchmarks.bench_dedup
+	$(PY) -m benchmarks.bench_search
+
+bench-search: install
+	$(PY) -m benchmarks.bench_search
 
 clean:
 	rm -rf .run .pytest_cache

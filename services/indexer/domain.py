@@ -20,7 +20,8 @@ from libs.contracts.search import SearchDocument, fold
 from libs.contracts.taxonomy import taxonomy
 from services.indexer.dedup import new_canonical_id as canonical_id
 
-PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "country": 5, "none": 6}
+PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "region": 5,
+                  "country": 6, "none": 7}
 
 
 def dedup_key(project: NormalizedProject, location: Location) -> str:

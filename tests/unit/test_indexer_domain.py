@@ -180,3 +180,14 @@ def test_search_document_abroad_has_no_french_facets() -> None:
     doc = search_document(c, 1)
     assert doc.region is None and doc.departement is None and doc.commune is None and doc.lat is None
     assert doc.source == ["esspace"]
+
+
+def test_every_location_precision_has_a_merge_rank() -> None:
+    # a precision the geocoder may emit but the merge cannot rank would dead-letter the record
+    from typing import get_args
+
+    from libs.contracts.events import Precision
+    from services.indexer.domain import PRECISION_RANK
+
+    assert set(PRECISION_RANK) == set(get_args(Precision))
+    assert PRECISION_RANK["departement"] < PRECISION_RANK["region"] < PRECISION_RANK["country"]

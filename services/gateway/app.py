@@ -26,6 +26,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi import OpenAPIConfig
 from litestar.params import Parameter
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -399,6 +400,17 @@ def _load_partners(path: str | None) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- app
 
 
+# request counts and latencies by route (grouped by path template), plus the shared pipeline
+# metrics of libs/contracts/runtime/metrics.py, on GET /metrics
+PROMETHEUS = PrometheusConfig(app_name="carrefour-gateway", prefix="carrefour_http", group_path=True,
+                              exclude=["/metrics", "/static"], exclude_unhandled_paths=True)
+
+
+class GatewayMetrics(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
 def create_app(cfg: Settings | None = None) -> Litestar:
     cfg = cfg or settings()
 
@@ -429,7 +441,7 @@ def create_app(cfg: Settings | None = None) -> Litestar:
     return Litestar(
         after_exception=[log_crash],
         route_handlers=[search, suggest, map_clusters, stats, export, get_project, get_taxonomy, health, ready,
-                        home, project_page, stats_page, *EXTRA_ROUTES,
+                        home, project_page, stats_page, *EXTRA_ROUTES, GatewayMetrics,
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
         lifespan=[lifespan],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
@@ -438,7 +450,7 @@ def create_app(cfg: Settings | None = None) -> Litestar:
                                allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
                                expose_headers=["etag", "content-disposition"], max_age=600)
         if cfg.cors_origins else None,
-        middleware=[http_hygiene],
+        middleware=[http_hygiene, PROMETHEUS.middleware],
         request_max_body_size=2 * 1024 * 1024,
         exception_handlers={QueryError: lambda _, exc: Response({"status_code": 400, "detail": str(exc)}, status_code=400)},
     )

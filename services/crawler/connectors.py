@@ -122,30 +122,8 @@ class SchemaOrgConnector:
 
     async def run(self, s: CrawlSession) -> None:
         types = tuple(self.opts.types)
-        for start in self.opts.start_urls:
-            url, seen = start, set()
-            while url and url not in seen and len(seen) < self.MAX_LISTING_PAGES:
-                seen.add(url)
-                listing = bool(self.opts.link_selector)
-                doc = await s.get(url, "html", listing=listing)
-                if doc.state == "changed":
-                    if not listing:
-                        await parse_page(s, doc, lambda d: schemaorg.page_records(d.body, d.url, s.slug, types))
-                        break
-                    text = doc.text
-                    nxt = html.next_page(text, url, self.opts.next_selector)
-                    links = [{"url": u, "kind": "page"} for u in html.links(text, url, self.opts.link_selector)]
-                    links += [{"url": nxt, "kind": "next"}] if nxt else []
-                    s.set_links(url, links)
-                elif doc.state == "unchanged":
-                    links = doc.links
-                else:
-                    break
-                for link in links:
-                    if link["kind"] == "page":
-                        page = await s.get(link["url"], "html")
-                        await parse_page(s, page, lambda d: schemaorg.page_records(d.body, d.url, s.slug, types))
-                url = next((lk["url"] for lk in links if lk["kind"] == "next"), None)
+        await walk_listings(s, self.opts, lambda d: schemaorg.page_records(d.body, d.url, s.slug, types),
+                            listing=bool(self.opts.link_selector), max_pages=self.MAX_LISTING_PAGES)
 
 
 class FeedConnector:
@@ -214,27 +192,37 @@ class HtmlConnector:
         self.opts = partner.options
 
     async def run(self, s: CrawlSession) -> None:
-        for start in self.opts.start_urls:
-            url, seen = start, set()
-            while url and url not in seen and len(seen) < self.MAX_LISTING_PAGES:
-                seen.add(url)
-                doc = await s.get(url, "html", listing=True)
-                if doc.state == "changed":
-                    text = doc.text
-                    nxt = html.next_page(text, url, self.opts.next_selector)
-                    links = [{"url": u, "kind": "page"} for u in html.links(text, url, self.opts.link_selector)]
-                    links += [{"url": nxt, "kind": "next"}] if nxt else []
-                    s.set_links(url, links)
-                elif doc.state == "unchanged":
-                    links = doc.links
-                else:
+        await walk_listings(s, self.opts, lambda d: [html.detail_record(d.text, d.url, s.slug, self.opts.selectors)],
+                            listing=True, max_pages=self.MAX_LISTING_PAGES)
+
+
+async def walk_listings(s: CrawlSession, opts, parse, *, listing: bool, max_pages: int) -> None:
+    """From each start URL: a listing page's project links are read with ``parse``, following its
+    next-page link (at most ``max_pages`` listing pages, never twice the same); without a link
+    selector, the start page itself is the project page."""
+    for start in opts.start_urls:
+        url, seen = start, set()
+        while url and url not in seen and len(seen) < max_pages:
+            seen.add(url)
+            doc = await s.get(url, "html", listing=listing)
+            if doc.state == "changed":
+                if not listing:
+                    await parse_page(s, doc, parse)
                     break
-                for link in links:
-                    if link["kind"] == "page":
-                        page = await s.get(link["url"], "html")
-                        await parse_page(s, page, lambda d: [html.detail_record(d.text, d.url, s.slug,
-                                                                                self.opts.selectors)])
-                url = next((lk["url"] for lk in links if lk["kind"] == "next"), None)
+                text = doc.text
+                nxt = html.next_page(text, url, opts.next_selector)
+                links = [{"url": u, "kind": "page"} for u in html.links(text, url, opts.link_selector)]
+                links += [{"url": nxt, "kind": "next"}] if nxt else []
+                s.set_links(url, links)
+            elif doc.state == "unchanged":
+                links = doc.links
+            else:
+                break
+            for link in links:
+                if link["kind"] == "page":
+                    page = await s.get(link["url"], "html")
+                    await parse_page(s, page, parse)
+            url = next((lk["url"] for lk in links if lk["kind"] == "next"), None)
 
 
 CONNECTORS = {

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from services.crawler.domain import Mapped
+from services.crawler.domain import FRENCH_FIELDS, Mapped
 from services.crawler.parsing.common import (
     build_record,
     decode_text,
@@ -16,26 +16,13 @@ from services.crawler.parsing.common import (
 )
 
 CSV_FIELDS: dict[str, str] = {
-    "source_record_id": "id",
-    "url": "url",
-    "title": "titre",
-    "description": "description",
-    "address": "adresse",
-    "commune": "commune",
-    "postcode": "code_postal",
-    "country": "pays",
-    "lat": "latitude",
-    "lon": "longitude",
-    "themes": "thematiques",
-    "stage": "etape",
-    "engineering": "ingenierie",
+    **FRENCH_FIELDS,
+    # flat columns where JSON exports nest objects
     "holder.name": "porteur",
     "holder.kind": "type_porteur",
     "contact.email": "email",
     "contact.phone": "telephone",
     "contact.website": "site_web",
-    "published_at": "date_publication",
-    "updated_at": "date_maj",
 }
 """Platform field → usual French column name; a partner's ``fields`` override these."""
 

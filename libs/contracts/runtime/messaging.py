@@ -215,17 +215,21 @@ def consumer(
             async with deferred_confirms():
                 for raw in records:
                     await run_one(broker, service, model, fn, raw.value or b"", raw)
-            last: dict[tuple[str, int], Any] = {}
-            for raw in records:
-                last[(raw.topic, raw.partition)] = raw
-            for raw in last.values():
-                _record_lag(service, message, raw)
+            _record_batch_lag(service, message, records)
 
         _batch.__name__ = _batch.__qualname__ = fn.__name__
         broker.subscriber(*topic_list, batch=True, max_records=BATCH_SIZE, batch_timeout_ms=100, **common)(_batch)
         return fn
 
     return register
+
+
+def _record_batch_lag(service: str, message: Any, records: tuple) -> None:
+    last: dict[tuple[str, int], Any] = {}
+    for raw in records:
+        last[(raw.topic, raw.partition)] = raw
+    for raw in last.values():
+        _record_lag(service, message, raw)
 
 
 def _record_lag(service: str, message: Any, raw: Any) -> None:
@@ -290,11 +294,7 @@ def batch_consumer(
                                          batch=len(valid))
                             metrics.EVENTS.labels(service, raw.topic, "ok").inc()
                             metrics.DURATION.labels(service, raw.topic).observe(elapsed / len(valid))
-            last: dict[tuple[str, int], Any] = {}
-            for raw in records:
-                last[(raw.topic, raw.partition)] = raw
-            for raw in last.values():
-                _record_lag(service, message, raw)
+            _record_batch_lag(service, message, records)
 
         _batch.__name__ = _batch.__qualname__ = fn.__name__
         broker.subscriber(

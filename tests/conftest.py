@@ -60,3 +60,49 @@ async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, wh
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+async def read_deadletters(bootstrap: str, predicate, *, want: int = 1, timeout: float = 30.0) -> list[dict]:
+    """Dead letters (as dicts) matching ``predicate``, read from the start of deadletter.v1 until
+    ``want`` are found or ``timeout`` passes; nothing is committed."""
+    import orjson
+    from aiokafka import AIOKafkaConsumer
+
+    from libs.contracts.topics import DEADLETTER
+
+    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[dict] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline and len(found) < want:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                found += [d for d in (orjson.loads(r.value) for r in records) if predicate(d)]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def wait_ready(base_url: str, timeout: float = 60.0) -> None:
+    """Block until the gateway at ``base_url`` answers 200 on /ready."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gateway at {base_url} never became ready")
+
+
+def print_log_tails(log_dir, names, lines: int = 15) -> None:
+    for name in names:
+        log = log_dir / f"{name}.log"
+        if log.exists():
+            print(f"--- last lines of {name}.log\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))

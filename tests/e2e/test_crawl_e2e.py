@@ -9,19 +9,22 @@ import asyncio
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.topics import DEADLETTER
 from services.gateway.adapters.keys import ApiKeys
-from tests.conftest import fresh_database, wait_until
+from tests.conftest import (
+    fresh_database,
+    print_log_tails,
+    read_deadletters,
+    wait_ready,
+    wait_until,
+)
 from tests.fixtures.crawler.sites_fixture import partners_file, serve_copy
 from tools.devstack import ROOT, free_port
 
@@ -71,24 +74,12 @@ def world(stack, tmp_path_factory):
     stack.start_services(SERVICES, log_dir=log_dir, **extra)
     base_url = f"http://127.0.0.1:{gateway_port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("gateway never became ready")
+        wait_ready(base_url)
         yield World(stack, site, stack.service_env(**extra), base_url)
     finally:
         stack.stop_services()
         site.close()
-        for name in SERVICES:
-            log = log_dir / f"{name}.log"
-            if log.exists():
-                print(f"--- last lines of {name}.log\n" + "\n".join(log.read_text(errors="replace").splitlines()[-10:]))
+        print_log_tails(log_dir, SERVICES, 10)
 
 
 def summary(out: str) -> dict[str, dict[str, int]]:
@@ -161,21 +152,7 @@ async def test_crawl_harvest_recrawl_and_deletion_end_to_end(world):
 
 
 async def _deadletters(bootstrap: str, marker: str, want: int, timeout: float = 30.0) -> list[dict]:
-    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline and len(found) < want:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for rec in records:
-                    letter = orjson.loads(rec.value)
-                    if letter.get("correlation_id") == marker:
-                        found.append(letter)
-    finally:
-        await consumer.stop()
-    return found
+    return await read_deadletters(bootstrap, lambda d: d.get("correlation_id") == marker, want=want, timeout=timeout)
 
 
 async def test_bulk_push_ndjson_and_json_array(world):

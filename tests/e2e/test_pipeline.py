@@ -16,13 +16,19 @@ import httpx
 import orjson
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
-from libs.contracts.topics import DEADLETTER, PARTNER_INGEST
+from libs.contracts.topics import PARTNER_INGEST
 from services.gateway.adapters.keys import ApiKeys
-from tests.conftest import fresh_database, wait_until
+from tests.conftest import (
+    fresh_database,
+    print_log_tails,
+    read_deadletters,
+    wait_ready,
+    wait_until,
+)
 from tools.devstack import DEMO_SITES_DIR, ROOT, SERVICES, free_port, serve_demo_sites
 
 pytestmark = pytest.mark.e2e
@@ -76,26 +82,12 @@ def pipeline(stack, tmp_path_factory):
     )
     base_url = f"http://127.0.0.1:{gateway_port}"
     try:
-        with httpx.Client(timeout=5) as client:
-            for _ in range(300):
-                try:
-                    if client.get(f"{base_url}/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                import time
-
-                time.sleep(0.1)
-            else:
-                raise AssertionError("gateway never became ready")
+        wait_ready(base_url, timeout=30)
         yield Pipeline(stack, base_url, log_dir, stack.bootstrap)
     finally:
         stack.stop_services()
         sites.shutdown()
-        for name in SERVICES:
-            log = log_dir / f"{name}.log"
-            if log.exists():
-                print(f"--- last lines of {name}.log\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+        print_log_tails(log_dir, SERVICES)
 
 
 async def _search(pipeline: Pipeline, **params) -> dict:
@@ -105,25 +97,8 @@ async def _search(pipeline: Pipeline, **params) -> dict:
         return r.json()
 
 
-async def _deadletters(bootstrap: str, predicate, timeout: float = 30.0) -> list[dict]:
-    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for rec in records:
-                    letter = orjson.loads(rec.value)
-                    if predicate(letter):
-                        found.append(letter)
-            if found:
-                return found
-    finally:
-        await consumer.stop()
-    return found
+async def _deadletters(bootstrap: str, predicate, timeout: float = 30.0, want: int = 1) -> list[dict]:
+    return await read_deadletters(bootstrap, predicate, want=want, timeout=timeout)
 
 
 async def test_demo_sites_are_harvested_and_deduplicated(pipeline):
@@ -166,7 +141,7 @@ async def test_demo_sites_are_harvested_and_deduplicated(pipeline):
 
 
 async def test_crawled_bad_records_are_dead_lettered(pipeline):
-    letters = await _deadletters(pipeline.bootstrap, lambda d: d["origin_topic"] == "crawl:social-planet")
+    letters = await _deadletters(pipeline.bootstrap, lambda d: d["origin_topic"] == "crawl:social-planet", want=2)
     reasons = " | ".join(d["reason"] for d in letters)
     assert "sp-0360" in reasons and "title" in reasons
     assert "sp-0361" in reasons and "http or https" in reasons
@@ -247,7 +222,8 @@ async def test_malformed_records_are_dead_lettered_and_nothing_crashes(pipeline)
         await producer.stop()
 
     async def all_letters():
-        letters = await _deadletters(pipeline.bootstrap, lambda d: marker in d["payload"], timeout=5)
+        letters = await _deadletters(pipeline.bootstrap, lambda d: marker in d["payload"], timeout=5,
+                                     want=len(bad_payloads))
         return letters if len(letters) >= len(bad_payloads) else None
 
     letters = await wait_until(all_letters, timeout=40, what="four dead letters")

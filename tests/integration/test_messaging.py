@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 
@@ -19,8 +16,7 @@ from libs.contracts.runtime.messaging import (
     consumer,
     make_broker,
 )
-from libs.contracts.topics import DEADLETTER
-from tests.conftest import wait_until
+from tests.conftest import read_deadletters, wait_until
 
 
 async def _topic(bootstrap: str) -> str:
@@ -40,18 +36,7 @@ def _event(title: str) -> SourceRecordEvent:
 
 
 async def _letters(bootstrap: str, topic: str, expected: int, timeout: float = 20) -> list[dict]:
-    c = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
-                         auto_offset_reset="earliest", enable_auto_commit=False)
-    await c.start()
-    found: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline and len(found) < expected:
-            for records in (await c.getmany(timeout_ms=300)).values():
-                found += [d for d in (orjson.loads(r.value) for r in records) if d["origin_topic"] == topic]
-    finally:
-        await c.stop()
-    return found
+    return await read_deadletters(bootstrap, lambda d: d["origin_topic"] == topic, want=expected, timeout=timeout)
 
 
 @pytest.fixture

@@ -39,11 +39,23 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
             await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
         return f"{event.decision}: {len(changes)} canonical"
 
-    @consumer(broker, service=SERVICE, topics=PROJECTS_CANONICAL, group_id=SEARCH_GROUP,
-              model=CanonicalChanged, max_workers=workers)
-    async def on_canonical(event: CanonicalChanged) -> str:
-        if event.op is Operation.UPSERT:
-            written = await writer.upsert(event.project, event.version)
+    @batch_consumer(broker, service=SERVICE, topics=PROJECTS_CANONICAL, group_id=SEARCH_GROUP,
+                    model=CanonicalChanged)
+    async def on_canonical(events: list[CanonicalChanged]) -> list[str]:
+        # only the newest version of each project in the batch matters (writes are version-guarded,
+        # so order does not); upserts go in one statement for the batch
+        latest: dict[str, CanonicalChanged] = {}
+        for e in events:
+            if e.canonical_id not in latest or e.version > latest[e.canonical_id].version:
+                latest[e.canonical_id] = e
+        upserts = [(e.project, e.version) for e in latest.values() if e.op is Operation.UPSERT]
+        if hasattr(writer, "upsert_many"):
+            await writer.upsert_many(upserts)
         else:
-            written = await writer.delete(event.canonical_id, event.version)
-        return f"{event.op.value} v{event.version}" if written else "stale_or_replay"
+            for project, version in upserts:
+                await writer.upsert(project, version)
+        for e in latest.values():
+            if e.op is Operation.DELETE:
+                await writer.delete(e.canonical_id, e.version)
+        return [f"{e.op.value} v{e.version}" if latest[e.canonical_id] is e
+                else f"superseded by v{latest[e.canonical_id].version}" for e in events]

@@ -28,8 +28,9 @@ browser-deps:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
 	  echo "chromium not installed: the browser test will be skipped"
 
-## Everything: unit, integration (embedded broker + database) and end-to-end tests
+## Everything: lint (pyflakes errors), unit, integration (embedded broker + database) and end-to-end tests
 test: install browser-deps
+	$(PY) -m ruff check --select F,E9 --no-fix services libs tools tests benchmarks scripts migrations
 	$(PY) -m pytest -ra
 
 test-unit: install

@@ -18,7 +18,7 @@ from libs.contracts.events import (
 )
 from libs.contracts.search import SearchDocument, fold
 from libs.contracts.taxonomy import taxonomy
-from services.indexer.dedup import new_canonical_id as canonical_id
+from services.indexer.dedup import new_canonical_id as canonical_id  # noqa: F401  (re-exported)
 
 PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "region": 5,
                   "country": 6, "none": 7}

@@ -32,36 +32,44 @@ async def read_page(s: CrawlSession, doc: Doc, page) -> None:
         await parse_page(s, doc, lambda d: schemaorg.page_records(d.body, d.url, s.slug, tuple(page.types)))
 
 
-class JsonExportConnector:
+class _ExportConnector:
+    """One export document (the complete listing of a partner's records) read by ``parse``."""
+
+    kind = ""
+    errors: tuple[type[Exception], ...] = (ValueError,)
+
     def __init__(self, partner):
         self.opts = partner.options
 
+    def parse(self, body: bytes, slug: str):
+        raise NotImplementedError
+
     async def run(self, s: CrawlSession) -> None:
-        doc = await s.get(self.opts.url, "json", listing=True)
+        doc = await s.get(self.opts.url, self.kind, listing=True)
         if doc.state != "changed":
             return
         try:
-            mapped = domain.map_json_export(orjson.loads(doc.body), s.slug, self.opts.records_path, self.opts.fields)
-        except (orjson.JSONDecodeError, ValueError) as exc:
+            mapped = self.parse(doc.body, s.slug)
+        except self.errors as exc:
             await s.unreadable(doc, str(exc), listing=True)
             return
         await s.emit_records(doc.url, mapped)
 
 
-class CsvExportConnector:
-    def __init__(self, partner):
-        self.opts = partner.options
+class JsonExportConnector(_ExportConnector):
+    kind = "json"
+    errors = (orjson.JSONDecodeError, ValueError)
 
-    async def run(self, s: CrawlSession) -> None:
-        doc = await s.get(self.opts.url, "csv", listing=True)
-        if doc.state != "changed":
-            return
-        try:
-            mapped = tabular.csv_records(doc.body, s.slug, self.opts.fields, self.opts.delimiter, self.opts.encoding)
-        except (ValueError, UnicodeDecodeError, LookupError) as exc:
-            await s.unreadable(doc, str(exc), listing=True)
-            return
-        await s.emit_records(doc.url, mapped)
+    def parse(self, body: bytes, slug: str):
+        return domain.map_json_export(orjson.loads(body), slug, self.opts.records_path, self.opts.fields)
+
+
+class CsvExportConnector(_ExportConnector):
+    kind = "csv"
+    errors = (ValueError, UnicodeDecodeError, LookupError)
+
+    def parse(self, body: bytes, slug: str):
+        return tabular.csv_records(body, slug, self.opts.fields, self.opts.delimiter, self.opts.encoding)
 
 
 class SitemapConnector:

@@ -14,15 +14,13 @@ import asyncio
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, wait_ready
 from tests.integration.test_search_conformance import PROJECTS
 from tools.devstack import ROOT, free_port, start_service, stop_process
 
@@ -64,16 +62,10 @@ def site(stack, tmp_path_factory):
                                                       LOG_LEVEL="WARNING"), log_dir)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise AssertionError("gateway never became ready:\n" + (log_dir / "gateway.log").read_text())
+        try:
+            wait_ready(base, timeout=30)
+        except AssertionError:
+            raise AssertionError("gateway never became ready:\n" + (log_dir / "gateway.log").read_text()) from None
         yield base, chromium
     finally:
         stop_process(proc)

@@ -53,6 +53,15 @@ class Mapped:
     raw_id: str | None = None
 
 
+def put_field(data: dict[str, Any], target: str, value: Any) -> None:
+    """Set a platform field; a dotted one (``holder.name``) goes into its nested object."""
+    head, _, tail = target.partition(".")
+    if tail:
+        data.setdefault(head, {})[tail] = value
+    else:
+        data[head] = value
+
+
 def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
     if not isinstance(raw, dict):
         return Mapped(raw, error=f"record must be an object, got {type(raw).__name__}")
@@ -65,11 +74,7 @@ def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
             value = str(value)
         if isinstance(value, str) and target in ("themes", "engineering"):
             value = [v.strip() for v in value.replace(";", ",").replace("|", ",").split(",") if v.strip()]
-        head, _, tail = target.partition(".")
-        if tail:
-            data.setdefault(head, {})[tail] = value
-        else:
-            data[head] = value
+        put_field(data, target, value)
     raw_id = str(data.get("source_record_id")) if data.get("source_record_id") is not None else None
     try:
         return Mapped(raw, record=PartnerRecord.model_validate(data), raw_id=raw_id)

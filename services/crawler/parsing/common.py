@@ -111,6 +111,20 @@ def split_labels(value: Any) -> list[str]:
     return []
 
 
+COERCED_FIELDS = frozenset({"lat", "lon", "themes", "engineering", "published_at", "updated_at"})
+
+
+def coerce_field(target: str, value: Any) -> Any:
+    """Numbers, label lists and dates as partners write them → what the record expects."""
+    if target in ("lat", "lon"):
+        return to_float(value)
+    if target in ("themes", "engineering"):
+        return split_labels(value)
+    if target in ("published_at", "updated_at"):
+        return to_date(value)
+    return value
+
+
 def build_record(raw: Any, source: str, data: dict[str, Any]) -> Mapped:
     """Validate platform fields into a PartnerRecord; drops empty optional values first."""
     clean: dict[str, Any] = {"source": source}

@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 from parsel import Selector
 
-from services.crawler.domain import Mapped
+from services.crawler.domain import Mapped, put_field
 from services.crawler.parsing.common import (
     build_record,
     clean_url,
@@ -83,11 +83,7 @@ def detail_fields(body: str, url: str, selectors: dict[str, str]) -> dict[str, A
             value = clean_url(urljoin(url, values[0]))
         else:
             value = values[0]
-        head, _, tail = target.partition(".")
-        if tail:
-            data.setdefault(head, {})[tail] = value
-        else:
-            data[head] = value
+        put_field(data, target, value)
     return data
 
 

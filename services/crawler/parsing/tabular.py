@@ -6,13 +6,11 @@ import csv
 import io
 from typing import Any
 
-from services.crawler.domain import FRENCH_FIELDS, Mapped
+from services.crawler.domain import FRENCH_FIELDS, Mapped, put_field
 from services.crawler.parsing.common import (
     build_record,
+    coerce_field,
     decode_text,
-    split_labels,
-    to_date,
-    to_float,
 )
 
 CSV_FIELDS: dict[str, str] = {
@@ -57,18 +55,8 @@ def read_rows(body: bytes, delimiter: str | None = None, encoding: str | None = 
 def row_record(row: dict[str, Any], source: str, fields: dict[str, str]) -> Mapped:
     data: dict[str, Any] = {}
     for target, column in fields.items():
-        value = row.get(column.lower())
-        if target in ("lat", "lon"):
-            value = to_float(value)
-        elif target in ("themes", "engineering"):
-            value = split_labels(value)
-        elif target in ("published_at", "updated_at"):
-            value = to_date(value)
-        head, _, tail = target.partition(".")
-        if tail:
-            data.setdefault(head, {})[tail] = value
-        else:
-            data[head] = value
+        value = coerce_field(target, row.get(column.lower()))
+        put_field(data, target, value)
     return build_record(row, source, data)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from services.crawler.domain import Mapped, dig
+from services.crawler.domain import Mapped, dig, put_field
 from services.crawler.parsing.common import (
+    COERCED_FIELDS,
     build_record,
+    coerce_field,
     html_to_text,
-    split_labels,
-    to_date,
-    to_float,
     truncate,
 )
 
@@ -50,23 +49,15 @@ def post_record(post: Any, source: str, fields: dict[str, str] | None = None) ->
         value = dig(post, path)
         if target in HTML_FIELDS and isinstance(value, str):
             value = html_to_text(value)
-        if target in ("published_at", "updated_at"):
-            value = to_date(value)
-        elif target in ("lat", "lon"):
-            value = to_float(value)
-        elif target in ("themes", "engineering"):
-            value = split_labels(value)
+        if target in COERCED_FIELDS:
+            value = coerce_field(target, value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if target == "title":
             value = truncate(value or "", 300)
         elif target == "description":
             value = truncate(value, 20_000)
-        head, _, tail = target.partition(".")
-        if tail:
-            data.setdefault(head, {})[tail] = value
-        else:
-            data[head] = value
+        put_field(data, target, value)
     return build_record(post, source, data)
 
 

@@ -16,19 +16,12 @@ from libs.contracts.events import (
     NormalizedProject,
     SourceRef,
 )
-from libs.contracts.search import SearchDocument, fold
+from libs.contracts.search import SearchDocument
 from libs.contracts.taxonomy import taxonomy
 from services.indexer.dedup import new_canonical_id as canonical_id  # noqa: F401  (re-exported)
 
 PRECISION_RANK = {"coordinates": 0, "address": 1, "commune": 2, "postcode": 3, "departement": 4, "region": 5,
                   "country": 6, "none": 7}
-
-
-def dedup_key(project: NormalizedProject, location: Location) -> str:
-    """The foundation's exact key (folded title + commune). No longer used to deduplicate; kept
-    because ``benchmarks/run.py`` imports it to document what "distinct" means there."""
-    place = location.commune_code or (location.postcode and f"cp{location.postcode}") or location.country or "-"
-    return f"{fold(project.title)}|{place}"
 
 
 @dataclass(frozen=True)

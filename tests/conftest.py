@@ -106,3 +106,17 @@ def print_log_tails(log_dir, names, lines: int = 15) -> None:
         log = log_dir / f"{name}.log"
         if log.exists():
             print(f"--- last lines of {name}.log\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
+
+
+def create_api_key(database_url: str, partner: str, key: str, scopes=("ingest",), label: str = "test") -> str:
+    """Store an API key for ``partner`` (from a synchronous fixture); returns the key."""
+    from services.gateway.adapters.keys import ApiKeys
+
+    async def create() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            return await ApiKeys(engine).create(partner, tuple(scopes), label, key)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(create())

@@ -5,7 +5,6 @@ answered 304 and emits nothing; crawl runs are visible on GET /api/v1/partners; 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -15,10 +14,9 @@ from collections import Counter
 import httpx
 import orjson
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.adapters.keys import ApiKeys
 from tests.conftest import (
+    create_api_key,
     fresh_database,
     print_log_tails,
     read_deadletters,
@@ -62,12 +60,7 @@ def world(stack, tmp_path_factory):
     database_url = fresh_database(stack, "crawl")
     gateway_port = free_port()
 
-    async def make_key():
-        engine = create_async_engine(database_url)
-        await ApiKeys(engine).create(PUSHER, ("ingest",), "bulk e2e", API_KEY)
-        await engine.dispose()
-
-    asyncio.run(make_key())
+    create_api_key(database_url, PUSHER, API_KEY, label="bulk e2e")
     extra = {"DATABASE_URL": database_url, "GATEWAY_PORT": str(gateway_port),
              "CARREFOUR_PARTNERS_FILE": str(partners_file(tmp, site))}
     log_dir = tmp / "logs"

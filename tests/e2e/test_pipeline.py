@@ -7,7 +7,6 @@ while every service keeps running.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -17,12 +16,11 @@ import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
 from libs.contracts.topics import PARTNER_INGEST
-from services.gateway.adapters.keys import ApiKeys
 from tests.conftest import (
+    create_api_key,
     fresh_database,
     print_log_tails,
     read_deadletters,
@@ -69,12 +67,7 @@ def pipeline(stack, tmp_path_factory):
     partners_file = tmp / "partners.yaml"
     partners_file.write_text(yaml.safe_dump(partners, allow_unicode=True))
 
-    async def make_key():
-        engine = create_async_engine(database_url)
-        await ApiKeys(engine).create(PARTNER, ("ingest",), "e2e", API_KEY)
-        await engine.dispose()
-
-    asyncio.run(make_key())
+    create_api_key(database_url, PARTNER, API_KEY, label="e2e")
     log_dir = tmp / "logs"
     stack.start_services(
         SERVICES, log_dir=log_dir, DATABASE_URL=database_url, GATEWAY_PORT=str(gateway_port),

@@ -5,7 +5,6 @@ valid event or a rejection with a reason (never another exception)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import orjson
@@ -13,14 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import CanonicalChanged, ProjectGeocoded, ProjectNormalized, SourceRecordEvent
+from libs.contracts.events import (
+    CanonicalChanged,
+    ProjectGeocoded,
+    ProjectNormalized,
+    SourceRecordEvent,
+)
 from libs.contracts.runtime.messaging import Rejected, parse_event
 from libs.contracts.runtime.settings import Settings
-from services.gateway.adapters.keys import ApiKeys
 from services.gateway.app import create_app
-from tests.conftest import fresh_database
+from tests.conftest import create_api_key, fresh_database
 
 MODELS = (SourceRecordEvent, ProjectNormalized, ProjectGeocoded, CanonicalChanged)
 json_values = st.recursive(
@@ -59,12 +61,7 @@ def gateway(stack):
     url = fresh_database(stack, "fuzz")
     key = "fuzz-" + uuid.uuid4().hex
 
-    async def make_key():
-        engine = create_async_engine(url)
-        await ApiKeys(engine).create("fuzz-partner", ("ingest",), "fuzz", key)
-        await engine.dispose()
-
-    asyncio.run(make_key())
+    create_api_key(url, "fuzz-partner", key, label="fuzz")
     app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap))
     return app, key
 

@@ -361,6 +361,33 @@ class DedupOverrideChanged(Event):
     decision: Literal["same", "not_same", "cleared"]
 
 
+class MatchmakingChanged(Event):
+    """On ``matchmaking.v1``, keyed by ``post_id``: a matchmaking post (call for expertise, job
+    offer, job search, offer of expertise) was created, updated, answered (a contact message got
+    its first answer), closed (by its author or at its deadline), hidden or unhidden by a
+    moderator. Carries no personal data (no email, no message text): followers read the post
+    through the gateway's API if they need more."""
+
+    kind: Literal["created", "updated", "answered", "closed", "hidden", "unhidden", "reported"]
+    post_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,100}$")]
+    post_kind: Literal["call_for_expertise", "job_offer", "job_search", "expertise_offer"]
+    project_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,100}$")] | None = None
+    themes: Annotated[list[str], Field(max_length=30)] = Field(default_factory=list)
+    departement: Annotated[str, StringConstraints(max_length=3)] | None = None
+    actor_role: Literal["holder", "visitor", "moderator", "operator", "system"] = "holder"
+
+
+class HolderEditChanged(Event):
+    """On ``projects.holder_edits.v1``, keyed by ``canonical_id``: the verified holder of a project
+    changed the fields a holder owns (``fields``: name → new value, ``None`` = back to the partners'
+    value). The edit is stored in PostgreSQL (``holder_edits``); the indexer lays it over the
+    canonical project in the search index."""
+
+    canonical_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,100}$")]
+    fields: dict[str, str | list[str] | None] = Field(default_factory=dict)
+    version: int = Field(ge=1)
+
+
 class DeadLetter(Event):
     """On ``deadletter.v1``: a message a service could not accept, and why."""
 

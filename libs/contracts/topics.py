@@ -14,6 +14,13 @@ DEDUP_OVERRIDES = "dedup.overrides.v1"
 """An operator's "same" / "not same" decision on a pair of records (stored by the gateway in
 ``dedup_overrides``); the indexer re-clusters around the pair. Keyed by the pair."""
 
+MATCHMAKING = "matchmaking.v1"
+"""Matchmaking posts created, updated, answered, closed, hidden (see ``MatchmakingChanged``),
+keyed by post id, for notifications and statistics."""
+HOLDER_EDITS = "projects.holder_edits.v1"
+"""A verified holder's edits of the fields a holder owns (``HolderEditChanged``), keyed by
+canonical id; the indexer lays them over the canonical project."""
+
 ALL_TOPICS = (
     PARTNER_INGEST,
     CRAWL_RECORDS,
@@ -22,6 +29,8 @@ ALL_TOPICS = (
     PROJECTS_CANONICAL,
     DEADLETTER,
     DEDUP_OVERRIDES,
+    MATCHMAKING,
+    HOLDER_EDITS,
 )
 
 DEFAULT_PARTITIONS = 4

@@ -36,7 +36,7 @@ from libs.contracts.runtime.settings import Settings, settings
 from libs.contracts.taxonomy import FACETS, taxonomy
 from services.gateway.adapters.keys import ApiKeys
 from services.gateway.adapters.search import make_search
-from services.gateway.controllers import EXTRA_ROUTES
+from services.gateway.controllers import EXTRA_LIFESPANS, EXTRA_ROUTES
 from services.gateway.domain import (
     EXPORT_COLUMNS,
     EXPORT_FORMATS,
@@ -443,7 +443,7 @@ def create_app(cfg: Settings | None = None) -> Litestar:
         route_handlers=[search, suggest, map_clusters, stats, export, get_project, get_taxonomy, health, ready,
                         home, project_page, stats_page, *EXTRA_ROUTES, GatewayMetrics,
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
-        lifespan=[lifespan],
+        lifespan=[lifespan, *EXTRA_LIFESPANS],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema"),
         cors_config=CORSConfig(allow_origins=cfg.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],

@@ -1,5 +1,10 @@
-"""Route handlers kept apart from app.py, one module per area, collected here."""
+"""Route handlers kept apart from app.py, one module per area, collected here.
 
-from services.gateway.controllers import dedup_admin, ingest, partners
+A module may also define ``lifespan(app)`` (an async context manager, entered after the gateway's
+own: the engine and broker exist) for its background work (mail delivery, expiry...)."""
 
-EXTRA_ROUTES = [*ingest.routes, *partners.routes, *dedup_admin.routes]
+from services.gateway.controllers import accounts, claims, contact, dedup_admin, ingest, matchmaking, partners
+
+_MODULES = (ingest, partners, dedup_admin, accounts, claims, matchmaking, contact)
+EXTRA_ROUTES = [route for module in _MODULES for route in module.routes]
+EXTRA_LIFESPANS = [module.lifespan for module in _MODULES if hasattr(module, "lifespan")]

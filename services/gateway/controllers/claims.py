@@ -1,0 +1,3 @@
+"""Project claims and the fields a verified holder edits."""
+
+routes: list = []

@@ -1,0 +1,3 @@
+"""Contact between visitors and holders: conversations, messages, replies by e-mail."""
+
+routes: list = []

@@ -1,0 +1,3 @@
+"""Matchmaking posts: calls for expertise, job offers, job searches, offers of expertise."""
+
+routes: list = []

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port (0: off)")
     metrics_host: str = "127.0.0.1"
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
+    matchmaking_expiry_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the post expiry")
 
 
 @lru_cache(maxsize=1)

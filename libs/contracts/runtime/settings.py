@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     matchmaking_expiry_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the post expiry")
+    # contact (issue 7): replies by e-mail to reponse+<token>@<mail_domain>
+    inbound_mailbox_dir: str | None = Field(".run/inbound", description="Maildir polled for replies by e-mail "
+                                                                         "(empty: not polled)")
+    inbound_secret: str | None = Field(None, description="Shared secret of POST /api/v1/inbound-mail (unset: off)")
+    inbound_poll_s: float = Field(5.0, gt=0, description="Seconds between two polls of the inbound Maildir")
 
 
 @lru_cache(maxsize=1)

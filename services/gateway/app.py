@@ -425,6 +425,8 @@ def create_app(cfg: Settings | None = None) -> Litestar:
         app.state.engine, app.state.broker = engine, broker
         app.state.search = make_search(cfg.search_backend, engine, cfg.meili_url, cfg.meili_key)
         app.state.api_keys = ApiKeys(engine)
+        app.state.settings = cfg
+        app.state.mailer = Mailer(engine)  # delivered by the accounts controller's dispatcher
         app.state.partners = _load_partners(cfg.carrefour_partners_file)
         log.info("gateway started", host=cfg.gateway_host, port=cfg.gateway_port)
         try:
@@ -438,19 +440,24 @@ def create_app(cfg: Settings | None = None) -> Litestar:
             log.error("request failed", path=scope.get("path"), method=scope.get("method"),
                       error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
+    from services.gateway.accounts.identity import user_middleware
+    from services.gateway.accounts.web import csrf_config, csrf_middleware, template_engine_callback
+    from services.gateway.adapters.mailer import Mailer
+
     return Litestar(
         after_exception=[log_crash],
         route_handlers=[search, suggest, map_clusters, stats, export, get_project, get_taxonomy, health, ready,
                         home, project_page, stats_page, *EXTRA_ROUTES, GatewayMetrics,
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
         lifespan=[lifespan, *EXTRA_LIFESPANS],
-        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine,
+                                       engine_callback=template_engine_callback),
         openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema"),
         cors_config=CORSConfig(allow_origins=cfg.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                                allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
                                expose_headers=["etag", "content-disposition"], max_age=600)
         if cfg.cors_origins else None,
-        middleware=[http_hygiene, PROMETHEUS.middleware],
+        middleware=[http_hygiene, PROMETHEUS.middleware, csrf_middleware(csrf_config(cfg)), user_middleware],
         request_max_body_size=2 * 1024 * 1024,
         exception_handlers={QueryError: lambda _, exc: Response({"status_code": 400, "detail": str(exc)}, status_code=400)},
     )

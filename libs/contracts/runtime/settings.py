@@ -36,6 +36,21 @@ class Settings(BaseSettings):
                                                                          "(empty: not polled)")
     inbound_secret: str | None = Field(None, description="Shared secret of POST /api/v1/inbound-mail (unset: off)")
     inbound_poll_s: float = Field(5.0, gt=0, description="Seconds between two polls of the inbound Maildir")
+    # accounts (issue 7)
+    secret_key: str | None = Field(None, description="Signs CSRF tokens; set the same value on every gateway replica "
+                                                     "(unset: a random one per process)")
+    session_cookie_secure: bool | None = Field(None, description="Secure flag of the session cookie (unset: on, "
+                                                                 "except for 127.0.0.1/localhost over http)")
+    session_ttl_hours: float = Field(24 * 14, gt=0, description="Lifetime of a login session")
+    public_base_url: str | None = Field(None, description="Base URL put in e-mailed links (unset: the request's)")
+    mail_from: str = "Carrefour <ne-pas-repondre@carrefour.localhost>"
+    mail_domain: str = Field("carrefour.localhost", description="Domain of the platform's e-mail addresses")
+    mailbox_dir: str = Field(".run/mailbox", description="Maildir where mail goes when no SMTP host is set")
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
 
 
 @lru_cache(maxsize=1)

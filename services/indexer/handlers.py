@@ -14,6 +14,7 @@ from libs.contracts.runtime.messaging import batch_consumer, consumer, publish
 from libs.contracts.topics import DEDUP_OVERRIDES, PROJECTS_CANONICAL, PROJECTS_GEOCODED
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import IndexWriter
+from services.indexer.holder_edits import HolderOverlays, register_holder_edits
 
 SERVICE = "indexer"
 DEDUP_GROUP = "indexer-dedup"
@@ -22,6 +23,9 @@ OVERRIDES_GROUP = "indexer-dedup-overrides"
 
 
 def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1) -> None:
+    overlays = HolderOverlays(store.engine)  # holder edits laid over canonical projects (holder_edits.py)
+    register_holder_edits(broker, SERVICE, overlays, writer)
+
     @batch_consumer(broker, service=SERVICE, topics=PROJECTS_GEOCODED, group_id=DEDUP_GROUP,
                     model=ProjectGeocoded)
     async def on_geocoded(events: list[ProjectGeocoded]) -> list[str]:
@@ -49,6 +53,7 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
             if e.canonical_id not in latest or e.version > latest[e.canonical_id].version:
                 latest[e.canonical_id] = e
         upserts = [(e.project, e.version) for e in latest.values() if e.op is Operation.UPSERT]
+        upserts = await overlays.apply(upserts)  # a partner update keeps the holder's fields
         if hasattr(writer, "upsert_many"):
             await writer.upsert_many(upserts)
         else:

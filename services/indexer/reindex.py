@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from libs.contracts.runtime.settings import settings
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import make_writer
+from services.indexer.holder_edits import HolderOverlays
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -23,15 +24,16 @@ async def main(argv: list[str] | None = None) -> int:
     engine = create_async_engine(cfg.database_url)
     writer = make_writer(cfg.search_backend, engine, cfg.meili_url, cfg.meili_key)
     t0 = time.monotonic()
+    projects = HolderOverlays(engine).overlaid(DedupStore(engine).all_canonical())  # with the holders' fields
     try:
         if opts.clear:
             await writer.clear()
             n = 0
-            async for project, version in DedupStore(engine).all_canonical():
+            async for project, version in projects:
                 await writer.upsert(project, version)
                 n += 1
         else:
-            n = await writer.rebuild(DedupStore(engine).all_canonical())
+            n = await writer.rebuild(projects)
     finally:
         await engine.dispose()
     print(f"reindexed {n} projects into {cfg.search_backend} in {time.monotonic() - t0:.1f}s"

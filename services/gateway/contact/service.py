@@ -75,14 +75,11 @@ def ctx_from_state(state: Any, base_url: str) -> Ctx:
 
 
 async def _mail_recipient(ctx: Ctx, conn: AsyncConnection, conv: dict[str, Any], body: str, *, first: bool) -> None:
-    if conv["recipient_user_id"] is not None:
-        found = await targets.user_contact(conn, conv["recipient_user_id"])
-        if found is None:
-            log.warning("contact recipient account gone: no e-mail", conversation_id=conv["id"])
-            return
-        to, page = found[0], f"{ctx.base_url}/messages/{conv['id']}"
-    else:
-        to, page = conv["recipient_email"], None
+    to = await targets.recipient_address(conn, conv)
+    if to is None:
+        log.warning("contact recipient account gone: no e-mail", conversation_id=conv["id"])
+        return
+    page = f"{ctx.base_url}/messages/{conv['id']}" if conv["recipient_user_id"] is not None else None
     token = await store.new_conversation_token(conn, conv["id"], "reply_recipient")
     sender_name = conv["sender_name"]
     text = mail_to_recipient(subject=conv["subject"], sender_name=sender_name, body=body, page_url=page, first=first,

@@ -48,6 +48,26 @@ async def user_contact(conn: AsyncConnection, user_id: int) -> tuple[str, str] |
     return row.email, row.display_name
 
 
+async def recipient_address(conn: AsyncConnection, conv: dict[str, Any]) -> str | None:
+    """Where mail for a conversation's recipient goes: for a project's holder, the contact e-mail
+    they set (claims) or their account's; for a post's author, their account's; else the
+    project's published contact."""
+    if conv["recipient_user_id"] is None:
+        return conv["recipient_email"]
+    if conv["target_kind"] == "project":
+        try:
+            from services.gateway.claims.store import contact_email_of
+        except ImportError:
+            contact_email_of = None
+        if contact_email_of is not None:
+            chosen = await contact_email_of(conn, conv["target_id"])
+            holder = await _holder_of(conn, conv["target_id"])
+            if chosen and holder == conv["recipient_user_id"]:
+                return chosen
+    found = await user_contact(conn, conv["recipient_user_id"])
+    return found[0] if found else None
+
+
 async def resolve(conn: AsyncConnection, search: Any, kind: str, target_id: str) -> Target | None:
     """The target and its recipient, or None when it does not exist / cannot be contacted."""
     if kind == "project":

@@ -1,0 +1,206 @@
+"""Contact pages in a real browser (Playwright + Debian's chromium), on a gateway of their own.
+
+An anonymous visitor writes to a project with no holder (errors shown next to the fields first),
+confirms from the e-mailed secret link, sees the contact's e-mailed reply (dropped in the inbound
+Maildir) and answers on the page; a logged-in visitor writes to a holder, the holder answers on
+the platform and reports the message, a moderator hides it. No console error (the CSP would
+report inline scripts or styles). Screenshots in ``.run/screenshots/contact-*.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from libs.contracts.events import Contact
+from services.indexer.adapters.search import PostgresIndexWriter
+from tests.conftest import fresh_database, wait_ready
+from tests.e2e.test_browser import _chromium, shots  # noqa: F401 — the chromium finder and screenshot folder
+from tests.helpers_accounts import body_of, create_user, link_in, read_mailbox
+from tests.integration.test_search_conformance import ROWS, make_project
+from tools.devstack import free_port, start_service, stop_process
+
+pytestmark = pytest.mark.e2e
+DOMAIN = "carrefour.test"
+CONTACT = "contact@jardin.example.org"
+BODY = "Bonjour, je voudrais rejoindre le jardin partagé et apporter des graines."
+
+
+@pytest.fixture(scope="module")
+def site(stack, tmp_path_factory):
+    chromium = _chromium()
+    url = fresh_database(stack, "browsercontact")
+
+    async def prepare():
+        engine = create_async_engine(url)
+        projects = [make_project(i, row, contact=Contact(email=CONTACT) if row[0] == "jardin-roubaix" else None)
+                    for i, row in enumerate(ROWS)]
+        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in projects])
+        holder = await create_user(engine, "porteuse@exemple.org", display_name="Porteuse")
+        await create_user(engine, "visiteur@exemple.org", display_name="Visiteur Connecté")
+        await create_user(engine, "modo@exemple.org", roles=("moderator",))
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
+                                    "VALUES ('epicerie-lyon', :u, 'approved', now())"), {"u": holder})
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    tmp = tmp_path_factory.mktemp("contact-site")
+    mailbox, inbound = tmp / "mailbox", tmp / "inbound"
+    proc = start_service("gateway", stack.service_env(
+        DATABASE_URL=url, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING", MAILBOX_DIR=str(mailbox),
+        INBOUND_MAILBOX_DIR=str(inbound), INBOUND_POLL_S="0.3", MAIL_DOMAIN=DOMAIN, PUBLIC_BASE_URL=base), tmp)
+    try:
+        try:
+            wait_ready(base, timeout=30)
+        except AssertionError:
+            raise AssertionError("gateway never became ready:\n" + (tmp / "gateway.log").read_text()) from None
+        yield dict(base=base, chromium=chromium, mailbox=mailbox, inbound=inbound)
+    finally:
+        stop_process(proc)
+
+
+def wait_mail(mailbox, to: str, subject: str, count: int = 1, timeout: float = 15.0) -> EmailMessage:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [m for m in read_mailbox(mailbox) if to in str(m["To"]) and subject in str(m["Subject"])]
+        if len(found) >= count:
+            return found[-1]
+        assert time.monotonic() < deadline, f"no mail to {to} ({subject}): {[m['Subject'] for m in read_mailbox(mailbox)]}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def browser(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=site["chromium"], headless=True,
+                               args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        errors: list[str] = []
+
+        def new_page():
+            context = b.new_context(viewport={"width": 1200, "height": 900}, locale="fr-FR", base_url=site["base"])
+            pg = context.new_page()
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.on("pageerror", lambda exc: errors.append(str(exc)))
+            return pg
+
+        try:
+            yield new_page, errors
+        finally:
+            b.close()
+
+
+def login(page, email: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/connexion")
+    page.fill("#f-email", email)
+    page.fill("#f-password", "correct horse battery")
+    page.click("button:has-text('Se connecter')")
+    expect(page.locator("text=Déconnexion")).to_be_visible()
+
+
+def test_anonymous_visitor_writes_confirms_and_follows_the_conversation(site, browser, shots):  # noqa: F811
+    from playwright.sync_api import expect
+
+    new_page, errors = browser
+    page = new_page()
+    page.goto("/contact/projet/jardin-roubaix")
+    expect(page.locator("h1")).to_have_text("Écrire au porteur du projet")
+    expect(page.locator(".ct-about")).to_contain_text("Jardin partagé du quartier de l'Épeule")
+    trap = page.locator("#f-site").bounding_box()  # the honeypot: off-screen, out of the tab order
+    assert trap is None or trap["x"] + trap["width"] <= 0, trap
+    page.fill("#f-body", "court")
+    page.click("button:has-text('Envoyer le message')")
+    expect(page.locator("#e-name")).to_have_text("Indiquez votre nom.")
+    expect(page.locator("#f-name")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#e-body")).to_contain_text("au moins 10")
+    assert [e for e in errors if "status of 400" not in e] == [], errors  # the refused form answers 400
+    errors.clear()
+    page.fill("#f-name", "Paul")
+    page.fill("#f-email", "paul@exemple.fr")
+    page.fill("#f-body", BODY)
+    page.screenshot(path=str(shots / "contact-1-form.png"), full_page=True)
+    page.click("button:has-text('Envoyer le message')")
+    expect(page.locator("h1")).to_have_text("Vérifiez votre boîte aux lettres")
+
+    link = link_in(wait_mail(site["mailbox"], "paul@exemple.fr", "Confirmez"), "/conversation/")
+    page.goto(link)
+    page.click("button:has-text(\"Confirmer l'envoi\")")
+    expect(page.locator(".ct-status")).to_contain_text("votre message est parti")
+    mail = wait_mail(site["mailbox"], CONTACT, "Message à propos")
+    assert BODY in body_of(mail)
+
+    # the project's contact answers by e-mail: it lands in the inbound Maildir, then on the page
+    reply = EmailMessage()
+    reply["From"], reply["To"], reply["Subject"] = CONTACT, str(mail["Reply-To"]), "Re: message"
+    reply["Message-ID"] = "<browser-1@jardin.example.org>"
+    reply.set_content("Avec plaisir, venez samedi matin !\n\nLe jeu. 26 nov. 2026, Carrefour a écrit :\n> " + BODY)
+    (site["inbound"] / "new").mkdir(parents=True, exist_ok=True)
+    (site["inbound"] / "new" / "browser-1.mail").write_bytes(reply.as_bytes())
+    forwarded = wait_mail(site["mailbox"], "paul@exemple.fr", "Re:")
+    page.goto(link_in(forwarded, "/conversation/"))
+    expect(page.locator(".ct-msg.theirs .ct-body")).to_have_text("Avec plaisir, venez samedi matin !")
+    expect(page.locator(".ct-msg.theirs")).to_contain_text("par courriel")
+    page.fill("#f-body", "Merci, à samedi !")
+    page.click("button:has-text('Répondre')")
+    expect(page.locator(".ct-status")).to_contain_text("Votre réponse est envoyée")
+    expect(page.locator(".ct-msg.mine")).to_have_count(2)
+    assert CONTACT not in page.content()
+    page.screenshot(path=str(shots / "contact-2-conversation.png"), full_page=True)
+    assert errors == [], errors
+
+
+def test_holder_answers_on_the_platform_and_a_moderator_hides(site, browser, shots):  # noqa: F811
+    from playwright.sync_api import expect
+
+    new_page, errors = browser
+    visitor = new_page()
+    login(visitor, "visiteur@exemple.org")
+    visitor.goto("/contact/projet/epicerie-lyon")
+    expect(visitor.locator("#f-name")).to_have_count(0)  # the account's name and address are used
+    visitor.fill("#f-body", "Vos produits sont une honte, espèce de voleurs " + BODY)
+    visitor.click("button:has-text('Envoyer le message')")
+    expect(visitor.locator("h1")).to_have_text("Message envoyé")
+    wait_mail(site["mailbox"], "porteuse@exemple.org", "Message à propos")
+
+    holder = new_page()
+    login(holder, "porteuse@exemple.org")
+    holder.goto("/messages")
+    expect(holder.locator(".ct-table tbody tr")).to_have_count(1)
+    expect(holder.locator(".ct-table")).to_contain_text("Visiteur Connecté")
+    holder.locator(".ct-table a").first.click()
+    expect(holder.locator("h1")).to_contain_text("Épicerie solidaire de la Croix-Rousse")
+    holder.fill("#f-body", "Bonjour, restons courtois.")
+    holder.click("button:has-text('Répondre')")
+    expect(holder.locator(".ct-status")).to_contain_text("Votre réponse est envoyée")
+    wait_mail(site["mailbox"], "visiteur@exemple.org", "Re:")
+    holder.locator(".ct-msg.theirs details summary").click()
+    holder.fill(".ct-msg.theirs input[name=reason]", "insultes")
+    holder.click("button:has-text('Signaler à la modération')")
+    expect(holder.locator(".ct-status")).to_contain_text("Message signalé")
+    holder.screenshot(path=str(shots / "contact-3-holder.png"), full_page=True)
+
+    moderator = new_page()
+    login(moderator, "modo@exemple.org")
+    moderator.goto("/moderation/messages")
+    expect(moderator.locator(".ct-table")).to_contain_text("insultes")
+    moderator.click("button:has-text('Masquer')")
+    expect(moderator.locator(".ct-status")).to_contain_text("C'est fait")
+    expect(moderator.locator(".ct-table")).to_contain_text("masqué")
+    moderator.screenshot(path=str(shots / "contact-4-moderation.png"), full_page=True)
+
+    holder.reload()
+    expect(holder.locator(".ct-hidden")).to_have_text("Message masqué par la modération.")
+    assert not re.search("voleurs", holder.content())
+    assert errors == [], errors

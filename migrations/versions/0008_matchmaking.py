@@ -29,7 +29,7 @@ def upgrade() -> None:
             id              text PRIMARY KEY,
             kind            text NOT NULL CHECK (kind IN ('call_for_expertise', 'job_offer', 'job_search',
                                                           'expertise_offer')),
-            author_id       bigint NOT NULL,
+            author_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
             project_id      text,
             project_title   text,
             title           text NOT NULL,
@@ -86,7 +86,7 @@ def upgrade() -> None:
         CREATE TABLE mm_reports (
             id            bigserial PRIMARY KEY,
             post_id       text NOT NULL REFERENCES mm_posts(id) ON DELETE CASCADE,
-            reporter_id   bigint,
+            reporter_id   bigint REFERENCES users (id) ON DELETE SET NULL,
             reporter_key  text NOT NULL,
             reason        text NOT NULL,
             details       text,

@@ -360,8 +360,11 @@ async def project_page(request: Request, project_id: str) -> Template:
     if doc is None:
         raise NotFoundException("Projet introuvable")
     similar = await state.search.similar(doc, SIMILAR)
+    from services.gateway.controllers.matchmaking import project_posts  # the project's open posts
+
     return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=_labels({}),
-                                                 similar=similar, partners=state.partners))
+                                                 similar=similar, partners=state.partners,
+                                                 posts=await project_posts(request.app, project_id)))
 
 
 STAT_CHARTS = (("theme", "Par thématique"), ("region", "Par région"), ("departement", "Par département (20 premiers)"),

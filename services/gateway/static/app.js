@@ -134,6 +134,37 @@
   map.on("moveend", function () { clearTimeout(pending); pending = setTimeout(load, 120); });
   load();
 
+  // matchmaking posts on the search page: a second layer (a star, not a dot) from /api/v1/matchmaking/map,
+  // with the search's text, theme and territory filters; switchable in the layer control
+  if (document.getElementById("search-area")) {
+    var postsLayer = L.layerGroup().addTo(map);
+    L.control.layers(null, { "Annonces (expertises, emplois)": postsLayer }, { collapsed: false }).addTo(map);
+    var POST_FILTERS = ["q", "theme", "region", "departement", "commune", "lat", "lon", "radius_km"];
+    var seqPosts = 0, pendingPosts = null;
+    var loadPosts = function () {
+      var mine = ++seqPosts;
+      var src = new URLSearchParams(el.dataset.api.split("?")[1] || ""), params = new URLSearchParams();
+      src.forEach(function (v, k) { if (POST_FILTERS.indexOf(k) >= 0) params.append(k, v); });
+      params.set("bbox", bboxOf());
+      fetch("/api/v1/matchmaking/map?" + params.toString()).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (geo) {
+          if (!geo || mine !== seqPosts) return;
+          postsLayer.clearLayers();
+          geo.features.forEach(function (f) {
+            var p = f.properties, ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
+            var label = p.kind_label + " : " + p.title;
+            L.marker(ll, { icon: L.divIcon({ className: "leaflet-div-icon post-icon", iconSize: [20, 20], html: "★" }),
+                           title: label, alt: label, keyboard: true, zIndexOffset: 500 })
+              .on("click", function () { window.location.assign(p.url); })
+              .addTo(postsLayer);
+          });
+          el.dataset.postsLoaded = String(geo.features.length);
+        });
+    };
+    map.on("moveend", function () { clearTimeout(pendingPosts); pendingPosts = setTimeout(loadPosts, 150); });
+    loadPosts();
+  }
+
   var area = document.getElementById("search-area");
   var form = document.getElementById("search-form");
   if (area && form) {

@@ -168,3 +168,10 @@ async def save_holder_edits(conn: AsyncConnection, project_id: str, holder_id: i
             contact_email = EXCLUDED.contact_email, updated_at = now()
         RETURNING version
         """), {"p": project_id, "h": holder_id, "f": orjson.dumps(fields).decode(), "e": contact_email})).scalar_one()
+
+
+async def recent_claims(conn: AsyncConnection, user_id: int, hours: int = 24) -> int:
+    """How many claims the user made in the last ``hours`` (each may e-mail a third party)."""
+    return (await conn.execute(text(
+        "SELECT count(*) FROM claims WHERE user_id = :u AND created_at > now() - make_interval(hours => :h)"),
+        {"u": user_id, "h": hours})).scalar_one()

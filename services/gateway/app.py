@@ -360,10 +360,12 @@ async def project_page(request: Request, project_id: str) -> Template:
     if doc is None:
         raise NotFoundException("Projet introuvable")
     similar = await state.search.similar(doc, SIMILAR)
+    from services.gateway.controllers.claims import project_holder  # "Projet géré par son porteur" block
     from services.gateway.controllers.matchmaking import project_posts  # the project's open posts
 
     return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=_labels({}),
                                                  similar=similar, partners=state.partners,
+                                                 claim=await project_holder(request, project_id),
                                                  posts=await project_posts(request.app, project_id)))
 
 

@@ -313,3 +313,89 @@ async def test_expiry_closes_at_deadline_and_announces(stack, env):
         assert [(e.kind, e.actor_role) for e in events] == [("created", "holder"), ("closed", "system")]
     finally:
         await consumer.stop()
+
+
+async def test_pages_forms_and_their_forbidden_cases(stack, env):
+    url, users = env
+    async with AsyncTestClient(app=_app(stack, url)) as client:
+        # anonymous: pages that need a login redirect to /connexion?next=...
+        r = await client.get("/annonces/nouvelle", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/connexion?next=%2Fannonces%2Fnouvelle"
+        for path in ("/annonces/moderation", "/annonces/mes-annonces"):
+            r = await client.get(path, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/connexion?next=")
+        # without the CSRF token a form is refused
+        r = await client.post("/annonces/nouvelle", data={"kind": "job_search"}, follow_redirects=False)
+        assert r.status_code == 403
+
+        await login(client, "porteur@example.org")
+        page = await client.get("/annonces/nouvelle?type=call_for_expertise")
+        assert page.status_code == 200 and 'value="jardin-roubaix"' in page.text and "Publier une annonce" in page.text
+        # errors are shown next to their fields, in French, and the values are kept
+        r = await client.post("/annonces/nouvelle", data={"kind": "job_offer", "title": "Poste de coordinateur",
+                                                          "project_id": "jardin-roubaix", "description": "trop court"})
+        assert r.status_code == 400
+        assert 'id="err-description"' in r.text and "Au moins 20 caractères." in r.text
+        assert 'id="err-contract_type"' in r.text and 'aria-invalid="true"' in r.text
+        assert 'value="Poste de coordinateur"' in r.text
+        form = {"kind": "call_for_expertise", "title": "Cherche graphiste pour une affiche",
+                "project_id": "jardin-roubaix", "skills": ["graphisme", "Sérigraphie"],
+                "description": "Une affiche pour la fête du jardin partagé, en mai prochain.", "remote": "remote"}
+        r = await client.post("/annonces/nouvelle", data=form, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].endswith("?publiee=1")
+        post_url = r.headers["location"].split("?")[0]
+        pid = post_url.rsplit("/", 1)[1]
+        page = await client.get(post_url + "?publiee=1")
+        assert page.status_code == 200 and "Votre annonce est publiée." in page.text
+        assert "Sérigraphie" not in page.text and "serigraphie" in page.text and "Clore l'annonce" in page.text
+        edit = await client.get(f"/annonces/{pid}/modifier")
+        assert edit.status_code == 200 and 'value="graphisme" checked' in edit.text
+        r = await client.post(f"/annonces/{pid}/modifier", data={**form, "title": "Cherche graphiste (affiche)"},
+                              follow_redirects=False)
+        assert r.status_code == 303
+        # the project page lists the project's open posts
+        project = await client.get("/projets/jardin-roubaix")
+        assert "Annonces du projet" in project.text and "Cherche graphiste (affiche)" in project.text
+        mine = await client.get("/annonces/mes-annonces")
+        assert "Cherche graphiste (affiche)" in mine.text
+        # not a moderator: 403 pages
+        assert (await client.get("/annonces/moderation")).status_code == 403
+        assert (await client.post(f"/annonces/{pid}/masquer", data={"reason": "x"})).status_code == 403
+        await logout(client)
+
+        # someone else: cannot edit or close
+        await login(client, "autre@example.org")
+        assert (await client.get(f"/annonces/{pid}/modifier")).status_code == 403
+        assert (await client.post(f"/annonces/{pid}/modifier", data=form)).status_code == 403
+        assert (await client.post(f"/annonces/{pid}/fermer")).status_code == 403
+        page = await client.get(f"/annonces/{pid}")
+        assert "Contacter l'auteur" in page.text and f"/contact/annonce/{pid}" in page.text
+        assert "Clore l'annonce" not in page.text and "Modération" not in page.text
+        await logout(client)
+
+        # a visitor browses, filters and reports
+        await csrf(client)
+        listing = await client.get("/annonces", params={"skill": "graphisme"})
+        assert listing.status_code == 200 and "Cherche graphiste (affiche)" in listing.text
+        assert "1 annonce" in listing.text and "Retirer le filtre Compétence : Graphisme" in listing.text
+        assert (await client.get("/annonces", params={"kind": "pirate"})).status_code == 400
+        assert (await client.get("/annonces/Pas-Un-Id")).status_code == 404
+        r = await client.post(f"/annonces/{pid}/signaler", data={"reason": "spam"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].endswith("?signalee=1")
+        assert (await client.post(f"/annonces/{pid}/fermer", follow_redirects=False)).status_code == 303  # → login
+        assert (await client.post(f"/annonces/{pid}/masquer", follow_redirects=False)).status_code == 303
+
+        # a moderator hides it from the moderation page, then the author closes it
+        await login(client, "modo@example.org")
+        queue = await client.get("/annonces/moderation")
+        assert queue.status_code == 200 and "Cherche graphiste (affiche)" in queue.text
+        r = await client.post(f"/annonces/{pid}/masquer", data={"reason": "doublon"}, follow_redirects=False)
+        assert r.status_code == 303
+        assert "Annonce masquée par la modération : doublon" in (await client.get(f"/annonces/{pid}")).text
+        await logout(client)
+        assert (await client.get(f"/annonces/{pid}")).status_code == 404
+        assert "Cherche graphiste" not in (await client.get("/projets/jardin-roubaix")).text
+        await login(client, "porteur@example.org")
+        assert "masquée par la modération" in (await client.get("/annonces/mes-annonces")).text
+        r = await client.post(f"/annonces/{pid}/fermer", follow_redirects=False)
+        assert r.status_code == 303 and "Annonce close" in (await client.get(f"/annonces/{pid}?close=1")).text

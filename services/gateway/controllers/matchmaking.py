@@ -438,7 +438,7 @@ def _values_of(post_row: dict[str, Any]) -> dict[str, Any]:
     out = {k: post_row.get(k) for k in FORM_FIELDS if k != "commune"}
     out["commune"] = (f"{post_row['commune_name']} ({post_row['postcode']})" if post_row.get("postcode")
                       else post_row.get("commune") or "") if not post_row.get("project_id") else ""
-    out["skills"] = [skill_label(s) for s in post_row.get("skills") or []]
+    out["skills"] = list(post_row.get("skills") or [])  # vocabulary slugs tick their box; free ones fill the text field
     for k in ("deadline", "start_date"):
         out[k] = post_row[k].isoformat() if post_row.get(k) else ""
     return out

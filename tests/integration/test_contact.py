@@ -182,10 +182,11 @@ async def test_logged_in_message_to_a_holder_reply_by_maildir_and_answered_event
 
             await logout(client)
             await login(client, "porteuse@exemple.org")
-            r = await client.post(f"/api/v1/contact/conversations/{conv_id}/messages", json={"body": "Demain 10 h ?"})
+            r = await client.post(f"/api/v1/contact/conversations/{conv_id}/messages", json={"body": "Demain <b>10 h</b> ?"})
             assert r.status_code == 201, r.text
             page = await client.get(f"/messages/{conv_id}")
-            assert page.status_code == 200 and "Demain 10 h ?" in page.text and "visiteur@exemple.org" not in page.text
+            assert page.status_code == 200 and "visiteur@exemple.org" not in page.text
+            assert "Demain &lt;b&gt;10 h&lt;/b&gt; ?" in page.text  # escaped, never markup
 
         batch = await consumer.getmany(timeout_ms=10_000)
         events = [MatchmakingChanged.model_validate(orjson.loads(m.value)) for ms in batch.values() for m in ms]
@@ -341,3 +342,29 @@ async def test_maildir_rejects_unknown_and_keeps_going(env):
         (new / "bad.mail").write_bytes(reply_mail(f"reponse+{'C' * 43}@{DOMAIN}", "hello", "<x@y>"))
         await wait_until(lambda: asyncio.sleep(0, result=any((env["inbound"] / "cur").glob("bad.mail:2,T"))),
                          timeout=10, what="the unknown reply trashed")
+
+
+async def test_odd_requests_never_fail_with_a_server_error(env):
+    async with AsyncTestClient(app=env["app"]) as client:
+        token = await csrf(client)
+        gets = ["/contact/inconnu/abc", "/contact/projet/" + "a" * 300, "/contact/projet/%00", "/contact/annonce/nope",
+                "/conversation/x", "/conversation/" + "A" * 500, "/messages/0", "/messages/abc",
+                "/api/v1/contact/conversations/-1", "/api/v1/contact/conversations/99999999999999999999999"]
+        for path in gets:
+            r = await client.get(path, follow_redirects=False)
+            assert r.status_code < 500, (path, r.status_code)
+        posts = [("/api/v1/contact/messages", {"json": {"target_kind": "x"}}),
+                 ("/api/v1/contact/messages", {"json": {"target_kind": "project", "target_id": JARDIN, "body": 5}}),
+                 ("/api/v1/contact/messages", {"content": b"\xff\xfe not json",
+                                               "headers": {"content-type": "application/json"}}),
+                 ("/api/v1/contact/messages", {"json": {"target_kind": "project", "target_id": JARDIN, "body": BODY,
+                                                        "unexpected": 1}}),
+                 (f"/contact/projet/{JARDIN}", {"data": {"_csrf_token": token}}),
+                 (f"/contact/projet/{JARDIN}", {"data": {"_csrf_token": token, "name": "\x00" * 50,
+                                                         "email": "a@b.fr" * 100, "body": "\x00" * 20000}}),
+                 ("/conversation/" + "A" * 43 + "/confirmer", {"data": {"_csrf_token": token}}),
+                 ("/conversation/" + "A" * 43 + "/repondre", {"data": {"_csrf_token": token, "body": "x"}}),
+                 ("/moderation/messages/1/masquer", {"data": {"_csrf_token": token}})]
+        for path, kwargs in posts:
+            r = await client.post(path, follow_redirects=False, **kwargs)
+            assert r.status_code < 500, (path, r.status_code, r.text[:300])

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.gateway.contact import domain
 from services.gateway.contact.domain import (
     LIMITS,
@@ -141,3 +144,33 @@ def test_html_only_reply_drops_blockquote():
     msg.set_content("<html><body><p>Oui, d'accord</p><blockquote>ancien message</blockquote></body></html>",
                     subtype="html")
     assert domain.extract_reply(domain.body_text(msg)) == "Oui, d'accord"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=3000), st.text(max_size=200), st.text(max_size=300), st.text(max_size=50))
+def test_validation_and_extraction_never_crash(body, name, email, trap):
+    d = check_draft(name, email, body, trap)
+    assert isinstance(d.errors, dict)
+    if not d.errors:
+        assert domain.BODY_MIN <= len(d.body) <= domain.BODY_MAX and count_links(d.body) <= domain.MAX_LINKS
+    assert isinstance(extract_reply(body), str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=4000))
+def test_any_bytes_parse_without_error(raw):
+    from email import policy
+    from email.parser import BytesParser
+
+    got = parse_inbound(BytesParser(policy=policy.default).parsebytes(raw), "carrefour.localhost")
+    assert got.tokens == [] and isinstance(got.text, str)
+
+
+def test_odd_charsets_and_headers_parse():
+    from email import policy
+    from email.parser import BytesParser
+
+    raw = (b"From: =?utf-8?q?Marie?= <m@exemple.fr>\nTo: reponse+" + b"a" * 43 + b"@carrefour.localhost\n"
+           b"Content-Type: text/plain; charset=unknown-8bit\n\n\xff\xfe bonjour")
+    got = parse_inbound(BytesParser(policy=policy.default).parsebytes(raw), "carrefour.localhost")
+    assert got.tokens == ["a" * 43] and "bonjour" in got.text

@@ -226,8 +226,8 @@ async def inbound(ctx: Ctx, raw: bytes, envelope_to: list[str] | None = None) ->
     """An e-mail sent to a reply address: appended to its conversation (quotes stripped) and
     forwarded to the other party. Returns the outcome: appended, duplicate, automatic,
     unknown_token, empty, rejected."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
     try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
         mail = domain.parse_inbound(msg, ctx.mail_domain, envelope_to)
     except Exception as exc:  # noqa: BLE001 — a malformed message is refused, never crashes the poller
         log.warning("inbound mail unreadable", error=type(exc).__name__)

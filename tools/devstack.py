@@ -307,6 +307,8 @@ def cmd_up(args) -> int:
     subprocess.run([sys.executable, "-m", "services.gateway.cli", "create-key", "--partner", "demo",
                     "--label", "make up demo key", "--key", "demo-key-not-secret"],
                    env=stack.service_env(), cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "services.gateway.cli", "create-operator", "--email",  # prints its password
+                    "operateur@example.org"], env=stack.service_env(), cwd=ROOT, check=False)
     _pidfile().write_text(json.dumps({
         "pid": os.getpid(),
         "pgdata": str(stack.postgres.datadir) if stack.postgres else None,

@@ -368,3 +368,30 @@ async def test_odd_requests_never_fail_with_a_server_error(env):
         for path, kwargs in posts:
             r = await client.post(path, follow_redirects=False, **kwargs)
             assert r.status_code < 500, (path, r.status_code, r.text[:300])
+
+
+async def test_purge_drops_old_counters_expired_tokens_and_unconfirmed_messages(env):
+    from services.gateway.contact import store
+
+    engine = env["engine"]
+    async with engine.begin() as conn:
+        old = await store.create_conversation(
+            conn, target_kind="project", target_id=JARDIN, project_id=JARDIN, subject="x", sender_user_id=None,
+            sender_name="P", sender_email="p@e.fr", recipient_user_id=None, recipient_email=CONTACT, state="pending")
+        fresh = await store.create_conversation(
+            conn, target_kind="project", target_id=JARDIN, project_id=JARDIN, subject="x", sender_user_id=None,
+            sender_name="P", sender_email="p@e.fr", recipient_user_id=None, recipient_email=CONTACT, state="pending")
+        token = await store.new_conversation_token(conn, fresh, "access")
+        await conn.execute(text("UPDATE contact_conversations SET created_at = now() - interval '8 days' "
+                                "WHERE id = :c"), {"c": old})
+        await conn.execute(text("INSERT INTO contact_attempts (bucket, key_hash, at) VALUES "
+                                "('ip', 'a', now() - interval '3 days'), ('ip', 'b', now())"))
+        await conn.execute(text("INSERT INTO contact_tokens (token_hash, conversation_id, purpose, expires_at) "
+                                "VALUES ('dead', :c, 'access', now() - interval '1 second')"), {"c": fresh})
+        await store.purge(conn)
+    assert await count(engine, "SELECT count(*) FROM contact_conversations") == 1
+    assert await count(engine, "SELECT count(*) FROM contact_attempts") == 1
+    assert await count(engine, "SELECT count(*) FROM contact_tokens") == 1
+    async with engine.connect() as conn:
+        assert (await store.conversation_by_token(conn, token, ("access",)))[0]["id"] == fresh
+        assert await store.conversation_by_token(conn, token, ("reply_sender",)) is None

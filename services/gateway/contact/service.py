@@ -215,7 +215,10 @@ async def reply(ctx: Ctx, conversation_id: int, author: str, body: str | None, *
         event = MatchmakingChanged(kind="answered", post_id=post["id"], post_kind=post["kind"],
                                    project_id=post.get("project_id"), themes=list(post.get("themes") or [])[:30],
                                    departement=post.get("departement"), actor_role="holder")
-        await publish(ctx.broker, MATCHMAKING, event, key=post["id"])
+        try:
+            await publish(ctx.broker, MATCHMAKING, event, key=post["id"])
+        except Exception as exc:  # noqa: BLE001 — the answer is stored and mailed: report, don't fail it
+            log.error("answered event not published", post_id=post["id"], error=f"{type(exc).__name__}: {exc}")
     return message_id
 
 

@@ -50,9 +50,12 @@ async def is_duplicate(conn: AsyncConnection, *, sender_email: str, ip_hash: str
 
 
 async def purge(conn: AsyncConnection) -> None:
-    """Rate-limit counters older than two days and expired tokens go."""
+    """Rate-limit counters older than two days, expired tokens, and first messages never confirmed
+    within a week go."""
     await conn.execute(text("DELETE FROM contact_attempts WHERE at < now() - interval '2 days'"))
     await conn.execute(text("DELETE FROM contact_tokens WHERE expires_at < now()"))
+    await conn.execute(text("DELETE FROM contact_conversations WHERE state = 'pending' "
+                            "AND created_at < now() - interval '7 days'"))
 
 
 # --------------------------------------------------------------------------- conversations, messages

@@ -371,6 +371,9 @@ async def test_pages_forms_and_their_forbidden_cases(stack, env):
         page = await client.get(f"/annonces/{pid}")
         assert "Contacter l'auteur" in page.text and f"/contact/annonce/{pid}" in page.text
         assert "Clore l'annonce" not in page.text and "Modération" not in page.text
+        # reporting through the form (anonymous reports are tested above, and rate-limited per address)
+        r = await client.post(f"/annonces/{pid}/signaler", data={"reason": "spam"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].endswith("?signalee=1")
         await logout(client)
 
         # a visitor browses, filters and reports
@@ -380,8 +383,8 @@ async def test_pages_forms_and_their_forbidden_cases(stack, env):
         assert "1 annonce" in listing.text and "Retirer le filtre Compétence : Graphisme" in listing.text
         assert (await client.get("/annonces", params={"kind": "pirate"})).status_code == 400
         assert (await client.get("/annonces/Pas-Un-Id")).status_code == 404
-        r = await client.post(f"/annonces/{pid}/signaler", data={"reason": "spam"}, follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"].endswith("?signalee=1")
+        r = await client.post(f"/annonces/{pid}/signaler", data={"reason": "rien"}, follow_redirects=False)
+        assert r.status_code == 400 and "Motif inconnu." in r.text
         assert (await client.post(f"/annonces/{pid}/fermer", follow_redirects=False)).status_code == 303  # → login
         assert (await client.post(f"/annonces/{pid}/masquer", follow_redirects=False)).status_code == 303
 

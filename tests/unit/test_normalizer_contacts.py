@@ -119,3 +119,70 @@ def test_normalize_never_raises_and_stays_in_the_taxonomy(title, description, th
     assert set(p.unclassified) <= {"theme", "stage", "engineering", "holder_type"}
     assert all(0 < c <= 1 for c in p.taxonomy_confidence.values())
     assert p.contact is None or p.contact.phone is None or p.contact.phone.startswith("+")
+
+
+# ------------------------------------------------- short roads: same answers as the full way
+
+import phonenumbers  # noqa: E402
+from email_validator import EmailNotValidError, validate_email  # noqa: E402
+
+
+def _email_full_way(raw: str) -> tuple[str | None, str | None]:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized, None
+    except EmailNotValidError as exc:
+        return None, f"email {raw!r} dropped: {exc}"
+
+
+def _phone_full_way(raw: str) -> tuple[str | None, str | None]:
+    import re
+
+    from services.normalizer.contacts import _OVERSEAS, _OVERSEAS_PREFIX, _REGIONS
+
+    regions = _OVERSEAS + _REGIONS if _OVERSEAS_PREFIX.match(re.sub(r"[^0-9+]", "", raw)) else _REGIONS
+    for region in regions:
+        try:
+            num = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL), None
+        if raw.strip().startswith("+"):
+            break
+    return None, f"phone {raw!r} dropped: not a valid number"
+
+
+_local = st.from_regex(r"[A-Za-z0-9_!#$%&'*+/=?^`{|}~.\-]{1,70}", fullmatch=True)
+_domain = st.one_of(
+    st.sampled_from(["exemple.org", "Exemple.FR", "élysée.fr", "xn--lyse-bsa.fr", "b..fr", "-b.fr", "b_c.fr",
+                     "localhost", "asso.test", "a.b", "1.2.3.4", "[127.0.0.1]", "orange.fr.", "x" * 64 + ".fr",
+                     ".".join(["abcdefghij" * 6] * 4) + ".fr", "ÉLYSÉE.FR", "straße.de", "\u0301b.fr"]),
+    st.from_regex(r"[a-zA-Z0-9\-.éÉ_]{1,40}", fullmatch=True),
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(address=st.one_of(st.emails(), st.builds(lambda lo, d: f"{lo}@{d}", _local, _domain),
+                         st.sampled_from([" Marie.Dupont@asso-exemple.org ", "Postmaster@Exemple.FR", "a@b@c.fr",
+                                          "\"quoted\"@exemple.fr", "Jean <jean@exemple.fr>", "jean@", "@exemple.fr",
+                                          "x" * 250 + "@exemple.fr"])))
+def test_email_short_road_gives_the_full_answer(address) -> None:
+    assert normalize_email.__wrapped__(address) == _email_full_way(address)
+
+
+@settings(max_examples=600, deadline=None, database=None)
+@given(first=st.integers(0, 9), rest=st.lists(st.integers(0, 99), min_size=4, max_size=4),
+       sep=st.sampled_from(["", " ", ".", "-", "  ", "/"]), pad=st.sampled_from(["", " "]))
+def test_phone_short_road_gives_the_full_answer(first, rest, sep, pad) -> None:
+    raw = pad + f"0{first}" + sep + sep.join(f"{x:02d}" for x in rest) + pad
+    assert normalize_phone.__wrapped__(raw) == _phone_full_way(raw)
+
+
+def test_phone_short_road_on_every_french_prefix() -> None:
+    # Every two-digit prefix 01-09 and a spread of the following digits, both ways.
+    for first in range(1, 10):
+        for second in range(0, 100, 3):
+            for tail in ("000000", "123456", "999999", "450789"):
+                raw = f"0{first}{second:02d}{tail}"
+                raw = " ".join(raw[i:i + 2] for i in range(0, 10, 2))
+                assert normalize_phone.__wrapped__(raw) == _phone_full_way(raw), raw

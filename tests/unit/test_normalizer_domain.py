@@ -296,3 +296,62 @@ def test_check_rejects_titles_without_words(title: str) -> None:
 @pytest.mark.parametrize("title", ["A", "Toit + Moi", "<b>Papa</b>", "2024", "Été"])
 def test_check_accepts_real_titles(title: str) -> None:
     assert check(normalize(record(title=title))) is None
+
+
+# ------------------------------------- clean_text: the short roads give the straightforward answers
+
+def _clean_text_reference(text: str | None) -> str:
+    """clean_text as first written (every pass through ftfy's check and nh3): the fast version
+    must give exactly the same text."""
+    import html
+    import re
+    import unicodedata
+
+    import ftfy
+    import nh3
+
+    from services.normalizer.domain import _BLANK_LINES, _BLOCK_TAGS, _MARKUP, _NEEDS_FTFY
+
+    ws = re.compile(r"[ \t\u00a0\u200b]+")
+
+    def fix(t: str) -> str:
+        return ftfy.fix_text(t) if _NEEDS_FTFY.search(t) else unicodedata.normalize("NFC", t)
+
+    def one_pass(t: str) -> str:
+        t = fix(t)
+        return html.unescape(nh3.clean(_BLOCK_TAGS.sub("\n", t), tags=set(), strip_comments=True))
+
+    if not text:
+        return ""
+    if not text.isascii():
+        text = fix(text)
+    if _MARKUP.search(text):
+        for _ in range(4):
+            cleaned = one_pass(text)
+            if cleaned == text or not _MARKUP.search(cleaned):
+                text = cleaned
+                break
+            text = cleaned
+        else:
+            text = nh3.clean(text, tags=set(), strip_comments=True)
+    lines = [ws.sub(" ", line).strip() for line in text.splitlines()]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+_MARKUP_ATOMS = ["<p>", "</p>", "<br>", "<br/>", "<li>", "<strong>", "</em>", "<a href='x'>", "<!-- c -->", "<script>",
+                 "&amp;", "&lt;", "&gt;", "&lt;p&gt;", "&amp;lt;", "&#39;", "&#233;", "&#xE9;", "&#x2019;", "&#0;",
+                 "&#x80;", "&#x1;", "&#13;", "&#xD800;", "&#xFFFE;", "&nbsp;", "&eacute", "&notin;", "&", "#", ";", "<",
+                 ">", " ", "  ", "\t", "\n", "\r\n", "\r", "\u00a0", "\u200b", "\u2028", "\x85", "\x0c", "é", "Ã©", "Â ",
+                 "’", "…", "œ", "ﬁ", "＜", "\ufffd", "e\u0301", "Projet", "jardin", "l'été", "a", "1"]
+
+
+@settings(max_examples=1500, deadline=None, database=None)
+@given(st.lists(st.one_of(st.sampled_from(_MARKUP_ATOMS), st.text(max_size=3)), max_size=25).map("".join))
+def test_clean_text_matches_the_straightforward_version(raw: str) -> None:
+    assert clean_text(raw) == _clean_text_reference(raw)
+
+
+def test_clean_text_matches_the_straightforward_version_on_demo_records(demo_records) -> None:
+    for r in demo_records:
+        for value in (r.title, r.description, r.address, r.commune, r.country, *r.themes):
+            assert clean_text(value) == _clean_text_reference(value)

@@ -90,6 +90,13 @@ class SearchQuery:
     def offset(self) -> int:
         return (self.page - 1) * self.per_page
 
+    def cache_key(self) -> tuple:
+        """What a search's result depends on, normalised: the folded query words (in order: the
+        last one is a prefix), each facet's values as a set, geo, bbox, sort and page. Two
+        requests with the same key get the same result from the same index."""
+        return (tuple(self.tokens), tuple(sorted((k, tuple(sorted(v))) for k, v in self.filters.items() if v)),
+                self.geo, self.bbox, self.sort, self.page, self.per_page)
+
 
 def _number(name: str, raw: str | float | None, lo: float, hi: float) -> float | None:
     if raw is None or raw == "":

@@ -227,12 +227,14 @@ def meili_server():
         container.stop()
 
 
-@pytest.fixture(params=["postgres", "meilisearch"])
+@pytest.fixture(params=["postgres", "postgres-cached", "meilisearch"])
 def backend(request):
-    """(writer, reader) of one backend, on an empty index of the test's own."""
-    if request.param == "postgres":
+    """(writer, reader) of one backend, on an empty index of the test's own. "postgres-cached" is
+    the gateway's default reader: the same queries through its result cache (every write in these
+    tests is followed at once by searches, so a stale cached result would fail them)."""
+    if request.param.startswith("postgres"):
         engine = request.getfixturevalue("engine")  # fresh migrated database: search_documents exists
-        yield PostgresIndexWriter(engine), PostgresSearch(engine)
+        yield PostgresIndexWriter(engine), PostgresSearch(engine, cache_mb=8 if request.param.endswith("cached") else 0)
         return
     url, key = request.getfixturevalue("meili_server")
     import meilisearch

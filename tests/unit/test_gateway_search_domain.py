@@ -148,3 +148,73 @@ def test_suggest_terms():
     assert suggest_terms("alim") == [{"facet": "theme", "value": "alimentation", "label": "Alimentation"}]
     assert any(t["value"] == "emploi-insertion" for t in suggest_terms("insert"))
     assert suggest_terms("") == [] and suggest_terms("zzzz") == []
+
+
+# --------------------------------------------------------------------------- search result cache
+
+
+def test_cache_key_normalises_what_does_not_change_the_result():
+    from services.gateway.domain import parse_search
+
+    a = parse_search(q="Jardin  Partagé", filters={"theme": ["alimentation", "culture"], "source": ["avise"]})
+    b = parse_search(q="jardin partage", filters={"source": ["avise"], "theme": ["culture", "alimentation"]})
+    assert a.cache_key() == b.cache_key()
+    assert hash(a.cache_key()) == hash(b.cache_key())
+    assert parse_search(q="partage jardin").cache_key() != parse_search(q="jardin partage").cache_key()  # prefix: last
+    assert parse_search(q="jardin", page=2).cache_key() != parse_search(q="jardin").cache_key()
+    assert parse_search(q="jardin", lat=45, lon=4, radius_km=30).cache_key() != \
+        parse_search(q="jardin", lat=45, lon=4, radius_km=31).cache_key()
+    assert parse_search(q="jardin", sort="newest").cache_key() != parse_search(q="jardin").cache_key()
+
+
+def test_result_cache_is_an_lru_bounded_in_bytes_for_one_generation():
+    from services.gateway.adapters.search_cache import ResultCache
+
+    cache = ResultCache(max_bytes=800)
+    for i in range(10):
+        cache.put(i, 1, bytes(100))
+    assert len(cache) == 8 and cache.bytes == 800
+    assert cache.get(0, 1) is None and cache.get(2, 1) is not None  # 0, 1 evicted
+    cache.put(10, 1, bytes(100))
+    assert cache.get(2, 1) is not None and cache.get(3, 1) is None  # 2 was used recently: 3 went
+    cache.put(99, 1, bytes(101))  # over an eighth of the budget: not kept
+    assert cache.get(99, 1) is None
+
+    assert cache.get(2, 2) is None and len(cache) == 0, "a newer generation drops everything"
+    cache.put(5, 1, b"old")  # computed under the previous generation: not kept
+    assert cache.get(5, 2) is None and cache.get(5, 1) is None
+    cache.put(5, 2, b"new")
+    assert cache.get(5, 2) == b"new"
+
+
+async def test_index_generation_reads_are_batched_and_never_older_than_the_request():
+    import asyncio
+    import time
+
+    from services.gateway.adapters.search_cache import IndexGeneration
+
+    started: list[float] = []
+
+    async def read() -> int:
+        started.append(time.monotonic())
+        await asyncio.sleep(0.01)
+        return len(started)
+
+    gen = IndexGeneration(read, max_stale_s=0)
+
+    async def request() -> tuple[float, int]:
+        arrived = time.monotonic()
+        return arrived, await gen.current()
+
+    results = []
+    for _ in range(5):
+        results += await asyncio.gather(*(request() for _ in range(30)), *(asyncio.sleep(0.004 * k) for k in range(3)))
+    answers = [r for r in results if r is not None]
+    assert len(answers) == 150
+    for arrived, value in answers:
+        assert started[value - 1] >= arrived, "a request got a generation read that started before it arrived"
+    assert len(started) <= 10, "concurrent requests share reads"
+
+    relaxed = IndexGeneration(read, max_stale_s=60)
+    n = len(started)
+    assert await relaxed.current() == await relaxed.current() == n + 1, "within the allowance: one read"

@@ -14,6 +14,7 @@ aggregated from it in the same statement (``json_build_object``).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
+from services.gateway.adapters.search_cache import IndexGeneration, ResultCache
 from services.gateway.domain import SearchQuery
 
 MULTI = {"theme", "engineering", "source"}
@@ -39,6 +41,26 @@ FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
 MAX_MAP_POINTS = 10_000
 """Meilisearch only: points fetched to cluster in Python (its result window)."""
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_POSITIONAL: dict[str, tuple[str, list[str]]] = {}
+
+
+def _positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``:name`` placeholders to asyncpg's ``$n`` (the conversion is memoised per statement)."""
+    converted = _POSITIONAL.get(sql)
+    if converted is None:
+        names: list[str] = []
+
+        def number(m: re.Match) -> str:
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+
+        converted = (_NAMED.sub(number, sql), names)
+        if len(_POSITIONAL) > 2_000:
+            _POSITIONAL.clear()
+        _POSITIONAL[sql] = converted
+    return converted[0], [params[n] for n in converted[1]]
 
 
 class SearchBackend(Protocol):
@@ -62,9 +84,25 @@ def _title_terms(tokens: list[str]) -> list[str]:
 
 
 class PostgresSearch:
-    def __init__(self, engine: AsyncEngine):
+    """``cache_mb`` > 0 caches search results (per process, exact invalidation by the index
+    generation; ``max_stale_ms``: see ``search_cache``)."""
+
+    def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0):
         self.engine = engine
         self._known: dict[str, tuple[bool, float]] = {}
+        self.cache = ResultCache(int(cache_mb * 1024 * 1024)) if cache_mb > 0 else None
+        self.generation = IndexGeneration(self._read_generation, max_stale_ms / 1000)
+
+    @asynccontextmanager
+    async def _raw(self):
+        """The pooled connection's asyncpg connection: the hot queries skip SQLAlchemy's statement
+        handling (no BEGIN either: asyncpg outside a transaction is autocommit)."""
+        async with self.engine.connect() as conn:
+            yield (await conn.get_raw_connection()).driver_connection
+
+    async def _read_generation(self) -> int:
+        async with self._raw() as conn:
+            return await conn.fetchval("SELECT generation FROM search_index_state WHERE id = 1")
 
     @asynccontextmanager
     async def _read(self):
@@ -101,7 +139,12 @@ class PostgresSearch:
             params = {f"t{i}": t for i, t in enumerate(missing)}
             checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
                                "AND NOT deleted)" for i in range(len(missing)))
-            found = (await conn.execute(text(f"SELECT ARRAY[{checks}]"), params)).scalar()
+            sql = f"SELECT ARRAY[{checks}]"
+            if hasattr(conn, "fetchval"):  # asyncpg
+                sql, args = _positional(sql, params)
+                found = await conn.fetchval(sql, *args)
+            else:
+                found = (await conn.execute(text(sql), params)).scalar()
             if len(self._known) > KNOWN_WORDS_MAX:
                 self._known.clear()
             for term, known in zip(missing, found):
@@ -169,8 +212,34 @@ class PostgresSearch:
     # ------------------------------------------------------------------ search
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
+        if self.cache is None:
+            raw = await self._search(query)
+        else:
+            generation = await self.generation.current()
+            key = query.cache_key()
+            raw = self.cache.get(key, generation)
+            if raw is None:
+                raw = await self._search(query)
+                self.cache.put(key, generation, raw)
+        result = orjson.loads(raw)
+        facets, labels = {}, {}
+        for facet in FACET_FIELDS:
+            rows = result[facet]
+            facets[facet] = {v: n for v, n, _ in rows}
+            if facet in LABEL_COLUMNS:
+                labels[facet] = {v: label for v, _, label in rows if label}
+        hits = []
+        for row in result["hits"]:
+            hit = row["doc"]
+            if row["distance_km"] is not None:
+                hit["distance_km"] = round(row["distance_km"], 2)
+            hits.append(hit)
+        return {"total": result["total"], "hits": hits, "facets": facets, "labels": labels}
+
+    async def _search(self, query: SearchQuery) -> bytes:
+        """The search's JSON (total, hits, facets) as the database wrote it: one round trip."""
         params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
-        async with self._read() as conn:
+        async with self._raw() as conn:
             indexed = await self._indexed(conn, query.tokens)
             base = self._base(query, params, indexed)
             flags = {f: f"m_{f}" for f in query.filters}
@@ -207,23 +276,11 @@ class PostgresSearch:
                 parts.append(f"'{facet}', (SELECT coalesce(json_agg(json_build_array(v, n, label) "
                              f"ORDER BY n DESC, v), '[]') FROM ({sql} ORDER BY n DESC, v LIMIT {FACET_LIMIT}) f)")
             sql = (f"WITH m AS MATERIALIZED (SELECT {columns} FROM search_documents WHERE {' AND '.join(base)}) "
-                   f"SELECT json_build_object({', '.join(parts)}) AS r")
+                   f"SELECT json_build_object({', '.join(parts)})::text AS r")
             params.update(limit=query.per_page, offset=query.offset)
-            raw = (await conn.execute(text(sql), params)).scalar()
-        result = _load(raw)
-        facets, labels = {}, {}
-        for facet in FACET_FIELDS:
-            rows = result[facet]
-            facets[facet] = {v: n for v, n, _ in rows}
-            if facet in LABEL_COLUMNS:
-                labels[facet] = {v: label for v, _, label in rows if label}
-        hits = []
-        for row in result["hits"]:
-            hit = row["doc"]
-            if row["distance_km"] is not None:
-                hit["distance_km"] = round(row["distance_km"], 2)
-            hits.append(hit)
-        return {"total": result["total"], "hits": hits, "facets": facets, "labels": labels}
+            sql, args = _positional(sql, params)
+            raw = await conn.fetchval(sql, *args)
+        return raw.encode()
 
     # ------------------------------------------------------------------ suggest, similar
 
@@ -318,9 +375,16 @@ class PostgresSearch:
                 yield _load(row.doc)
 
 
-def make_search(backend: str, engine: AsyncEngine, meili_url: str | None = None, meili_key: str | None = None) -> SearchBackend:
+def make_search(backend: str, engine: AsyncEngine, meili_url: str | None = None, meili_key: str | None = None,
+                cache_mb: float | None = None, max_stale_ms: float | None = None) -> SearchBackend:
     if backend == "postgres":
-        return PostgresSearch(engine)
+        if cache_mb is None or max_stale_ms is None:
+            from libs.contracts.runtime.settings import settings
+
+            cfg = settings()
+            cache_mb = cfg.search_cache_mb if cache_mb is None else cache_mb
+            max_stale_ms = cfg.search_cache_max_stale_ms if max_stale_ms is None else max_stale_ms
+        return PostgresSearch(engine, cache_mb, max_stale_ms)
     from services.gateway.adapters.search_meili import MeiliSearch
 
     return MeiliSearch(meili_url, meili_key)

@@ -152,9 +152,18 @@ class PostgresIndexWriter:
                         + ", ".join(f"{c}=EXCLUDED.{c}" for c in COLUMNS.split(", ") if c != "id")
                         + " WHERE search_documents_next.version < EXCLUDED.version"), {"started": started})
                     names = await self._index_names(conn, "search_documents")
+                    # LIKE ... INCLUDING ALL copies no triggers: carry them over (the index generation
+                    # the gateway's result cache checks is bumped by one, migration 0010)
+                    triggers = (await conn.execute(text(
+                        "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+                        "WHERE tgrelid = 'search_documents'::regclass AND NOT tgisinternal"))).scalars().all()
                     await conn.execute(text("ALTER TABLE search_documents RENAME TO search_documents_old"))
                     await conn.execute(text("ALTER TABLE search_documents_next RENAME TO search_documents"))
                     await conn.execute(text("DROP TABLE search_documents_old"))
+                    for definition in triggers:
+                        await conn.execute(text(definition))
+                    if (await conn.execute(text("SELECT to_regclass('search_index_state')"))).scalar():
+                        await conn.execute(text("UPDATE search_index_state SET generation = generation + 1"))
                     # the new table's indexes take the old names, so migrations can keep naming them
                     for definition, name in (await self._index_names(conn, "search_documents")).items():
                         if definition in names and names[definition] != name:

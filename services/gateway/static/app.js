@@ -138,7 +138,8 @@
   // with the search's text, theme and territory filters; switchable in the layer control
   if (document.getElementById("search-area")) {
     var postsLayer = L.layerGroup().addTo(map);
-    L.control.layers(null, { "Annonces (expertises, emplois)": postsLayer }, { collapsed: false }).addTo(map);
+    L.control.layers(null, { "Annonces (expertises, emplois)": postsLayer },
+                     { collapsed: false, position: "bottomleft" }).addTo(map);
     var POST_FILTERS = ["q", "theme", "region", "departement", "commune", "lat", "lon", "radius_km"];
     var seqPosts = 0, pendingPosts = null;
     var loadPosts = function () {

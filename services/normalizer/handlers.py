@@ -16,6 +16,8 @@ UNCLASSIFIED = Counter("carrefour_normalizer_unclassified_total",
 
 
 def register(broker: KafkaBroker, workers: int = 1) -> None:
+    domain.preload()  # data files and language models before the first record, not during it
+
     @consumer(broker, service=SERVICE, topics=(PARTNER_INGEST, CRAWL_RECORDS), group_id=SERVICE,
               model=SourceRecordEvent, max_workers=workers)
     async def on_source_record(event: SourceRecordEvent) -> str:

@@ -29,6 +29,11 @@ def _detector():
                 .with_preloaded_language_models().build())
 
 
+def preload() -> None:
+    """Build the detector (and load its models) now."""
+    _detector()
+
+
 def detect(text: str) -> tuple[str | None, float | None]:
     """(ISO 639-1 code, confidence) of the text, or (None, None) when too short or unsure."""
     sample = text[:SAMPLE_CHARS]

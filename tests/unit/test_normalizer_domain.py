@@ -355,3 +355,11 @@ def test_clean_text_matches_the_straightforward_version_on_demo_records(demo_rec
     for r in demo_records:
         for value in (r.title, r.description, r.address, r.commune, r.country, *r.themes):
             assert clean_text(value) == _clean_text_reference(value)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.text(alphabet=st.sampled_from(list("ab ,;:\n\t\u00a0é")), max_size=900), st.integers(1, 320))
+def test_summarize_matches_flattening_the_whole_text(text: str, limit: int) -> None:
+    flat = " ".join(text.split())
+    expected = flat if len(flat) <= limit else flat[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    assert summarize(text, limit) == expected

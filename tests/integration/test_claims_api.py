@@ -31,7 +31,7 @@ async def _index(engine):
     """Two projects of the conformance fixtures: one with a published contact e-mail, one without."""
     with_contact = PROJECTS[0].model_copy(update={"contact": Contact(email="contact@jardin.example.org")})
     without = PROJECTS[1].model_copy(update={"contact": None})
-    await PostgresIndexWriter(engine).upsert_many([(with_contact, 1), (without, 1)])
+    await PostgresIndexWriter(engine).upsert_many([(with_contact, 1), (without, 1), *((p, 1) for p in PROJECTS[2:])])
     return with_contact, without
 
 
@@ -231,6 +231,23 @@ async def test_claims_edits_and_every_forbidden_case(stack, tmp_path):
             assert (await c.post(f"/api/v1/projects/{p1.id}/holder/revoke", json={})).status_code == 404
             c = s.be("alice@example.org")
             assert (await c.get(f"/api/v1/projects/{p1.id}/holder-edits")).status_code == 403
+
+            # ---------------------------------------------------------------- bad input never 500
+            c = s.be("op@example.org")
+            for path in ("/api/v1/claims/99999999999999999999/approve", "/api/v1/claims/0/reject"):
+                assert (await c.post(path, json={})).status_code in (400, 404), path
+            assert (await c.post("/revendications/99999999999999999999", data={"decision": "approve"})).status_code \
+                in (400, 404)
+            assert (await c.post("/revendications/1", data={"decision": "peut-etre"})).status_code == 400
+            assert (await c.get("/revendications/confirmer?jeton=<script>")).status_code == 400
+            assert (await c.post("/revendications/confirmer", data={"token": "x" * 5000})).status_code == 404
+            assert (await c.put("/api/v1/projects/UPPER/holder-edits", json={})).status_code == 404
+            assert (await c.get("/projets/nope-404/revendiquer")).status_code == 404
+
+            # ---------------------------------------------------------------- at most 5 claims a day
+            c = s.be("bob@example.org")
+            statuses = [(await c.post("/api/v1/claims", json={"project_id": p.id})).status_code for p in PROJECTS[2:7]]
+            assert statuses == [201, 201, 201, 201, 429], statuses
 
         # the events: full state of the published fields, never the private contact e-mail
         events = []

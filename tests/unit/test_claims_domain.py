@@ -153,3 +153,23 @@ def test_checked_fields_rejects_what_the_gateway_would_not_send():
                 {"summary": "x" * 501}, {"summary": ["x"]}, {"themes": "sante"}):
         with pytest.raises(ValueError):
             checked_fields(bad)
+
+
+# --------------------------------------------------------------------------- anything a holder can send
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.one_of(st.none(), st.text(max_size=600), st.integers(), st.lists(st.text(max_size=30), max_size=12),
+                    st.sampled_from(["sante", "idee", "https://exemple.org", "a@b.fr", "javascript:x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from([*domain.EDITABLE_FIELDS, "title", "x"]), _values, max_size=7))
+def test_validate_edit_answers_fields_or_errors_never_raises(data):
+    r = domain.validate_edit(data)
+    if r.ok:
+        checked = checked_fields(domain.event_fields(r.fields))  # what the gateway publishes, the indexer accepts
+        assert set(checked) == set(domain.PUBLISHED_FIELDS)
+    else:
+        assert r.fields == {} and all(isinstance(m, str) and m for m in r.errors.values())

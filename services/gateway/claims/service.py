@@ -37,6 +37,15 @@ def _refuse(verdict: domain.Verdict) -> None:
         raise ClaimError(verdict.status, verdict.reason)
 
 
+MAX_ID = 2**63 - 1
+
+
+def _claim_id(claim_id: int) -> int:
+    if not 0 < claim_id <= MAX_ID:
+        raise ClaimError(404, "Demande introuvable.")
+    return claim_id
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -141,7 +150,7 @@ async def review(engine: AsyncEngine, mailer, search, base_url: str, reviewer: U
     """A partner user of one of the project's sources, or an operator, approves or rejects."""
     reason = (reason or "").strip()[:domain.MAX_REASON] or None
     async with engine.begin() as conn:
-        row = await store.claim(conn, claim_id, for_update=True)
+        row = await store.claim(conn, _claim_id(claim_id), for_update=True)
         if row is None:
             raise ClaimError(404, "Demande introuvable.")
         doc = await search.get(row.project_id)
@@ -156,7 +165,7 @@ async def review(engine: AsyncEngine, mailer, search, base_url: str, reviewer: U
 
 async def withdraw(engine: AsyncEngine, user: User, claim_id: int) -> None:
     async with engine.begin() as conn:
-        row = await store.claim(conn, claim_id, for_update=True)
+        row = await store.claim(conn, _claim_id(claim_id), for_update=True)
         if row is None:
             raise ClaimError(404, "Demande introuvable.")
         if row.user_id != user.id:

@@ -402,3 +402,49 @@ async def test_pages_forms_and_their_forbidden_cases(stack, env):
         assert "masquée par la modération" in (await client.get("/annonces/mes-annonces")).text
         r = await client.post(f"/annonces/{pid}/fermer", follow_redirects=False)
         assert r.status_code == 303 and "Annonce close" in (await client.get(f"/annonces/{pid}?close=1")).text
+
+
+PARAM_NAMES = ["q", "kind", "skill", "contract_type", "remote", "theme", "region", "departement", "commune", "lat",
+               "lon", "radius_km", "bbox", "sort", "page", "per_page", "project", "zoom", "other"]
+FIELD_NAMES = ["kind", "title", "description", "skills", "themes", "project_id", "commune", "remote", "deadline",
+               "contract_type", "hours", "pay_min", "pay_max", "pay_period", "start_date", "availability"]
+
+
+async def test_anything_a_user_sends_never_breaks_the_server(stack, env):
+    """Random query strings on the search, map and page; random JSON bodies on publish: 2xx/4xx, never 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    url, users = env
+    junk = st.one_of(st.text(max_size=30), st.sampled_from(["job_offer", "cdd", "59", "3.06", "-1", "1e9", "nan",
+                                                            "2,3", "1,2,3,4", "comptabilite", "nearest"]))
+    params = st.lists(st.tuples(st.sampled_from(PARAM_NAMES), junk), max_size=6)
+    values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=40),
+                       st.lists(st.text(max_size=10), max_size=4), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                    max_size=2))
+    bodies = st.one_of(st.dictionaries(st.sampled_from(FIELD_NAMES), values, max_size=10),
+                       st.lists(st.integers(), max_size=3), st.text(max_size=20))
+    async with AsyncTestClient(app=_app(stack, url)) as client:
+        await login(client, "autre@example.org")
+        for path in ("/api/v1/matchmaking/posts", "/api/v1/matchmaking/map", "/annonces"):
+            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+            @given(params)
+            def check(p):
+                seen.append(p)
+
+            seen: list = []
+            check()
+            for p in seen:
+                r = await client.get(path, params=p)
+                assert r.status_code < 500, (path, p, r.text[:300])
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(bodies)
+        def collect(b):
+            sent.append(b)
+
+        sent: list = []
+        collect()
+        for body in sent:
+            r = await client.post("/api/v1/matchmaking/posts", json=body)
+            assert r.status_code in (201, 400, 403), (body, r.status_code, r.text[:300])

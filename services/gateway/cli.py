@@ -45,7 +45,13 @@ async def _main(args) -> int:
     keys = ApiKeys(engine)
     try:
         if args.cmd == "create-operator":
-            password = await create_operator(engine, args.email, args.password)
+            from services.gateway.accounts.domain import AccountError
+
+            try:
+                password = await create_operator(engine, args.email, args.password)
+            except AccountError as exc:
+                print(f"create-operator: {exc.message}")
+                return 2
             print(f"operator account: {args.email}  password: {password}  (log in at /connexion)")
         elif args.cmd == "create-key":
             if not re.match(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$", args.partner):

@@ -171,6 +171,9 @@ async def test_claims_edits_and_every_forbidden_case(stack, tmp_path):
             assert r.status_code == 303, r.text
             assert (await c.post(f"/api/v1/claims/{claim2}/reject", json={})).status_code == 409
             await wait_for_mail(mailbox, to="bob@example.org", subject_contains="Vous gérez désormais")
+            # the partner had been told of the claim waiting for review
+            told = await wait_for_mail(mailbox, to="partner@example.org", subject_contains="Demande à examiner")
+            assert "/revendications" in body_of(told)
 
             async with engine.connect() as conn:
                 assert await store.holder_of(conn, p1.id) == alice and await store.holder_of(conn, p2.id) == bob
@@ -248,6 +251,10 @@ async def test_claims_edits_and_every_forbidden_case(stack, tmp_path):
             c = s.be("bob@example.org")
             statuses = [(await c.post("/api/v1/claims", json={"project_id": p.id})).status_code for p in PROJECTS[2:7]]
             assert statuses == [201, 201, 201, 201, 429], statuses
+            # a project no partner user publishes: the operators are told instead
+            partner_slug = sorted(p2_sources)[0]
+            assert any(partner_slug not in {x.partner for x in p.sources} for p in PROJECTS[2:6])
+            await wait_for_mail(mailbox, to="op@example.org", subject_contains="Demande à examiner")
 
         # the events: full state of the published fields, never the private contact e-mail
         events = []

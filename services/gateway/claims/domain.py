@@ -255,6 +255,14 @@ def confirmation_mail(*, project_title: str, claimant: str, link: str, expires: 
     return subject, body
 
 
+def review_mail(*, project_title: str, claimant: str, link: str) -> tuple[str, str]:
+    subject = f"Demande à examiner : gestion du projet « {project_title[:120]} »"
+    body = (f"Bonjour,\n\n{claimant} demande à gérer la fiche du projet « {project_title} », que votre "
+            "organisation publie sur Carrefour. Vous pouvez accepter ou refuser la demande ici :\n\n"
+            f"{link}\n\n— Carrefour\n")
+    return subject, body
+
+
 def decision_mail(*, project_title: str, approved: bool, link: str, reason: str | None) -> tuple[str, str]:
     if approved:
         subject = f"Vous gérez désormais le projet « {project_title[:120]} »"

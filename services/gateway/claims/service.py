@@ -110,6 +110,11 @@ async def start_claim(engine: AsyncEngine, mailer, search, base_url: str, user: 
                                                      link=f"{base_url}/revendications/confirmer?jeton={token}",
                                                      expires=expires)
             await mailer.send(contact, subject, body, conn=conn)
+        subject, body = domain.review_mail(project_title=title, claimant=user.display_name,
+                                           link=f"{base_url}/revendications#demande-{claim_id}")
+        for reviewer in await store.reviewer_emails(conn, domain.project_sources(doc)):
+            if reviewer.lower() != user.email.lower():
+                await mailer.send(reviewer, subject, body, conn=conn)
         await audit(conn, user.id, "claim.created", f"project:{project_id}",
                     {"claim_id": claim_id, "route": "email+review" if contact else "review"})
     log.info("claim created", claim_id=claim_id, project_id=project_id, user_id=user.id, by_email=bool(contact))

@@ -175,3 +175,21 @@ async def recent_claims(conn: AsyncConnection, user_id: int, hours: int = 24) ->
     return (await conn.execute(text(
         "SELECT count(*) FROM claims WHERE user_id = :u AND created_at > now() - make_interval(hours => :h)"),
         {"u": user_id, "h": hours})).scalar_one()
+
+
+async def reviewer_emails(conn: AsyncConnection, sources: list[str], limit: int = 20) -> list[str]:
+    """Who to tell about a claim waiting for review: the verified partner users of the project's
+    sources, else the operators."""
+    rows = await conn.execute(text(
+        """
+        SELECT email FROM users WHERE disabled_at IS NULL AND email_verified AND 'partner' = ANY(roles)
+            AND partner = ANY(:s)
+        ORDER BY id LIMIT :n
+        """), {"s": sources, "n": limit})
+    found = [r.email for r in rows]
+    if found:
+        return found
+    rows = await conn.execute(text(
+        "SELECT email FROM users WHERE disabled_at IS NULL AND 'operator' = ANY(roles) ORDER BY id LIMIT :n"),
+        {"n": min(limit, 5)})
+    return [r.email for r in rows]

@@ -287,6 +287,10 @@ class Gazetteer:
         p = normalize_postcode(postcode)
         return list(self._by_postcode.get(p, ())) if p else []
 
+    def has_postcode(self, postcode: str) -> bool:
+        """A five-digit postcode that serves at least one commune."""
+        return postcode in self._by_postcode
+
     def by_name(
         self, name: str | None, postcode: str | int | None = None, departement: str | None = None
     ) -> list[Commune]:

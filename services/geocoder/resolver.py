@@ -94,6 +94,10 @@ _INSEE_CORSICA = re.compile(r"(?<![0-9a-z])(2[ab][0-9]{3})(?![0-9])", re.IGNOREC
 _DEP_IN_PARENS = re.compile(r"\(\s*([0-9]{2,3}|2[abAB])\s*\)")
 _TRAILING_DEP = re.compile(r"^(.*\D)\s+(?:-\s*)?([0-9]{2}|9[78][0-9]|2[ab])$")
 _SEGMENTS = re.compile(r"\s*(?:[,;\n|/]|\s-\s|\s–\s)\s*")
+_OUTER_PARENS = re.compile(r"^\(?(.*?)\)?$")
+_LAST_PARENS = re.compile(r"\(([^)]*)\)\s*$")
+_DEP_CODE = re.compile(r"[0-9]{2,3}|2[ab]")
+_CEDEX_TAIL = re.compile(r"\b(cedex|bp|cs)( [0-9]+)?$")
 _ROMAN = {r: i for i, r in enumerate(
     ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx"], start=1)}
 _ARR_CITY = {"paris": ("75056", 20), "lyon": ("69123", 9), "marseille": ("13055", 16)}
@@ -148,7 +152,9 @@ def _homonym_confidence(cands) -> float:
     return round(min(0.9, 0.4 + 0.5 * _share(cands)), 3)
 
 
-def _strip_prefix(key: str, prefixes) -> str:
+def _strip_prefix(key: str, prefixes: tuple[str, ...]) -> str:
+    if not key.startswith(prefixes):  # one C call for the usual case: no prefix at all
+        return key
     for p in prefixes:
         if key.startswith(p) and len(key) > len(p):
             return key[len(p):]
@@ -206,6 +212,9 @@ class Resolver:
                 if num:
                     self._arr[(c.parent, int(num.group(1)))] = c
         self._cache = functools.lru_cache(maxsize=20_000)(self._resolve_uncached)
+        self._communes_named = functools.lru_cache(maxsize=50_000)(self._communes_named_uncached)
+        """folded name → the communes (not arrondissements) of that name: asked by several steps
+        of one resolution, and again for every record in the same town"""
 
     @staticmethod
     def _epci_keys(name: str) -> set[str]:
@@ -227,6 +236,9 @@ class Resolver:
             keys.add("epci:" + core)
         return keys
 
+    def _communes_named_uncached(self, key: str) -> tuple[Commune, ...]:
+        return tuple(c for c in self.gaz.by_name(key) if c.kind == "COM")
+
     # ------------------------------------------------------------------ public API
 
     def resolve(self, text: str | None, postcode: str | None = None) -> Match:
@@ -246,7 +258,7 @@ class Resolver:
             if c is not None:
                 return self._commune(c, None, 1.0, "insee")
         found_codes = [p.replace(" ", "").replace(".", "") for p in _POSTCODE.findall(raw)]
-        given = "".join(ch for ch in postcode if ch.isdigit())
+        given = postcode if postcode.isdigit() else "".join(ch for ch in postcode if ch.isdigit())
         if given and not pc:
             found_codes.insert(0, given.zfill(5) if len(given) == 4 else given)
         if "insee" in raw.casefold():
@@ -288,8 +300,8 @@ class Resolver:
         segments = [s for s in _SEGMENTS.split(body) if _fold(s)]
         if segments:
             last = _fold(segments[-1])
-            last = re.sub(r"^\(?(.*?)\)?$", r"\1", last)
-            paren = re.search(r"\(([^)]*)\)\s*$", segments[-1])
+            last = _OUTER_PARENS.sub(r"\1", last)
+            paren = _LAST_PARENS.search(segments[-1])
             for cand in (last, _fold(paren.group(1)) if paren else None):
                 if cand and cand in COUNTRY_CODES and cand not in self._deps_by_name:
                     return Match(country=COUNTRY_CODES[cand], precision="country", confidence=0.9, method="abroad")
@@ -368,10 +380,10 @@ class Resolver:
     def _valid_postcode(self, s: str | None) -> str | None:
         if not s:
             return None
-        p = "".join(ch for ch in s if ch.isdigit())
+        p = s if s.isdigit() else "".join(ch for ch in s if ch.isdigit())
         if len(p) == 4:
             p = "0" + p
-        return p if len(p) == 5 and self.gaz.by_postcode(p) else None
+        return p if len(p) == 5 and self.gaz.has_postcode(p) else None
 
     def _commune(self, c: Commune, postcode: str | None, confidence: float, method: str) -> Match:
         return Match(commune=c, postcode=postcode if postcode and postcode in c.postcodes else None,
@@ -395,7 +407,7 @@ class Resolver:
         rkey = _strip_prefix(key, _REG_PREFIXES)
         explicit_dep = dkey != key
         explicit_reg = rkey != key
-        if re.fullmatch(r"[0-9]{2,3}|2[ab]", key):
+        if _DEP_CODE.fullmatch(key):
             dep = self.gaz.departement(key)
             if dep is not None:
                 return Match(departement=dep, precision="departement", confidence=0.8, method="departement-code")
@@ -405,7 +417,7 @@ class Resolver:
         reg = self._regs_by_name.get(rkey)
         if reg is None and rkey.split(" ", 1)[0] in _LINKS and " " in rkey:
             reg = self._regs_by_name.get(rkey.split(" ", 1)[1])
-        homonyms = [c for c in self.gaz.by_name(key) if c.kind == "COM"] if not (explicit_dep or explicit_reg) else []
+        homonyms = self._communes_named(key) if not (explicit_dep or explicit_reg) else ()
         big = homonyms and homonyms[0].population >= _DEP_HOMONYM_MIN_POP
         if homonyms and hints is not None:
             # "Saint-Martin (67)", "Vienne 38200": the hints designate one of the homonym communes.
@@ -436,7 +448,7 @@ class Resolver:
     @staticmethod
     def _clean_key(key: str) -> str:
         key = _strip_prefix(key, _NAME_PREFIXES)
-        key = re.sub(r"\b(cedex|bp|cs)( [0-9]+)?$", "", key).strip()
+        key = _CEDEX_TAIL.sub("", key).strip()
         tm = _TRAILING_DEP.match(key)
         if tm:
             key = tm.group(1).strip()
@@ -452,12 +464,12 @@ class Resolver:
             return None
         if key.startswith("code insee "):
             return None
-        cands = [c for c in self.gaz.by_name(key) if c.kind == "COM"]
+        cands = self._communes_named(key)
         if not cands:
             return None
         return self._choose(cands, hints, 1.0, "commune")
 
-    def _choose(self, cands: list[Commune], hints: _Hints, scale: float, method: str) -> Match:
+    def _choose(self, cands: list[Commune] | tuple[Commune, ...], hints: _Hints, scale: float, method: str) -> Match:
         pc = hints.postcode
         if pc:
             with_pc = [c for c in cands if pc in c.postcodes]
@@ -504,7 +516,7 @@ class Resolver:
                 sub = " ".join(part)
                 if any(ch.isdigit() for ch in sub):
                     continue
-                cands = [c for c in self.gaz.by_name(sub) if c.kind == "COM"]
+                cands = self._communes_named(sub)
                 if cands:
                     m = self._choose(cands, hints, 1.0, "commune-in-text")
                     if "conflicts" in m.method:

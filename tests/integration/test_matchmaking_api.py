@@ -402,6 +402,9 @@ async def test_pages_forms_and_their_forbidden_cases(stack, env):
         assert "masquée par la modération" in (await client.get("/annonces/mes-annonces")).text
         r = await client.post(f"/annonces/{pid}/fermer", follow_redirects=False)
         assert r.status_code == 303 and "Annonce close" in (await client.get(f"/annonces/{pid}?close=1")).text
+        schema = (await client.get("/schema/openapi.json")).json()
+        assert {"/api/v1/matchmaking/posts", "/api/v1/matchmaking/map",
+                "/api/v1/matchmaking/posts/{post_id}/suggestions"} <= set(schema["paths"])
 
 
 PARAM_NAMES = ["q", "kind", "skill", "contract_type", "remote", "theme", "region", "departement", "commune", "lat",

@@ -128,6 +128,8 @@ def test_claim_confirm_edit_and_partner_review(site, browser, shots):  # noqa: F
     link = link_in(wait_mail(site["mailbox"], CONTACT, "Confirmez"), "/revendications/confirmer")
     contact = new_page()
     contact.goto(link)
+    expect(contact.locator("main")).to_contain_text("Camille Porteuse demande à gérer")
+    expect(contact.locator("main")).to_contain_text("Je coordonne le jardin depuis 2021.")
     contact.click("button:has-text('Je confirme')")
     expect(contact.locator("[role=status]")).to_contain_text("Camille Porteuse gère désormais la fiche")
     wait_mail(site["mailbox"], "porteuse@exemple.org", "Vous gérez désormais")

@@ -131,10 +131,12 @@ async def test_claims_edits_and_every_forbidden_case(stack, tmp_path):
             c = s.be(None)  # the contact confirms without an account
             page = await c.get(f"/revendications/confirmer?jeton={token}")
             assert page.status_code == 200 and "Je confirme" in page.text
+            assert "Alice Porteuse" in page.text and "Je suis la présidente." in page.text
             r = await c.post("/revendications/confirmer", data={"token": token})
             assert r.status_code == 200 and "gère désormais la fiche" in r.text
             r = await c.post("/revendications/confirmer", data={"token": token})
             assert r.status_code == 404, "single use"
+            assert (await c.get(f"/revendications/confirmer?jeton={token}")).status_code == 404
             assert (await c.post("/api/v1/claims/confirm", json={"token": "x" * 40})).status_code == 404
             await wait_for_mail(mailbox, to="alice@example.org", subject_contains="Vous gérez désormais")
 
@@ -251,6 +253,18 @@ async def test_claims_edits_and_every_forbidden_case(stack, tmp_path):
             c = s.be("bob@example.org")
             statuses = [(await c.post("/api/v1/claims", json={"project_id": p.id})).status_code for p in PROJECTS[2:7]]
             assert statuses == [201, 201, 201, 201, 429], statuses
+            # withdrawing from "Mes projets": one's own pending claims only
+            pending_ids = [x["id"] for x in (await c.get("/api/v1/claims")).json()["claims"] if x["status"] == "pending"]
+            assert len(pending_ids) == 4
+            c = s.be("alice@example.org")
+            r = await c.post(f"/mes-projets/demandes/{pending_ids[0]}/retrait", follow_redirects=False)
+            assert r.status_code == 403
+            c = s.be("bob@example.org")
+            r = await c.post(f"/mes-projets/demandes/{pending_ids[0]}/retrait", follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"] == "/mes-projets?retrait=ok"
+            mine = await c.get("/mes-projets?retrait=ok")
+            assert "Demande retirée." in mine.text and "retirée" in mine.text
+            assert (await c.post(f"/api/v1/claims/{pending_ids[0]}/withdraw")).status_code == 409
             # a project no partner user publishes: the operators are told instead
             partner_slug = sorted(p2_sources)[0]
             assert any(partner_slug not in {x.partner for x in p.sources} for p in PROJECTS[2:6])

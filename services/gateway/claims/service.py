@@ -121,6 +121,18 @@ async def start_claim(engine: AsyncEngine, mailer, search, base_url: str, user: 
     return Started(claim_id, domain.mask_email(contact) if contact else None)
 
 
+async def peek_token(engine: AsyncEngine, token: str) -> Any:
+    """The pending claim a confirmation link names (to show what is being confirmed), else ClaimError."""
+    if not domain.plausible_token(token or ""):
+        raise ClaimError(404, "Ce lien de confirmation est inconnu.")
+    async with engine.connect() as conn:
+        row = await store.claim_by_token(conn, domain.token_hash(token))
+    if row is None:
+        raise ClaimError(404, "Ce lien de confirmation est inconnu ou a déjà servi.")
+    _refuse(domain.confirm_verdict(status=row.status, expires_at=row.token_expires_at, now=now()))
+    return row
+
+
 async def confirm_by_email(engine: AsyncEngine, mailer, base_url: str, token: str) -> Any:
     """The project's published contact confirms with the e-mailed token; returns the claim row."""
     if not domain.plausible_token(token or ""):

@@ -269,7 +269,11 @@ async def claim_submit(request: Request, project_id: str) -> Response:
 async def confirm_page(request: Request, jeton: Annotated[str | None, Parameter(max_length=200)] = None) -> Template:
     if not domain.plausible_token(jeton or ""):
         return _message("Lien non valable", "Ce lien de confirmation est incomplet ou inconnu.", 400)
-    return _page("confirm", token=jeton)
+    try:
+        row = await service.peek_token(_state(request).engine, jeton or "")
+    except ClaimError as exc:
+        return _message("Lien non valable", exc.message, exc.status)
+    return _page("confirm", token=jeton, claim=row)
 
 
 @post("/revendications/confirmer", media_type=MediaType.HTML, include_in_schema=False)
@@ -321,7 +325,8 @@ async def review_submit(request: Request, claim_id: int) -> Response:
 
 
 @get("/mes-projets", media_type=MediaType.HTML, include_in_schema=False)
-async def my_projects_page(request: Request) -> Response:
+async def my_projects_page(request: Request, retrait: Annotated[str | None, Parameter(max_length=10)] = None
+                           ) -> Response:
     user = await current_user(request)
     if user is None:
         return login_redirect(request)
@@ -331,7 +336,20 @@ async def my_projects_page(request: Request) -> Response:
     for pid in mine["projects"]:
         doc = await state.search.get(pid)
         projects.append({"id": pid, "title": (doc or {}).get("title") or pid})
-    return _page("mine", projects=projects, claims=mine["claims"])
+    return _page("mine", projects=projects, claims=mine["claims"],
+                 done="Demande retirée." if retrait == "ok" else None)
+
+
+@post("/mes-projets/demandes/{claim_id:int}/retrait", media_type=MediaType.HTML, include_in_schema=False)
+async def withdraw_submit(request: Request, claim_id: int) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    try:
+        await service.withdraw(_state(request).engine, user, claim_id)
+    except ClaimError as exc:
+        return _message("Retrait impossible", exc.message, exc.status, ("/mes-projets", "Mes projets"))
+    return Redirect("/mes-projets?retrait=ok", status_code=303)
 
 
 @get("/projets/{project_id:str}/modifier", media_type=MediaType.HTML, include_in_schema=False)
@@ -375,4 +393,4 @@ async def edit_submit(request: Request, project_id: str) -> Response:
 
 routes: list = [api_claim, api_my_claims, api_pending, api_approve, api_reject, api_withdraw, api_confirm,
                 api_get_edits, api_put_edits, api_revoke, claim_page, claim_submit, confirm_page, confirm_submit,
-                review_page, review_submit, my_projects_page, edit_page, edit_submit]
+                review_page, review_submit, my_projects_page, withdraw_submit, edit_page, edit_submit]

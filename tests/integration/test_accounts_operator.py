@@ -237,3 +237,33 @@ async def test_forbidden_cases(env):
     # a forged session cookie is nobody
     client.cookies.set("carrefour_session", "x" * 43)
     assert (await client.get("/api/v1/operator/partners")).status_code == 401
+
+
+async def test_odd_inputs_never_500(env):
+    client, engine = env
+    await create_user(engine, "op@example.org", roles=("operator",))
+    await login(client, "op@example.org")
+    huge = 10**20
+    for method, path, body in [
+        ("POST", f"/api/v1/operator/partners/x/users/{huge}/detach", None),
+        ("POST", f"/api/v1/operator/partners/x/keys/{huge}/revoke", None),
+        ("POST", f"/api/v1/operator/moderators/{huge}/revoke", None),
+        ("POST", "/api/v1/operator/moderators/-1/revoke", None),
+        ("GET", "/api/v1/operator/partners/" + "a" * 500, None),
+        ("POST", "/api/v1/operator/partners", {"slug": 12, "name": ["x"]}),
+        ("POST", "/api/v1/operator/partners", [1, 2]),
+        ("POST", "/api/v1/operator/partners/x/keys", {"scopes": "ingest"}),
+        ("POST", f"/operateur/partenaires/x/cles/{huge}/revoquer", None),
+        ("POST", f"/operateur/moderateurs/{huge}/retirer", None),
+    ]:
+        r = await _call(client, method, path, body)
+        assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text[:200])
+    token = client.cookies.get("csrftoken")
+    for data in ({"email": "x" * 5000, "password": "y" * 5000}, {"email": "\x00", "password": "\x00"}, {}):
+        r = await client.post("/connexion", data={**data, "_csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 400, r.text[:200]
+    r = await client.post("/connexion", content=b"\xff\xfe garbage", follow_redirects=False,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= r.status_code < 500
+    for path in ("/verification?token=" + "x" * 5000, "/reinitialisation?token=%00", "/connexion?next=" + "/" * 3000):
+        assert (await client.get(path)).status_code in (200, 400), path

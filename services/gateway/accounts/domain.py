@@ -94,6 +94,18 @@ def check_password(password: str, email: str = "", field: str = "password") -> s
     return password
 
 
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+
+def valid_token(token: str | None) -> bool:
+    """The shape of a token this module issued (url-safe base64): anything else is never looked up."""
+    return bool(token) and TOKEN.match(token or "") is not None
+
+
+def _no_controls(text: str) -> bool:
+    return not any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -166,7 +178,7 @@ def check_slug(raw: str) -> str:
 
 def check_org_name(raw: str) -> str:
     name = " ".join((raw or "").split())
-    if not name or len(name) > 200:
+    if not name or len(name) > 200 or not _no_controls(name):
         raise AccountError("name", "Indiquez le nom de l'organisation (200 caractères au plus).")
     return name
 
@@ -180,6 +192,6 @@ def check_scopes(raw: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 def check_label(raw: str | None) -> str | None:
     label = " ".join((raw or "").split()) or None
-    if label and len(label) > 100:
+    if label and (len(label) > 100 or not _no_controls(label)):
         raise AccountError("label", "Le libellé fait au plus 100 caractères.")
     return label

@@ -18,7 +18,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.response import Redirect
 
 from services.gateway.accounts import store
-from services.gateway.accounts.domain import ROLES, effective_roles, implied, safe_next
+from services.gateway.accounts.domain import ROLES, effective_roles, implied, safe_next, valid_token
 
 __all__ = ["ROLES", "SESSION_COOKIE", "User", "current_user", "login_redirect", "require_login", "require_role",
            "user_middleware"]
@@ -49,7 +49,7 @@ class User:
 
 def _session_token(connection: ASGIConnection) -> str | None:
     token = connection.cookies.get(SESSION_COOKIE)
-    return token if token and 20 <= len(token) <= 100 else None
+    return token if valid_token(token) else None
 
 
 async def current_user(connection: ASGIConnection) -> User | None:

@@ -20,6 +20,16 @@ class Conflict(Exception):
     pass
 
 
+MAX_ID = 2**63 - 1
+
+
+def _check_id(value: int) -> int:
+    """Ids from a URL: out of the bigint range is simply not found (never a database error)."""
+    if not 0 < value <= MAX_ID:
+        raise NotFound(str(value))
+    return value
+
+
 def _user(row) -> dict[str, Any]:
     return {"id": row.id, "email": row.email, "display_name": row.display_name, "email_verified": row.email_verified}
 
@@ -77,6 +87,7 @@ async def attach_user(engine: AsyncEngine, actor: int, slug: str, email_raw: str
 
 
 async def detach_user(engine: AsyncEngine, actor: int, slug: str, user_id: int) -> None:
+    _check_id(user_id)
     async with engine.begin() as conn:
         await _existing_org(conn, slug)
         row = await store.user_by_id(conn, user_id)
@@ -100,6 +111,7 @@ async def issue_key(engine: AsyncEngine, actor: int, slug: str, scopes_raw, labe
 
 
 async def revoke_key(engine: AsyncEngine, actor: int, slug: str, key_id: int) -> None:
+    _check_id(key_id)
     async with engine.begin() as conn:
         await _existing_org(conn, slug)
         if not await store.revoke_key(conn, slug, key_id):
@@ -125,6 +137,7 @@ async def grant_moderator(engine: AsyncEngine, actor: int, email_raw: str) -> di
 
 
 async def revoke_moderator(engine: AsyncEngine, actor: int, user_id: int) -> None:
+    _check_id(user_id)
     async with engine.begin() as conn:
         row = await store.user_by_id(conn, user_id)
         if row is None or "moderator" not in (row.roles or []):

@@ -143,7 +143,7 @@ async def resend_verification(engine: AsyncEngine, mailer, base_url: str, user_i
 
 
 async def verify_email(engine: AsyncEngine, token: str) -> int | None:
-    if not token or len(token) > 100:
+    if not domain.valid_token(token):
         return None
     async with engine.begin() as conn:
         user_id = await store.use_token(conn, "verify", token)
@@ -173,7 +173,7 @@ async def request_reset(engine: AsyncEngine, mailer, base_url: str, email_raw: s
 async def reset_password(engine: AsyncEngine, token: str, password: str, password2: str) -> int:
     """Set a new password with a reset token (single use); every session of the account is closed."""
     async with engine.connect() as conn:
-        user_id = await store.peek_token(conn, "reset", token) if token and len(token) <= 100 else None
+        user_id = await store.peek_token(conn, "reset", token) if domain.valid_token(token) else None
         row = await store.user_by_id(conn, user_id) if user_id else None
     if row is None:
         raise AccountError("token", "Ce lien n'est plus valable : demandez-en un nouveau.")

@@ -58,7 +58,8 @@ async def _form(request: Request) -> dict[str, str]:
     out: dict[str, str] = {}
     for key in form:
         value = form.get(key)
-        out[key] = value if isinstance(value, str) and len(value) <= MAX_FIELD else ""
+        ok = isinstance(value, str) and len(value) <= MAX_FIELD and "\x00" not in value
+        out[key] = value if ok else ""
     return out
 
 
@@ -115,7 +116,7 @@ async def login_submit(request: Request) -> Response:
 @post("/deconnexion", include_in_schema=False)
 async def logout(request: Request) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
-    if token and len(token) <= 100:
+    if domain.valid_token(token):
         await service.logout(request.app.state.engine, token)
     return _clear_session(Redirect("/", status_code=303))
 
@@ -196,7 +197,7 @@ async def forgot_submit(request: Request) -> Template:
 @get("/reinitialisation", media_type=MediaType.HTML, include_in_schema=False)
 async def reset_page(request: Request, token: str | None = None) -> Template:
     async with request.app.state.engine.connect() as conn:
-        valid = bool(token) and len(token or "") <= 100 and await store.peek_token(conn, "reset", token or "")
+        valid = domain.valid_token(token) and await store.peek_token(conn, "reset", token or "")
     if not valid:
         return _page("message", 400, title="Lien non valable", message=(
             "Ce lien de réinitialisation est inconnu, expiré ou déjà utilisé."),

@@ -54,7 +54,7 @@ class Outlines:
     def locate(self, lat: float, lon: float, arrondissements: bool = True) -> str | None:
         """INSEE code of the commune (or, if ``arrondissements``, the municipal arrondissement)
         containing the point; None when no outline is within about 1 km."""
-        pt = shapely.Point(lon, lat)
+        pt = shapely.points((lon, lat))  # the Point class adds ~1 µs of checks
         hits = self._tree.query(pt, predicate="intersects")
         if not arrondissements:
             hits = [i for i in hits if self._kinds[i] == "COM"]

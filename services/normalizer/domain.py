@@ -6,6 +6,7 @@ import hashlib
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 import ftfy
 import nh3
@@ -83,6 +84,11 @@ def _clean_pass(text: str, fixed: bool = False) -> str:
     return html.unescape(text)  # nh3 re-escapes the text it keeps
 
 
+SHORT_TEXT_CHARS = 120
+"""Labels, communes, countries, holder names: short strings that repeat from record to record,
+cleaned once (cache) — descriptions and most titles are longer or unique."""
+
+
 def clean_text(text: str | None) -> str:
     """Markup stripped safely (nh3), entities decoded, mojibake repaired (ftfy), spaces fixed.
 
@@ -91,6 +97,12 @@ def clean_text(text: str | None) -> str:
     """
     if not text:
         return ""
+    if len(text) <= SHORT_TEXT_CHARS:
+        return _clean_short(text)
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
     fixed = False
     if not text.isascii():
         repaired = _fix_unicode(text)
@@ -102,6 +114,9 @@ def clean_text(text: str | None) -> str:
         return _WS.sub(" ", text).strip()  # one line (titles, places, labels)
     lines = [line.strip() for line in _WS.sub(" ", text).splitlines()]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+_clean_short = lru_cache(maxsize=20_000)(_clean)
 
 
 def _clean_passes(text: str, fixed: bool = False) -> str:
@@ -205,6 +220,8 @@ def normalize(record: PartnerRecord) -> NormalizedProject:
 
 
 def _default(obj):
+    if isinstance(obj, Contact):
+        return obj.__dict__  # its three validated strings, as model_dump(mode="json") gives them, cheaper
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
     return str(obj)

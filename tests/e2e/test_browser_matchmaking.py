@@ -172,6 +172,13 @@ def test_publish_find_suggest_report_and_hide(site, browser, shots):  # noqa: F8
     expect(page.locator(".chips")).to_contain_text("Appel à expertise")
     expect(page.locator("#map .leaflet-marker-icon").first).to_be_visible(timeout=10_000)
     page.screenshot(path=str(shots / "matchmaking-3-list.png"), full_page=True)
+    page.locator("#mm-pres").press_sequentially("Lill", delay=40)  # around a commune, with suggestions
+    expect(page.locator("#mm-communes option[value='Lille (59000)']")).to_be_attached(timeout=5000)
+    page.fill("#mm-pres", "Lille (59000)")
+    page.select_option("#mm-rayon", "25")
+    page.press("#mm-pres", "Enter")
+    expect(page.locator(".chips")).to_contain_text("Lille (59000), 25 km")
+    expect(page.locator(".mm-hit .where")).to_contain_text("à 1")
 
     page.goto("/")
     stars = page.locator("#map .post-icon")

@@ -382,6 +382,15 @@ async def test_pages_forms_and_their_forbidden_cases(stack, env):
         assert listing.status_code == 200 and "Cherche graphiste (affiche)" in listing.text
         assert "1 annonce" in listing.text and "Retirer le filtre Compétence : Graphisme" in listing.text
         assert (await client.get("/annonces", params={"kind": "pirate"})).status_code == 400
+        near = await client.get("/annonces", params={"pres": "Lille (59000)", "rayon": "25", "skill": "graphisme"})
+        assert near.status_code == 200 and "Cherche graphiste (affiche)" in near.text and "à 1" in near.text
+        assert "Autour de :</span> Lille (59000), 25 km" in near.text and "radius_km=25" in near.text
+        far = await client.get("/annonces", params={"pres": "Marseille", "rayon": "10", "skill": "graphisme"})
+        assert far.status_code == 200 and "Cherche graphiste" not in far.text
+        for bad in ({"pres": "Saint-Denis"}, {"pres": "Nulle-part-sur-Mer"}, {"pres": "Lille", "rayon": "7"}):
+            r = await client.get("/annonces", params=bad)
+            assert r.status_code == 400 and "Recherche invalide" in r.text, bad
+        assert "Saint-Denis (93200)" in (await client.get("/annonces", params={"pres": "Saint-Denis"})).text
         assert (await client.get("/annonces/Pas-Un-Id")).status_code == 404
         r = await client.post(f"/annonces/{pid}/signaler", data={"reason": "rien"}, follow_redirects=False)
         assert r.status_code == 400 and "Motif inconnu." in r.text

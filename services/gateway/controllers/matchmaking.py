@@ -49,6 +49,8 @@ log = structlog.get_logger()
 API_CACHE = CacheControlHeader(max_age=30, public=True)
 NO_STORE = CacheControlHeader(no_store=True)
 PER_PAGE_HTML = 20
+NEAR_RADII = ("5", "10", "25", "50", "100", "200")
+NEAR_DEFAULT_KM = 25
 MAX_MAP_POINTS = 2000
 LIST_FIELDS = ("skills", "themes")
 FORM_FIELDS = ("kind", "title", "description", "skills", "themes", "project_id", "commune", "remote", "deadline",
@@ -111,9 +113,9 @@ def _query_from(request: Request, **overrides):
         raise ValidationException(str(exc)) from None
 
 
-def _parse_query(request: Request, **overrides):
+def _parse_query(request: Request, allowed: tuple[str, ...] = SEARCH_PARAMS, **overrides):
     p = request.query_params
-    unknown = sorted(set(p) - set(SEARCH_PARAMS))
+    unknown = sorted(set(p) - set(allowed))
     if unknown:
         raise QueryError(f"unknown parameter {unknown[0]!r}")
     args = dict(q=p.get("q"), filters={f: p.getall(f, []) for f in FACETS if p.getall(f, [])}, lat=p.get("lat"),
@@ -363,24 +365,43 @@ def _error_page(request: Request, exc: Refused) -> Template | Redirect:
 
 @get("/annonces", media_type=MediaType.HTML, include_in_schema=False)
 async def list_page(request: Request) -> Template:
+    """Search page; besides the API's parameters, ``pres`` (a commune, typed) and ``rayon`` (km) search
+    around a place without knowing its coordinates."""
     params = request.query_params
-    error, result, query = None, None, None
+    error, result, query, near = None, None, None, None
+    geo: dict[str, Any] = {}
+    pres, rayon = (params.get("pres") or "").strip()[:120], params.get("rayon") or str(NEAR_DEFAULT_KM)
     try:
-        query = _parse_query(request, per_page=PER_PAGE_HTML)
+        if pres:
+            place, choices = gazetteer().resolve(pres)
+            if place is None or place.lat is None:
+                hint = (" Précisez : " + " ; ".join(c.label for c in choices[:4]) + ".") if choices else ""
+                raise QueryError(f"commune « {pres} » {'ambiguë' if choices else 'inconnue'}.{hint}")
+            if rayon not in NEAR_RADII:
+                raise QueryError("rayon : choisissez " + ", ".join(NEAR_RADII) + " km")
+            near = place
+            geo = dict(lat=place.lat, lon=place.lon, radius_km=rayon)
+        query = _parse_query(request, SEARCH_PARAMS + ("pres", "rayon"), per_page=PER_PAGE_HTML, **geo)
         result = await _search(request, query)
     except QueryError as exc:
         error = str(exc)
     facets = result["facets"] if result else {}
     labels = _labels(facets)
-    items = [(k, v) for k, v in params.multi_items() if v and k in SEARCH_PARAMS and k not in ("page", "per_page")]
+    keep = SEARCH_PARAMS + ("pres", "rayon")
+    items = [(k, v) for k, v in params.multi_items() if v and k in keep and k not in ("page", "per_page")]
     chips = [{"title": FACET_TITLES[k], "label": labels.get(k, {}).get(v, v),
               "params": [(a, b) for a, b in items if (a, b) != (k, v)]} for k, v in items if k in FACET_TITLES]
+    if near is not None:
+        chips.append({"title": "Autour de", "label": f"{near.label}, {rayon} km",
+                      "params": [(a, b) for a, b in items if a not in ("pres", "rayon")]})
+    map_items = [(k, v) for k, v in items if k not in ("bbox", "sort", "zoom", "pres", "rayon")]
+    if near is not None:
+        map_items += [("lat", str(near.lat)), ("lon", str(near.lon)), ("radius_km", rayon)]
     last = max(1, -(-result["total"] // PER_PAGE_HTML)) if result else 1
     return _page(request, "list.html", status_code=400 if error else 200, q=params.get("q") or "", error=error,
                  result=result, query=query, facets=facets, labels=labels, facet_titles=FACET_TITLES,
-                 base_params=items, chips=chips, last_page=min(last, 500),
-                 map_params=urlencode([(k, v) for k, v in items if k not in ("bbox", "sort", "zoom")]),
-                 user=await _user(request))
+                 base_params=items, chips=chips, last_page=min(last, 500), pres=pres, rayon=rayon,
+                 radii=NEAR_RADII, map_params=urlencode(map_items), user=await _user(request))
 
 
 async def _my_projects(request: Request, user) -> list[dict[str, str]]:

@@ -186,3 +186,10 @@ def test_phone_short_road_on_every_french_prefix() -> None:
                 raw = f"0{first}{second:02d}{tail}"
                 raw = " ".join(raw[i:i + 2] for i in range(0, 10, 2))
                 assert normalize_phone.__wrapped__(raw) == _phone_full_way(raw), raw
+
+
+def test_phone_short_road_on_every_three_digit_french_prefix() -> None:
+    for prefix in range(100, 1000):
+        for tail in ("000000", "123456", "987654"):
+            raw = f"0{prefix}{tail}"
+            assert normalize_phone.__wrapped__(raw) == _phone_full_way(raw), raw

@@ -94,3 +94,26 @@ def test_image_entrypoint_knows_every_service():
         assert re.search(rf"\b{s}\b", entry.split("case")[1].split(")")[0]), s
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "USER 10001" in dockerfile and dockerfile.count("FROM ") == 2
+
+
+def _env_names(env) -> set[str]:
+    return {k for k in (env or {}) if not k.startswith("<<")}
+
+
+def test_every_configured_variable_is_a_setting():
+    """A typo in a ConfigMap, Secret or compose variable would be silently ignored (extra="ignore"):
+    every name must be a Settings field (or read by the entrypoint/database tools)."""
+    from libs.contracts.runtime.settings import Settings
+
+    known = {name.upper() for name in Settings.model_fields}
+    configured: set[str] = set()
+    for doc in _base_docs():
+        if doc["kind"] in ("ConfigMap", "Secret"):
+            configured |= set(doc.get("data") or {}) | set(doc.get("stringData") or {})
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    for name in ("gateway", "init", "crawler"):
+        configured |= _env_names(compose["services"][name].get("environment"))
+    unknown = sorted(configured - known)
+    assert not unknown, f"variables no setting reads: {unknown}"
+    # several gateway replicas must share the CSRF signing key, and mail must leave through SMTP
+    assert {"SECRET_KEY", "SMTP_HOST", "PUBLIC_BASE_URL"} <= configured

@@ -5,8 +5,9 @@
 Records come from ``benchmarks/generate.py`` (French projects in random communes, with HTML
 descriptions, labels, stages, holders, e-mails), made messier here: a third carry partner
 coordinates (reverse-geocoded), a tenth a messy location string from the geocoding test corpus
-instead of a clean commune, a tenth only an address, and half a phone number. Every record is
-normalised (HTML cleaning, taxonomy, contacts, language) and geocoded; the figures are for one
+instead of a clean commune, a tenth only an address, and half a phone number. E-mail domains are
+mostly the project's own (``epicerie-solidaire-opio.fr``: distinct, as on the demo sites) and a
+quarter common providers (``orange.fr``, ``gmail.com``…). Every record is normalised (HTML cleaning, taxonomy, contacts, language) and geocoded; the figures are for one
 process, one thread, after the data files are loaded, first pass (resolver cache cold).
 """
 
@@ -22,6 +23,9 @@ from pathlib import Path
 
 from benchmarks.generate import generate
 from libs.contracts.events import PartnerRecord
+from libs.contracts.search import fold
+
+PROVIDERS = ("orange.fr", "gmail.com", "wanadoo.fr", "free.fr", "laposte.net", "hotmail.fr", "yahoo.fr", "sfr.fr")
 
 
 def rss_mb() -> float:
@@ -34,6 +38,7 @@ def rss_mb() -> float:
 
 def messy(records: list[PartnerRecord], seed: int = 7) -> list[PartnerRecord]:
     rng = random.Random(seed)
+    domains = random.Random(seed + 1)  # its own stream: the other fields stay as they always were
     corpus = Path(__file__).resolve().parents[1] / "tests" / "data" / "geocoding" / "generated.csv"
     with open(corpus, encoding="utf-8", newline="") as fh:
         strings = [(r["text"], r["postcode"] or None) for r in csv.DictReader(fh)]
@@ -53,8 +58,13 @@ def messy(records: list[PartnerRecord], seed: int = 7) -> list[PartnerRecord]:
             c = gaz.by_name(r.commune)
             if c and c[0].lat is not None:
                 upd.update(lat=round(c[0].lat + rng.uniform(-0.005, 0.005), 5), lon=round(c[0].lon + rng.uniform(-0.005, 0.005), 5))
+        email = r.contact.email if r.contact else None
+        if email:
+            own = "-".join(fold(r.title.split(" n°")[0]).split()) + domains.choice([".fr", ".fr", ".org", ".com"])
+            email = email.split("@")[0] + "@" + (domains.choice(PROVIDERS) if domains.random() < 0.25 else own)
+            upd["contact"] = {"email": email}
         if rng.random() < 0.5:
-            upd["contact"] = {"email": r.contact.email if r.contact else None,
+            upd["contact"] = {"email": email,
                               "phone": f"0{rng.randint(1, 5)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"}
         upd["description"] = (r.description or "") + " <p>Les bénévoles accueillent chaque semaine les habitants du quartier pour des ateliers, des repas partagés et des permanences d&#39;accès aux droits.</p>"
         out.append(PartnerRecord.model_validate({**r.model_dump(), **upd}))

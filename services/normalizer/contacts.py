@@ -6,8 +6,10 @@ shorter road through the same libraries, with the same answers (``tests/unit/tes
 compares both roads on generated values):
 
 * an e-mail ``local@domain`` whose local part is plain ASCII (RFC 5322 dot-atom, which
-  email-validator accepts unchanged) only needs its domain validated, and partners' domains
-  repeat (``asso-exemple.org``, ``orange.fr``): the domain's answer is cached;
+  email-validator accepts unchanged) only needs its domain validated; a plain lower-case ASCII
+  host name (``asso-exemple.org``: letters, digits, inner hyphens, a letter at the end, no
+  ``--``, not a special-use name) is one email-validator keeps as it is; any other domain goes
+  through email-validator once (cached: ``orange.fr``, ``gmail.com`` repeat);
 * a French number written nationally (``01 84 60 27 13``, ``06.12.34.56.78``) is what
   ``phonenumbers.parse(…, "FR")`` would build (country code 33, the nine digits after the 0);
   it is checked and formatted with phonenumbers' own French metadata (number types, formats),
@@ -22,8 +24,14 @@ import re
 from functools import lru_cache
 
 import phonenumbers
+import email_validator
 from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
+from email_validator.rfc_constants import (
+    CASE_INSENSITIVE_MAILBOX_NAMES,
+    DOMAIN_MAX_LENGTH,
+    DOT_ATOM_TEXT,
+    EMAIL_MAX_LENGTH,
+)
 
 # Numbers written nationally with an overseas prefix ("0262 …" La Réunion, "0269 …" Mayotte,
 # "0590 …" Guadeloupe…) belong to the overseas plans; French metadata would also accept them as
@@ -79,9 +87,31 @@ class _NationalPlan:
 _FRANCE = _NationalPlan("FR")
 
 
-@lru_cache(maxsize=4096)
+_PLAIN_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{0,62}[a-z]")
+"""Lower-case LDH labels of at most 63 characters, not starting or ending with a hyphen, the last
+one ending with a letter (a top-level domain)."""
+
+
+def _plain_host(domain: str) -> bool:
+    """A domain email-validator accepts and returns unchanged (its IDNA remapping, dot-atom, label,
+    length, top-level and special-use checks all pass trivially)."""
+    if len(domain) > DOMAIN_MAX_LENGTH or "--" in domain or not _PLAIN_HOST.fullmatch(domain):
+        return False
+    last = domain.rsplit(".", 1)[1]
+    if last.startswith("-"):
+        return False
+    return not any(domain == d or domain.endswith("." + d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _email_domain(domain: str) -> tuple[str, str] | None:
     """(normalised domain, its IDNA ASCII form) as email-validator gives them, or None if refused."""
+    if _plain_host(domain):
+        return domain, domain
+    return _email_domain_validated(domain)
+
+
+@lru_cache(maxsize=4096)
+def _email_domain_validated(domain: str) -> tuple[str, str] | None:
     try:
         info = validate_email("a@" + domain, check_deliverability=False)
     except EmailNotValidError:

@@ -39,6 +39,14 @@ def detect(text: str) -> tuple[str | None, float | None]:
     sample = text[:SAMPLE_CHARS]
     if sum(map(str.isalpha, sample)) < MIN_LETTERS:
         return None, None
+    return _detect_sample(sample)
+
+
+@lru_cache(maxsize=8192)
+def _detect_sample(sample: str) -> tuple[str | None, float | None]:
+    # ~55 µs per sample (half the normalizer's time). Cached: a project republished by another
+    # partner, or updated without touching its title and text, is not detected twice. (The
+    # benchmark's records are all distinct: it gains nothing from this.)
     values = _detector().compute_language_confidence_values(sample)
     if not values:
         return None, None

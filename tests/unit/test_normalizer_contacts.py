@@ -193,3 +193,24 @@ def test_phone_short_road_on_every_three_digit_french_prefix() -> None:
         for tail in ("000000", "123456", "987654"):
             raw = f"0{prefix}{tail}"
             assert normalize_phone.__wrapped__(raw) == _phone_full_way(raw), raw
+
+
+_label = st.from_regex(r"[a-z0-9\-]{1,66}", fullmatch=True)
+
+
+@settings(max_examples=1500, deadline=None, database=None)
+@given(labels=st.lists(_label, min_size=1, max_size=5),
+       tld=st.one_of(st.sampled_from(["fr", "org", "com", "test", "arpa", "local", "localhost", "onion", "invalid",
+                                      "x1", "1", "f-r", "-fr", "fr-", "xn--p1ai", "a" * 63, "a" * 64]), _label),
+       local=st.sampled_from(["contact", "Postmaster", "a.b", "x" * 64]))
+def test_email_plain_host_road_gives_the_full_answer(labels, tld, local) -> None:
+    address = f"{local}@{'.'.join([*labels, tld])}"
+    assert normalize_email.__wrapped__(address) == _email_full_way(address)
+
+
+def test_email_plain_host_road_on_long_domains() -> None:
+    for n in (240, 249, 250, 251, 252, 253, 254):
+        domain = ("a" * 60 + ".") * 4
+        domain = (domain + "b" * 63)[-n:].lstrip(".-")
+        address = f"x@{domain}"
+        assert normalize_email.__wrapped__(address) == _email_full_way(address), n

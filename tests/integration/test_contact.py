@@ -133,6 +133,14 @@ async def test_anonymous_message_to_a_project_without_holder_goes_to_its_contact
         assert r.status_code == 303
         await wait_for_mail(env["mailbox"], to=CONTACT, subject_contains="Message à propos", count=2)
 
+        # Paul answers the forwarded mail by e-mail too (the provider gives the envelope recipient)
+        paul = reply_mail("Liste <cachee@exemple.org>", "Parfait.\n\n> Avec plaisir", "<p1@exemple.fr>")
+        r = await client.post("/api/v1/inbound-mail", content=paul, headers={"x-inbound-secret": SECRET},
+                              params={"recipient": str(fwd["Reply-To"])})
+        assert r.json()["outcome"] == "appended"
+        again = await wait_for_mail(env["mailbox"], to=CONTACT, subject_contains="Message à propos", count=3)
+        assert "Parfait." in body_of(again) and "Avec plaisir" not in body_of(again)
+
         # automatic answers and unknown tokens are not appended
         auto = reply_mail(f"reponse+{token_r}@{DOMAIN}", "Je suis absente.", "<r2@exemple.org>",
                           Auto_Submitted="auto-replied")
@@ -142,7 +150,8 @@ async def test_anonymous_message_to_a_project_without_holder_goes_to_its_contact
         r = await client.post("/api/v1/inbound-mail", content=forged, headers={"x-inbound-secret": SECRET})
         assert r.json()["outcome"] == "unknown_token"
         assert (await client.get("/conversation/" + "B" * 43)).status_code == 404
-    assert await count(env["engine"], "SELECT count(*) FROM contact_messages") == 3
+    assert await count(env["engine"], "SELECT count(*) FROM contact_messages") == 4
+    assert await count(env["engine"], "SELECT count(*) FROM contact_messages WHERE channel = 'email'") == 2
 
 
 async def test_logged_in_message_to_a_holder_reply_by_maildir_and_answered_event(env, stack):

@@ -138,10 +138,15 @@ async def test_login_throttled_per_account_and_per_address(env):
     assert r.status_code == 429 and "Trop de tentatives" in r.text
     assert await _scalar(engine, "SELECT count(*) FROM auth_throttle WHERE key = 'login:acct:cible@example.org'") == 5
 
-    # per address: 30 failures spread over many accounts lock the address for everyone it tries
+    # per address: 30 failures spread over many accounts lock the address for everyone it tries; the
+    # counts live in PostgreSQL, so failures seen by other gateway replicas count too (rows added here)
     await create_user(engine, "autre@example.org")
-    for i in range(25):
-        await _post(client, "/connexion", {"email": f"x{i}@example.org", "password": "mauvais mot de passe"})
+    ip_key = await _scalar(engine, "SELECT DISTINCT key FROM auth_throttle WHERE key LIKE 'login:ip:%'")
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO auth_throttle (key) SELECT :k FROM generate_series(1, 20)"), {"k": ip_key})
+    for i in range(5):  # 5 (above) + 20 + 5 = 30 failures from this address
+        r = await _post(client, "/connexion", {"email": f"x{i}@example.org", "password": "mauvais mot de passe"})
+        assert r.status_code == 400
     r = await _post(client, "/connexion", {"email": "autre@example.org", "password": "correct horse battery"})
     assert r.status_code == 429
     # the window passed (rows aged): the account can log in again

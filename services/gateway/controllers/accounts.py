@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from litestar import Litestar, MediaType, Request, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.response import Redirect, Response, Template
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,7 @@ from services.gateway.adapters.mailer import Dispatcher, make_transport
 
 log = structlog.get_logger()
 MAX_FIELD = 1000
+NO_STORE = CacheControlHeader(no_store=True)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -121,7 +123,7 @@ async def logout(request: Request) -> Response:
     return _clear_session(Redirect("/", status_code=303))
 
 
-@get("/api/v1/me", guards=[require_login], summary="The logged-in account (session cookie)")
+@get("/api/v1/me", cache_control=NO_STORE, guards=[require_login], summary="The logged-in account (session cookie)")
 async def me(request: Request) -> dict[str, Any]:
     user = await current_user(request)
     if user is None:  # the guard said otherwise; keep the type checker and the reader calm
@@ -310,7 +312,7 @@ async def _actor(request: Request) -> int:
     return user.id
 
 
-@get("/api/v1/operator/partners", guards=OPERATOR, summary="Partner organisations (operators)")
+@get("/api/v1/operator/partners", cache_control=NO_STORE, guards=OPERATOR, summary="Partner organisations (operators)")
 async def api_orgs(request: Request) -> dict[str, Any]:
     orgs = await operator.list_orgs(request.app.state.engine)
     return {"total": len(orgs), "partners": orgs}
@@ -323,7 +325,7 @@ async def api_create_org(request: Request, data: OrgIn) -> dict[str, Any]:
         return await operator.create_org(request.app.state.engine, await _actor(request), data.slug, data.name)
 
 
-@get("/api/v1/operator/partners/{slug:str}", guards=OPERATOR, summary="A partner organisation, its users and keys")
+@get("/api/v1/operator/partners/{slug:str}", cache_control=NO_STORE, guards=OPERATOR, summary="A partner organisation, its users and keys")
 async def api_org(request: Request, slug: str) -> dict[str, Any]:
     with _Api():
         return await operator.org_detail(request.app.state.engine, slug)
@@ -360,7 +362,7 @@ async def api_revoke_key(request: Request, slug: str, key_id: int) -> dict[str, 
     return {"revoked": key_id}
 
 
-@get("/api/v1/operator/moderators", guards=OPERATOR, summary="Accounts with the moderator role (operators)")
+@get("/api/v1/operator/moderators", cache_control=NO_STORE, guards=OPERATOR, summary="Accounts with the moderator role (operators)")
 async def api_moderators(request: Request) -> dict[str, Any]:
     return {"moderators": await operator.list_moderators(request.app.state.engine)}
 
@@ -379,7 +381,7 @@ async def api_revoke_moderator(request: Request, user_id: int) -> dict[str, Any]
     return {"revoked": user_id}
 
 
-@get("/api/v1/partner/me", guards=[require_scope("read")],
+@get("/api/v1/partner/me", cache_control=NO_STORE, guards=[require_scope("read")],
      summary="The organisation of the presented API key (read scope): name and keys by prefix")
 async def api_partner_self(request: Request) -> dict[str, Any]:
     key: ApiKey = request.state.api_key

@@ -1,14 +1,18 @@
 """Throughput of the pure normalize + geocode functions on one core, and the geocoder's load cost.
 
-    .venv/bin/python -m benchmarks.bench_normalize_geocode [--n 20000]
+    RAYON_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_normalize_geocode [--n 20000] [--stages]
 
 Records come from ``benchmarks/generate.py`` (French projects in random communes, with HTML
 descriptions, labels, stages, holders, e-mails), made messier here: a third carry partner
 coordinates (reverse-geocoded), a tenth a messy location string from the geocoding test corpus
 instead of a clean commune, a tenth only an address, and half a phone number. E-mail domains are
 mostly the project's own (``epicerie-solidaire-opio.fr``: distinct, as on the demo sites) and a
-quarter common providers (``orange.fr``, ``gmail.com``…). Every record is normalised (HTML cleaning, taxonomy, contacts, language) and geocoded; the figures are for one
-process, one thread, after the data files are loaded, first pass (resolver cache cold).
+quarter common providers (``orange.fr``, ``gmail.com``…). Every record is distinct (titles,
+descriptions, e-mails, phones): no result is reused from one record to the next except what real
+traffic repeats too (labels, communes, countries, e-mail providers, place strings of the same
+town). Every record is normalised (HTML cleaning, taxonomy, contacts, language) and geocoded;
+the figures are for one process, one thread, after the data files are loaded (as the services
+do at start), first pass (resolver cache cold). ``--stages`` adds the time of each stage.
 """
 
 from __future__ import annotations

@@ -133,3 +133,13 @@ async def test_cache_off_reads_no_generation(engine):
     assert reader.cache is None
     assert await _ids(reader) == {PROJECTS[0].id}
     assert reader.generation.value is None
+
+
+async def test_without_the_generation_table_searches_run_uncached(engine):
+    writer, reader = PostgresIndexWriter(engine), PostgresSearch(engine, cache_mb=4)
+    await writer.upsert(PROJECTS[0], 1)
+    async with engine.begin() as conn:  # a database the gateway reached before migration 0010
+        await conn.execute(text("DROP TRIGGER search_documents_generation ON search_documents"))
+        await conn.execute(text("DROP TABLE search_index_state"))
+    assert await _ids(reader) == {PROJECTS[0].id}
+    assert await _ids(reader) == {PROJECTS[0].id} and len(reader.cache) == 0

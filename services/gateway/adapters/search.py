@@ -21,7 +21,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import asyncpg
 import orjson
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +44,7 @@ FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
 MAX_MAP_POINTS = 10_000
 """Meilisearch only: points fetched to cluster in Python (its result window)."""
+_log = structlog.get_logger()
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _POSITIONAL: dict[str, tuple[str, list[str]]] = {}
 
@@ -220,10 +223,15 @@ class PostgresSearch:
     # ------------------------------------------------------------------ search
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
-        if self.cache is None:
+        generation = None
+        if self.cache is not None:
+            try:
+                generation = await self.generation.current()
+            except asyncpg.PostgresError as exc:  # e.g. migration 0010 not applied yet: search uncached
+                _log.warning("search cache bypassed: no index generation", error=f"{type(exc).__name__}: {exc}")
+        if generation is None:
             raw = await self._search(query)
         else:
-            generation = await self.generation.current()
             key = query.cache_key()
             raw = self.cache.get(key, generation)
             if raw is None:

@@ -107,6 +107,10 @@ def test_holder_publishes_and_a_visitor_reaches_them(site, shots):  # noqa: F811
 
         # 4. a visitor finds them by search and on the maps, and writes to the call's author
         visitor = new_page()
+        visitor.goto(f"/projets/{PROJECT}")
+        expect(visitor.get_by_role("link", name="Contacter le porteur du projet")).to_have_attribute(
+            "href", f"/contact/projet/{PROJECT}")
+        expect(visitor.locator(".mm-project-posts li")).to_have_count(2)
         visitor.goto("/annonces")
         visitor.fill("#mm-q", "comptabel")  # a typo: still found
         visitor.press("#mm-q", "Enter")

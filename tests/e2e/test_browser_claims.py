@@ -7,100 +7,41 @@ would be one). Screenshots under ``.run/screenshots/`` (or ``$SCREENSHOT_DIR``).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database, wait_ready
-from tests.e2e.test_browser import _chromium, shots  # noqa: F401 — the chromium finder and screenshot folder
-from tests.helpers_accounts import create_user, link_in, read_mailbox
+from tests.e2e.browser_support import browser_pages, gateway_site, login, wait_mail
+from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
+from tests.helpers_accounts import create_user, link_in
 from tests.integration.test_search_conformance import ROWS, make_project
-from tools.devstack import free_port, start_service, stop_process
 
 pytestmark = pytest.mark.e2e
 CONTACT = "contact@jardin.example.org"
 WITH_CONTACT, WITHOUT_CONTACT = "jardin-roubaix", "epicerie-lyon"
 
 
-@pytest.fixture(scope="module")
-def site(stack, tmp_path_factory):
-    chromium = _chromium()
-    url = fresh_database(stack, "browserclaims")
+async def _seed(engine) -> dict[str, str]:
     projects = [make_project(i, row, contact=Contact(email=CONTACT) if row[0] == WITH_CONTACT else None)
                 for i, row in enumerate(ROWS)]
+    await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in projects])
     partner = next(p for p in projects if p.id == WITHOUT_CONTACT).sources[0].partner
-
-    async def prepare():
-        engine = create_async_engine(url)
-        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in projects])
-        await create_user(engine, "porteuse@exemple.org", display_name="Camille Porteuse")
-        await create_user(engine, "partenaire@exemple.org", display_name="Partenaire", partner=partner)
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    tmp = tmp_path_factory.mktemp("claims-site")
-    mailbox = tmp / "mailbox"
-    proc = start_service("gateway", stack.service_env(
-        DATABASE_URL=url, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING", MAILBOX_DIR=str(mailbox),
-        PUBLIC_BASE_URL=base), tmp)
-    try:
-        try:
-            wait_ready(base, timeout=30)
-        except AssertionError:
-            raise AssertionError("gateway never became ready:\n" + (tmp / "gateway.log").read_text()) from None
-        yield dict(base=base, chromium=chromium, mailbox=mailbox,
-                   titles={p.id: p.title for p in projects})
-    finally:
-        stop_process(proc)
+    await create_user(engine, "porteuse@exemple.org", display_name="Camille Porteuse")
+    await create_user(engine, "partenaire@exemple.org", display_name="Partenaire", partner=partner)
+    return {p.id: p.title for p in projects}
 
 
-def wait_mail(mailbox, to: str, subject: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [m for m in read_mailbox(mailbox) if to in str(m["To"]) and subject in str(m["Subject"])]
-        if found:
-            return found[-1]
-        assert time.monotonic() < deadline, f"no mail to {to} ({subject}): {[m['Subject'] for m in read_mailbox(mailbox)]}"
-        time.sleep(0.2)
+@pytest.fixture(scope="module")
+def site(stack, tmp_path_factory):
+    yield from gateway_site(stack, tmp_path_factory, "browserclaims", _seed)
 
 
 @pytest.fixture
 def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=site["chromium"], headless=True,
-                               args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        errors: list[str] = []
-
-        def new_page():
-            context = b.new_context(viewport={"width": 1200, "height": 900}, locale="fr-FR", base_url=site["base"])
-            pg = context.new_page()
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            return pg
-
-        try:
-            yield new_page, errors
-        finally:
-            b.close()
-
-
-def login(page, email: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto("/connexion")
-    page.fill("#f-email", email)
-    page.fill("#f-password", "correct horse battery")
-    page.click("button:has-text('Se connecter')")
-    expect(page.locator("text=Déconnexion")).to_be_visible()
+    with browser_pages(site, width=1200) as (new_page, errors):
+        yield new_page, errors
 
 
 def test_claim_confirm_edit_and_partner_review(site, browser, shots):  # noqa: F811
@@ -167,13 +108,13 @@ def test_claim_confirm_edit_and_partner_review(site, browser, shots):  # noqa: F
     partner = new_page()
     login(partner, "partenaire@exemple.org")
     partner.goto("/revendications")
-    claim = partner.locator(".cl-claim", has_text=site["titles"][WITHOUT_CONTACT])
+    claim = partner.locator(".cl-claim", has_text=site["seeded"][WITHOUT_CONTACT])
     expect(claim).to_contain_text("Camille Porteuse")
     partner.screenshot(path=str(shots / "claims-4-examen.png"))
     claim.locator("button:has-text('Accepter')").click()
     expect(partner.locator("[role=status]")).to_contain_text("Demande acceptée")
 
     holder.goto("/mes-projets")
-    expect(holder.locator(".cl-list")).to_contain_text(site["titles"][WITHOUT_CONTACT])
-    expect(holder.locator(".cl-list")).to_contain_text(site["titles"][WITH_CONTACT])
+    expect(holder.locator(".cl-list")).to_contain_text(site["seeded"][WITHOUT_CONTACT])
+    expect(holder.locator(".cl-list")).to_contain_text(site["seeded"][WITH_CONTACT])
     assert errors == [], errors

@@ -246,3 +246,13 @@ async def test_resend_verification(env):
     assert "holder" in (await client.get("/api/v1/me")).json()["roles"]
     r = await _post(client, "/compte/verification", {})
     assert r.headers["location"] == "/compte?renvoi=non"  # already verified
+
+
+async def test_signups_from_one_address_are_limited(env):
+    client, engine, _, _ = env
+    ip_key = "mail:ip:testclient"
+    async with engine.begin() as conn:  # 20 mails already triggered from this address within the hour
+        await conn.execute(text("INSERT INTO auth_throttle (key) SELECT :k FROM generate_series(1, 20)"), {"k": ip_key})
+    r = await _post(client, "/inscription", {"email": "spam@example.org", "password": PASSWORD, "password2": PASSWORD})
+    assert r.status_code == 400 and "Trop de demandes" in r.text
+    assert await _scalar(engine, "SELECT count(*) FROM users") == 0  # rolled back with the refusal

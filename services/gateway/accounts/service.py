@@ -121,8 +121,9 @@ async def signup(engine: AsyncEngine, mailer, base_url: str, email_raw: str, dis
                     f"{base_url.rstrip('/')}/mot-de-passe-oublie\n\n— Carrefour\n"), conn=conn)
             await audit(conn, None, "account.signup_existing", f"user:{existing.id}", {"ip": ip})
             return None
+        if not await mail_allowed(conn, "verify", email, ip):  # sign-ups from one address: 20 an hour
+            raise AccountError("email", "Trop de demandes depuis votre connexion : réessayez dans une heure.")
         await store.create_token(conn, user_id, "verify", token, domain.VERIFY_TTL_S)
-        await store.throttle_hit(conn, f"mail:verify:{email}")
         await mailer.send(email, VERIFY_SUBJECT, verify_body(name, link(base_url, "/verification", token)), conn=conn)
         await audit(conn, user_id, "account.signup", f"user:{user_id}", {"ip": ip})
     return user_id

@@ -141,7 +141,10 @@ def test_holder_publishes_and_a_visitor_reaches_them(site, shots):  # noqa: F811
         mail = wait_mail(site["mailbox"], HOLDER, "Message à propos")
         assert MESSAGE in body_of(mail)
         assert VISITOR not in str(mail["Reply-To"]) and "reponse+" in str(mail["Reply-To"])
-        holder.goto("/messages")
+        holder.goto("/compte")
+        holder.get_by_role("link", name="Mes annonces").click()
+        expect(holder.locator("main")).to_contain_text("Animateur ou animatrice de jardin")
+        holder.get_by_role("navigation", name="Menu principal").get_by_role("link", name="Messages").click()
         expect(holder.locator("main")).to_contain_text("Cherche comptable bénévole")
         holder.screenshot(path=str(shots / "journey-3-messages.png"), full_page=True)
         assert errors == [], errors

@@ -61,9 +61,10 @@ def gateway_site(stack, tmp_path_factory, prefix: str, prepare: Callable[[AsyncE
 
 
 @contextmanager
-def browser_pages(site: dict, width: int = 1280, height: int = 900):
+def browser_pages(site: dict, width: int = 1280, height: int = 900, ignore: tuple[str, ...] = ()):
     """``(new_page, errors)``: each ``new_page()`` is a fresh context (its own cookies, like another
-    person); ``errors`` collects console errors and page exceptions of every page."""
+    person); ``errors`` collects console errors and page exceptions of every page, except console
+    errors containing one of ``ignore`` (e.g. the 400 of a form refused on purpose)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -75,7 +76,8 @@ def browser_pages(site: dict, width: int = 1280, height: int = 900):
             context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR",
                                           base_url=site["base"])
             page = context.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("console", lambda m: errors.append(m.text)
+                    if m.type == "error" and not any(i in m.text for i in ignore) else None)
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             return page
 

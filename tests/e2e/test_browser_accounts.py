@@ -6,17 +6,17 @@ be one). Screenshots under ``.run/screenshots/`` (or ``$SCREENSHOT_DIR``)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import fresh_database, wait_ready
-from tests.e2e.test_browser import _chromium, shots  # noqa: F401 — the shared chromium finder and screenshot dir
-from tests.helpers_accounts import link_in, read_mailbox
-from tools.devstack import ROOT, free_port, start_service, stop_process
+from tests.e2e.browser_support import browser_pages, gateway_site, wait_mail
+from tests.e2e.test_browser import shots  # noqa: F401 — the shared screenshot dir
+from tests.helpers_accounts import link_in
+from tools.devstack import ROOT
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "une phrase de passe solide"
@@ -25,60 +25,28 @@ EXPECTED_400 = "the server responded with a status of 400"
 OPERATOR = ("operateur@example.org", "clef du phare breton")
 
 
+async def _seed(engine):
+    url = engine.url.render_as_string(hide_password=False)
+    out = subprocess.run([sys.executable, "-m", "services.gateway.cli", "create-operator", "--email", OPERATOR[0],
+                          "--password", OPERATOR[1]], env={**os.environ, "DATABASE_URL": url}, cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    assert f"operator account: {OPERATOR[0]}" in out.stdout
+
+
 @pytest.fixture(scope="module")
 def site(stack, tmp_path_factory):
-    chromium = _chromium()
-    url = fresh_database(stack, "browser_acc")
-    mailbox = tmp_path_factory.mktemp("mailbox") / "mail"
-    env = stack.service_env(DATABASE_URL=url)
-    out = subprocess.run([sys.executable, "-m", "services.gateway.cli", "create-operator", "--email", OPERATOR[0],
-                          "--password", OPERATOR[1]], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert f"operator account: {OPERATOR[0]}" in out.stdout
-    port = free_port()
-    log_dir = tmp_path_factory.mktemp("browser-acc-logs")
-    proc = start_service("gateway", stack.service_env(DATABASE_URL=url, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING",
-                                                      MAILBOX_DIR=str(mailbox)), log_dir)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_ready(base, timeout=30)
-        except AssertionError:
-            raise AssertionError("gateway never became ready:\n" + (log_dir / "gateway.log").read_text()) from None
-        yield base, chromium, mailbox
-    finally:
-        stop_process(proc)
+    for s in gateway_site(stack, tmp_path_factory, "browser_acc", _seed):
+        yield s["base"], s["chromium"], s["mailbox"]
 
 
 @pytest.fixture
 def page(site):
-    from playwright.sync_api import sync_playwright
-
     base, chromium, _ = site
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR", base_url=base)
-        pg = context.new_page()
-        errors: list[str] = []
-        # a refused form answers 400 on purpose (errors next to the fields): chromium logs that, it's expected
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and EXPECTED_400 not in m.text else None)
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a refused form answers 400 on purpose (errors next to the fields): chromium logs that, it's expected
+    with browser_pages({"base": base, "chromium": chromium}, ignore=(EXPECTED_400,)) as (new_page, errors):
+        pg = new_page()
         pg.errors = errors
-        try:
-            yield pg
-        finally:
-            context.close()
-            browser.close()
-
-
-def _mail(mailbox, to: str, subject: str, count: int = 1, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m for m in read_mailbox(mailbox) if to in str(m["To"]) and subject in str(m["Subject"])]
-        if len(found) >= count:
-            return found[-1]
-        time.sleep(0.2)
-    raise AssertionError(f"no mail {subject!r} to {to}: {[(m['To'], m['Subject']) for m in read_mailbox(mailbox)]}")
+        yield pg
 
 
 def _login(page, email, password):
@@ -110,7 +78,7 @@ def test_signup_verify_login_reset(page, site, shots):  # noqa: F811
     page.get_by_role("button", name="Créer mon compte").click()
     expect(page.locator("h1")).to_have_text("Vérifiez votre messagerie")
 
-    link = link_in(_mail(mailbox, "camille@example.org", "Confirmez"), "/verification")
+    link = link_in(wait_mail(mailbox, "camille@example.org", "Confirmez"), "/verification")
     page.goto(link)
     expect(page.locator("h1")).to_have_text("Adresse confirmée")
 
@@ -141,7 +109,7 @@ def test_signup_verify_login_reset(page, site, shots):  # noqa: F811
     page.get_by_label("Adresse e-mail").fill("camille@example.org")
     page.get_by_role("button", name="Envoyer le lien").click()
     expect(page.locator("[role=status]")).to_contain_text("Si un compte existe")
-    page.goto(link_in(_mail(mailbox, "camille@example.org", "Réinitialiser"), "/reinitialisation"))
+    page.goto(link_in(wait_mail(mailbox, "camille@example.org", "Réinitialiser"), "/reinitialisation"))
     page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("Confirmez le mot de passe").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Enregistrer").click()

@@ -9,22 +9,18 @@ report inline scripts or styles). Screenshots in ``.run/screenshots/contact-*.pn
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database, wait_ready
-from tests.e2e.test_browser import _chromium, shots  # noqa: F401 — the chromium finder and screenshot folder
-from tests.helpers_accounts import body_of, create_user, link_in, read_mailbox
+from tests.e2e.browser_support import browser_pages, gateway_site, login, wait_mail
+from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
+from tests.helpers_accounts import body_of, create_user, link_in
 from tests.integration.test_search_conformance import ROWS, make_project
-from tools.devstack import free_port, start_service, stop_process
 
 pytestmark = pytest.mark.e2e
 DOMAIN = "carrefour.test"
@@ -32,82 +28,27 @@ CONTACT = "contact@jardin.example.org"
 BODY = "Bonjour, je voudrais rejoindre le jardin partagé et apporter des graines."
 
 
+async def _seed(engine):
+    projects = [make_project(i, row, contact=Contact(email=CONTACT) if row[0] == "jardin-roubaix" else None)
+                for i, row in enumerate(ROWS)]
+    await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in projects])
+    holder = await create_user(engine, "porteuse@exemple.org", display_name="Porteuse")
+    await create_user(engine, "visiteur@exemple.org", display_name="Visiteur Connecté")
+    await create_user(engine, "modo@exemple.org", roles=("moderator",))
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
+                                "VALUES ('epicerie-lyon', :u, 'approved', now())"), {"u": holder})
+
+
 @pytest.fixture(scope="module")
 def site(stack, tmp_path_factory):
-    chromium = _chromium()
-    url = fresh_database(stack, "browsercontact")
-
-    async def prepare():
-        engine = create_async_engine(url)
-        projects = [make_project(i, row, contact=Contact(email=CONTACT) if row[0] == "jardin-roubaix" else None)
-                    for i, row in enumerate(ROWS)]
-        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in projects])
-        holder = await create_user(engine, "porteuse@exemple.org", display_name="Porteuse")
-        await create_user(engine, "visiteur@exemple.org", display_name="Visiteur Connecté")
-        await create_user(engine, "modo@exemple.org", roles=("moderator",))
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
-                                    "VALUES ('epicerie-lyon', :u, 'approved', now())"), {"u": holder})
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    tmp = tmp_path_factory.mktemp("contact-site")
-    mailbox, inbound = tmp / "mailbox", tmp / "inbound"
-    proc = start_service("gateway", stack.service_env(
-        DATABASE_URL=url, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING", MAILBOX_DIR=str(mailbox),
-        INBOUND_MAILBOX_DIR=str(inbound), INBOUND_POLL_S="0.3", MAIL_DOMAIN=DOMAIN, PUBLIC_BASE_URL=base), tmp)
-    try:
-        try:
-            wait_ready(base, timeout=30)
-        except AssertionError:
-            raise AssertionError("gateway never became ready:\n" + (tmp / "gateway.log").read_text()) from None
-        yield dict(base=base, chromium=chromium, mailbox=mailbox, inbound=inbound)
-    finally:
-        stop_process(proc)
-
-
-def wait_mail(mailbox, to: str, subject: str, count: int = 1, timeout: float = 15.0) -> EmailMessage:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [m for m in read_mailbox(mailbox) if to in str(m["To"]) and subject in str(m["Subject"])]
-        if len(found) >= count:
-            return found[-1]
-        assert time.monotonic() < deadline, f"no mail to {to} ({subject}): {[m['Subject'] for m in read_mailbox(mailbox)]}"
-        time.sleep(0.2)
+    yield from gateway_site(stack, tmp_path_factory, "browsercontact", _seed, INBOUND_POLL_S="0.3", MAIL_DOMAIN=DOMAIN)
 
 
 @pytest.fixture
 def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=site["chromium"], headless=True,
-                               args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        errors: list[str] = []
-
-        def new_page():
-            context = b.new_context(viewport={"width": 1200, "height": 900}, locale="fr-FR", base_url=site["base"])
-            pg = context.new_page()
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            return pg
-
-        try:
-            yield new_page, errors
-        finally:
-            b.close()
-
-
-def login(page, email: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto("/connexion")
-    page.fill("#f-email", email)
-    page.fill("#f-password", "correct horse battery")
-    page.click("button:has-text('Se connecter')")
-    expect(page.locator("text=Déconnexion")).to_be_visible()
+    with browser_pages(site, width=1200) as pages:
+        yield pages
 
 
 def test_anonymous_visitor_writes_confirms_and_follows_the_conversation(site, browser, shots):  # noqa: F811

@@ -10,86 +10,40 @@ Screenshots in ``.run/screenshots/matchmaking-*.png``.
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database, wait_ready
-from tests.e2e.test_browser import _chromium, shots  # noqa: F401 — the chromium finder and screenshot folder
+from tests.e2e.browser_support import browser_pages, gateway_site, login
+from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import create_user
 from tests.integration.test_search_conformance import PROJECTS
-from tools.devstack import free_port, start_service, stop_process
 
 pytestmark = pytest.mark.e2e
 
 
+async def _seed(engine):
+    await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in PROJECTS])
+    holder = await create_user(engine, "porteuse@exemple.org", display_name="Porteuse")
+    await create_user(engine, "comptable@exemple.org", display_name="Comptable")
+    await create_user(engine, "visiteur@exemple.org", display_name="Visiteur")
+    await create_user(engine, "modo@exemple.org", roles=("moderator",))
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
+                                "VALUES ('jardin-roubaix', :u, 'approved', now())"), {"u": holder})
+
+
 @pytest.fixture(scope="module")
 def site(stack, tmp_path_factory):
-    chromium = _chromium()
-    url = fresh_database(stack, "browsermm")
-
-    async def prepare():
-        engine = create_async_engine(url)
-        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in PROJECTS])
-        holder = await create_user(engine, "porteuse@exemple.org", display_name="Porteuse")
-        await create_user(engine, "comptable@exemple.org", display_name="Comptable")
-        await create_user(engine, "visiteur@exemple.org", display_name="Visiteur")
-        await create_user(engine, "modo@exemple.org", roles=("moderator",))
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
-                                    "VALUES ('jardin-roubaix', :u, 'approved', now())"), {"u": holder})
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    tmp = tmp_path_factory.mktemp("mm-site")
-    proc = start_service("gateway", stack.service_env(
-        DATABASE_URL=url, GATEWAY_PORT=str(port), LOG_LEVEL="WARNING", MAILBOX_DIR=str(tmp / "mailbox")), tmp)
-    try:
-        try:
-            wait_ready(base, timeout=30)
-        except AssertionError:
-            raise AssertionError("gateway never became ready:\n" + (tmp / "gateway.log").read_text()) from None
-        yield dict(base=base, chromium=chromium)
-    finally:
-        stop_process(proc)
+    yield from gateway_site(stack, tmp_path_factory, "browsermm", _seed)
 
 
 @pytest.fixture
 def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=site["chromium"], headless=True,
-                               args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        errors: list[str] = []
-
-        def new_page():
-            context = b.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR", base_url=site["base"])
-            pg = context.new_page()
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            return pg
-
-        try:
-            yield new_page, errors
-        finally:
-            b.close()
-
-
-def login(page, email: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto("/connexion")
-    page.fill("#f-email", email)
-    page.fill("#f-password", "correct horse battery")
-    page.click("button:has-text('Se connecter')")
-    expect(page.locator("text=Déconnexion")).to_be_visible()
+    with browser_pages(site) as pages:
+        yield pages
 
 
 def test_publish_find_suggest_report_and_hide(site, browser, shots):  # noqa: F811

@@ -329,19 +329,18 @@ async def _post_in_conversation(request: Request, conv: dict[str, Any], role: st
 
 @post("/messages/{conversation_id:int}/repondre", media_type=MediaType.HTML, include_in_schema=False, status_code=200)
 async def conversation_reply(request: Request, conversation_id: Id) -> Template | Redirect:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    try:
-        conv, role = await _party_conversation(request, conversation_id)
-    except ContactError as exc:
-        return _page("unavailable.html", exc.status, message=exc.message)
-    return await _post_in_conversation(request, conv, role, f"/messages/{conv['id']}", user.id, "reply", None)
+    return await _party_action(request, conversation_id, "reply", None)
 
 
 @post("/messages/{conversation_id:int}/signaler/{message_id:int}", media_type=MediaType.HTML,
       include_in_schema=False, status_code=200)
 async def conversation_report(request: Request, conversation_id: Id, message_id: Id) -> Template | Redirect:
+    return await _party_action(request, conversation_id, "report", message_id)
+
+
+async def _party_action(request: Request, conversation_id: int, action: str, message_id: int | None
+                        ) -> Template | Redirect:
+    """A logged-in party replies in, or reports a message of, their conversation."""
     user = await current_user(request)
     if user is None:
         return login_redirect(request)
@@ -349,7 +348,7 @@ async def conversation_report(request: Request, conversation_id: Id, message_id:
         conv, role = await _party_conversation(request, conversation_id)
     except ContactError as exc:
         return _page("unavailable.html", exc.status, message=exc.message)
-    return await _post_in_conversation(request, conv, role, f"/messages/{conv['id']}", user.id, "report", message_id)
+    return await _post_in_conversation(request, conv, role, f"/messages/{conv['id']}", user.id, action, message_id)
 
 
 async def _by_link(request: Request, token: str) -> dict[str, Any] | None:

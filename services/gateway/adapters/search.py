@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.adapters.search_cache import IndexGeneration, ResultCache
+from services.gateway.adapters.text_query import word_conditions
 from services.gateway.domain import SearchQuery
 
 MULTI = {"theme", "engineering", "source"}
@@ -165,20 +166,9 @@ class PostgresSearch:
     def _base(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> list[str]:
         where = ["NOT deleted"]
         tokens = query.tokens
-        if tokens:
-            # every word must match: in the text (the last one as a prefix), or, for typos, by trigram
-            # similarity to a word of the title
-            terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
-            params["tsq"] = " & ".join(terms)
-            params["qf"] = " ".join(tokens)
-            for i, (term, token) in enumerate(zip(terms, tokens)):
-                params[f"t{i}"], params[f"w{i}"] = term, token
-                if indexed is None:
-                    where.append(f"(tsv @@ to_tsquery('french', :t{i}) OR :w{i} <% title_folded)")
-                elif indexed[i]:
-                    where.append(f"tsv @@ to_tsquery('french', :t{i})")
-                else:
-                    where.append(f":w{i} <% title_folded")
+        # every word must match: in the text (the last one as a prefix), or, for typos, by trigram
+        # similarity to a word of the title
+        where += word_conditions(tokens, params, "title_folded", indexed)
         if query.geo is not None and query.geo.radius_km is not None:
             la1, la2, lo1, lo2 = query.geo.bounds()
             params.update(gla1=la1, gla2=la2, glo1=lo1, glo2=lo2, gr=query.geo.radius_km)

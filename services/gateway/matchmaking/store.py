@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.gateway.adapters.text_query import word_conditions
 from services.gateway.matchmaking.domain import FACETS, MULTI_FACETS, PostQuery
 
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
@@ -156,14 +157,7 @@ def _conditions(query: PostQuery, params: dict[str, Any], indexed: list[bool]) -
     if query.project_id:
         params["project"] = query.project_id
         where.append("project_id = :project")
-    tokens = list(query.tokens)
-    if tokens:
-        terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
-        params["tsq"] = " & ".join(terms)
-        params["qf"] = " ".join(tokens)
-        for i, (term, token) in enumerate(zip(terms, tokens)):
-            params[f"t{i}"], params[f"w{i}"] = term, token
-            where.append(f"tsv @@ to_tsquery('french', :t{i})" if indexed[i] else f":w{i} <% words_folded")
+    where += word_conditions(list(query.tokens), params, "words_folded", indexed)
     if query.geo is not None:
         params.update(glat=query.geo.lat, glon=query.geo.lon)
         if query.geo.radius_km is not None:

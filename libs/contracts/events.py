@@ -380,7 +380,7 @@ class MatchmakingChanged(Event):
 class HolderEditChanged(Event):
     """On ``projects.holder_edits.v1``, keyed by ``canonical_id``: the verified holder of a project
     changed the fields a holder owns (``fields``: name → new value, ``None`` = back to the partners'
-    value). The edit is stored in PostgreSQL (``holder_edits``); the indexer lays it over the
+    value). The edit is stored in PostgreSQL (``claims_holder_edits``); the indexer lays it over the
     canonical project in the search index."""
 
     canonical_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,100}$")]

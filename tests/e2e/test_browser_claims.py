@@ -107,7 +107,7 @@ def test_claim_confirm_edit_and_partner_review(site, browser, shots):  # noqa: F
     expect(holder.locator("[role=status]")).to_contain_text("va l'examiner")
     partner = new_page()
     login(partner, "partenaire@exemple.org")
-    partner.goto("/revendications")
+    partner.get_by_role("navigation", name="Menu principal").get_by_role("link", name="Demandes").click()
     claim = partner.locator(".cl-claim", has_text=site["seeded"][WITHOUT_CONTACT])
     expect(claim).to_contain_text("Camille Porteuse")
     partner.screenshot(path=str(shots / "claims-4-examen.png"))

@@ -136,7 +136,7 @@ STAGES = {
     "classify": "taxonomy (mapping tables, keyword classifier)",
     "normalize_email": "e-mail (email-validator)",
     "normalize_phone": "phone (phonenumbers)",
-    "detect_language": "language (lingua)",
+    "detect_language": "language (plainly French: word test; else lingua)",
     "summarize": "summary",
     "NormalizedProject": "NormalizedProject validation (pydantic)",
 }

@@ -3,10 +3,12 @@
 Low-accuracy mode (trigram models only) keeps the detector at about 35 MB RSS for the whole
 process and ~0.1 ms per text, instead of ~240 MB with the high-accuracy models; on texts of a
 sentence or more it is just as right, and titles alone are too short to trust either way.
+Plainly French samples (most partner records) skip lingua altogether: see ``plainly_french``.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 
@@ -20,6 +22,58 @@ SAMPLE_CHARS = 100
 MIN_CONFIDENCE = 0.5
 
 _lock = threading.Lock()
+
+# Fast path: a sample that is plainly French is answered without lingua (~6 µs instead of ~55).
+# Evidence, on the lower-cased sample: distinct French function words that are rare in the other
+# candidate languages (STRONG, 1 point each), ambiguous ones (WEAK: le la de en un, ½ point each)
+# and one point when a French diacritic is present. No word of FOREIGN (the commonest function
+# words of English, German, Spanish, Italian, and a few Breton/Occitan ones) and no letter of
+# FOREIGN_LETTERS may occur at all: one is enough to hand the text to lingua, as is a score below
+# FAST_MIN_SCORE or fewer than two STRONG words. The answer is ("fr", 1.0): 1.0 is what lingua
+# itself gives (rounded to 3 decimals) to ~97 % of the texts this fires on; see
+# tests/unit/test_normalizer_language.py for the comparison with lingua over the corpora.
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STRONG = _words("les des est une pour dans avec aux sur du au et d l qu sont cette leur leurs nous vous "
+                "ces ses où été à par")
+WEAK = _words("le la de en un")
+FOREIGN = _words(
+    "the and of with is for to in on are this that from by was at an our we their its has have be will it as or "
+    "which who "  # English
+    "der die das und ist mit für nicht ein eine zu den dem im von auf sich wir sie auch bei nach über aus werden "  # German
+    "el los las y con para por es una del lo se como más al su sus pero este esta "  # Spanish
+    "il della di che per gli è sono nel degli alla delle uno dei anche questo si "  # Italian
+    "amb dins ar eus ha e o")  # Occitan, Breton
+FOREIGN_LETTERS = frozenset("ñßäöüìòáíóú¿¡")
+FRENCH_MARKS = frozenset("éèêçœàâîôûëïù")
+FAST_MIN_SCORE = 4.5
+"""4.5: the fast path answers ~20 % of the benchmark's records and ~55 % of the dedup and demo texts,
+agreeing with lingua on 99.91 % of 25,609 texts gathered (benchmark, dedup set, demo sites, crawler
+fixtures). 4 would answer ~80 % of the benchmark's records (≈ 45 µs less per record) but agree on
+99.83 % only: the 44 texts where it differs are all French that lingua's low-accuracy trigrams
+call English or German (« … est né à Limoges en 2016 à l'initiative d'habitants »), never the
+reverse — but that is below the 99.9 % agreement this was held to."""
+FAST_CONFIDENCE = 1.0
+
+
+def plainly_french(sample: str) -> bool:
+    """True when the sample carries overwhelming French evidence and nothing of another language."""
+    low = sample.lower()
+    if not FOREIGN_LETTERS.isdisjoint(low):
+        return False
+    words = set(_WORD.findall(low))
+    if not FOREIGN.isdisjoint(words):
+        return False
+    strong = len(words & STRONG)
+    if strong < 2:
+        return False
+    score = strong + 0.5 * len(words & WEAK) + (0 if FRENCH_MARKS.isdisjoint(low) else 1)
+    return score >= FAST_MIN_SCORE
 
 
 @lru_cache(maxsize=1)
@@ -36,6 +90,16 @@ def preload() -> None:
 
 def detect(text: str) -> tuple[str | None, float | None]:
     """(ISO 639-1 code, confidence) of the text, or (None, None) when too short or unsure."""
+    sample = text[:SAMPLE_CHARS]
+    if sum(map(str.isalpha, sample)) < MIN_LETTERS:
+        return None, None
+    if plainly_french(sample):
+        return "fr", FAST_CONFIDENCE
+    return _detect_sample(sample)
+
+
+def detect_with_lingua(text: str) -> tuple[str | None, float | None]:
+    """What ``detect`` answers without the fast path (for comparisons)."""
     sample = text[:SAMPLE_CHARS]
     if sum(map(str.isalpha, sample)) < MIN_LETTERS:
         return None, None

@@ -177,6 +177,8 @@ class Postgres:
         return self.url_for(name)
 
     def stop(self) -> None:
+        if self.proc_user is None and os.geteuid() == 0:  # started by another process (make down): same user
+            self.proc_user = "pgserver"
         if (self.datadir / "postmaster.pid").exists():
             try:
                 self._run(["pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop"], timeout=60)
@@ -299,11 +301,15 @@ def cmd_up(args) -> int:
     if _pidfile().exists():
         say("a previous stack left .run/stack.json; stopping it first")
         cmd_down(args)
-    stack.start_infra()
-    stack.demo_server = serve_demo_sites()
-    say(f"demo partner sites on http://127.0.0.1:{DEMO_SITES_PORT}/")
     partners = os.environ.get("CARREFOUR_PARTNERS_FILE", str(ROOT / "services/crawler/partners.demo.yaml"))
-    stack.start_services(CARREFOUR_PARTNERS_FILE=partners)
+    try:
+        stack.start_infra()
+        stack.demo_server = serve_demo_sites()
+        say(f"demo partner sites on http://127.0.0.1:{DEMO_SITES_PORT}/")
+        stack.start_services(CARREFOUR_PARTNERS_FILE=partners)
+    except BaseException:  # nothing half-started is left behind (a broker holding 9092, a database...)
+        stack.stop()
+        raise
     subprocess.run([sys.executable, "-m", "services.gateway.cli", "create-key", "--partner", "demo",
                     "--label", "make up demo key", "--key", "demo-key-not-secret"],
                    env=stack.service_env(), cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
@@ -317,23 +323,26 @@ def cmd_up(args) -> int:
     say("gateway on http://127.0.0.1:8000  (demo partner API key for /api/v1/ingest: demo-key-not-secret)")
     say("Ctrl-C (or `make down` in another shell) stops everything")
 
-    stopping = threading.Event()
+    # A plain flag, not a threading.Event: a signal handler that sets an Event can run while the main
+    # thread holds that Event's lock (inside wait()), and a second signal (Ctrl-C reaches every process
+    # of the group) then deadlocks the stack in its own handler.
+    stopping: list[bool] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+        signal.signal(sig, lambda *_: stopping.append(True))
     crashes: dict[str, list[float]] = {}
     try:
-        while not stopping.is_set():
+        while not stopping:
             for name, proc in stack.services.items():
                 if proc.poll() is not None:
                     recent = [t for t in crashes.get(name, []) if t > time.monotonic() - 60] + [time.monotonic()]
                     crashes[name] = recent
                     if len(recent) > 3:
                         say(f"service {name} keeps exiting ({proc.returncode}); see its output above. Stopping.")
-                        stopping.set()
+                        stopping.append(True)
                         break
                     say(f"service {name} exited with {proc.returncode}; restarting it")
                     stack.services[name] = start_service(name, stack.service_env(CARREFOUR_PARTNERS_FILE=partners))
-            stopping.wait(1)
+            time.sleep(0.5)
     finally:
         say("stopping")
         stack.stop()

@@ -227,18 +227,25 @@ async def _doc_or_404(request: Request, project_id: str) -> dict[str, Any] | Non
         return None
 
 
+async def _user_and_doc(request: Request, project_id: str) -> tuple[Any, dict[str, Any]] | Response:
+    """The logged-in user and the project's document; else the login redirect, or the 404 page."""
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    doc = await _doc_or_404(request, project_id)
+    return _not_found() if doc is None else (user, doc)
+
+
 def _not_found() -> Template:
     return _message("Projet introuvable", "Ce projet n'existe pas ou n'est plus publié.", 404, ("/", "Rechercher"))
 
 
 @get("/projets/{project_id:str}/revendiquer", media_type=MediaType.HTML, include_in_schema=False)
 async def claim_page(request: Request, project_id: str) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    doc = await _doc_or_404(request, project_id)
-    if doc is None:
-        return _not_found()
+    found = await _user_and_doc(request, project_id)
+    if isinstance(found, Response):
+        return found
+    user, doc = found
     holder = await project_holder(request, project_id)
     return _page("claim", doc=doc, holder=holder, contact=domain.published_contact(doc) is not None,
                  user=user, message="", errors={})
@@ -246,12 +253,10 @@ async def claim_page(request: Request, project_id: str) -> Response:
 
 @post("/projets/{project_id:str}/revendiquer", media_type=MediaType.HTML, include_in_schema=False)
 async def claim_submit(request: Request, project_id: str) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    doc = await _doc_or_404(request, project_id)
-    if doc is None:
-        return _not_found()
+    found = await _user_and_doc(request, project_id)
+    if isinstance(found, Response):
+        return found
+    user, doc = found
     form = await _form(request)
     state = _state(request)
     try:
@@ -354,12 +359,10 @@ async def withdraw_submit(request: Request, claim_id: int) -> Response:
 
 @get("/projets/{project_id:str}/modifier", media_type=MediaType.HTML, include_in_schema=False)
 async def edit_page(request: Request, project_id: str) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    doc = await _doc_or_404(request, project_id)
-    if doc is None:
-        return _not_found()
+    found = await _user_and_doc(request, project_id)
+    if isinstance(found, Response):
+        return found
+    user, doc = found
     try:
         current = await service.current_edits(_state(request).engine, user, project_id)
     except ClaimError as exc:
@@ -371,12 +374,10 @@ async def edit_page(request: Request, project_id: str) -> Response:
 
 @post("/projets/{project_id:str}/modifier", media_type=MediaType.HTML, include_in_schema=False)
 async def edit_submit(request: Request, project_id: str) -> Response:
-    user = await current_user(request)
-    if user is None:
-        return login_redirect(request)
-    doc = await _doc_or_404(request, project_id)
-    if doc is None:
-        return _not_found()
+    found = await _user_and_doc(request, project_id)
+    if isinstance(found, Response):
+        return found
+    user, doc = found
     form = await _form(request)
     data = {k: form.get(k) for k in domain.EDITABLE_FIELDS if k in form}
     data.setdefault("themes", [])

@@ -118,3 +118,10 @@ def link_in(msg: EmailMessage, path: str) -> str:
         if re.match(r"https?://[^/]+" + re.escape(path), url):
             return url
     raise AssertionError(f"no link to {path} in: {body_of(msg)[:500]}")
+
+
+async def make_holder(engine, project_id: str, user_id: int) -> None:
+    """Record ``user_id`` as the verified holder of ``project_id`` (an approved claim), directly."""
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at, decided_via) "
+                                "VALUES (:p, :u, 'approved', now(), 'operator')"), {"p": project_id, "u": user_id})

@@ -13,13 +13,12 @@ import re
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import text
 
 from libs.contracts.events import Contact
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.e2e.browser_support import browser_pages, gateway_site, login, wait_mail
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
-from tests.helpers_accounts import body_of, create_user, link_in
+from tests.helpers_accounts import body_of, create_user, link_in, make_holder
 from tests.integration.test_search_conformance import ROWS, make_project
 
 pytestmark = pytest.mark.e2e
@@ -35,9 +34,7 @@ async def _seed(engine):
     holder = await create_user(engine, "porteuse@exemple.org", display_name="Porteuse")
     await create_user(engine, "visiteur@exemple.org", display_name="Visiteur Connecté")
     await create_user(engine, "modo@exemple.org", roles=("moderator",))
-    async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
-                                "VALUES ('epicerie-lyon', :u, 'approved', now())"), {"u": holder})
+    await make_holder(engine, "epicerie-lyon", holder)
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import text
 
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.e2e.browser_support import browser_pages, gateway_site, login
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
-from tests.helpers_accounts import create_user
+from tests.helpers_accounts import create_user, make_holder
 from tests.integration.test_search_conformance import PROJECTS
 
 pytestmark = pytest.mark.e2e
@@ -30,9 +29,7 @@ async def _seed(engine):
     await create_user(engine, "comptable@exemple.org", display_name="Comptable")
     await create_user(engine, "visiteur@exemple.org", display_name="Visiteur")
     await create_user(engine, "modo@exemple.org", roles=("moderator",))
-    async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
-                                "VALUES ('jardin-roubaix', :u, 'approved', now())"), {"u": holder})
+    await make_holder(engine, "jardin-roubaix", holder)
 
 
 @pytest.fixture(scope="module")

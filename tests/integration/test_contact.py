@@ -23,7 +23,7 @@ from libs.contracts.topics import MATCHMAKING
 from services.gateway.app import create_app
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database, wait_until
-from tests.helpers_accounts import body_of, create_user, csrf, link_in, login, logout, read_mailbox, wait_for_mail
+from tests.helpers_accounts import body_of, create_user, csrf, link_in, login, logout, make_holder, read_mailbox, wait_for_mail
 from tests.integration.test_search_conformance import ROWS, make_project
 
 DOMAIN = "carrefour.test"
@@ -45,9 +45,8 @@ async def env(stack, tmp_path):
     visitor = await create_user(engine, "visiteur@exemple.org", display_name="Visiteur")
     other = await create_user(engine, "autre@exemple.org", display_name="Autre")
     moderator = await create_user(engine, "modo@exemple.org", roles=("moderator",))
+    await make_holder(engine, EPICERIE, holder)
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO claims (project_id, user_id, status, decided_at) "
-                                "VALUES (:p, :u, 'approved', now())"), {"p": EPICERIE, "u": holder})
         await conn.execute(text(
             "INSERT INTO mm_posts (id, kind, author_id, project_id, title, description, themes, departement, "
             "expires_at) VALUES ('appel-compost', 'call_for_expertise', :u, :p, 'Expertise compost', 'Besoin', "

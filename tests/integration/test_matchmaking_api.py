@@ -23,7 +23,7 @@ from services.gateway.app import create_app
 from services.gateway.matchmaking import service
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
-from tests.helpers_accounts import create_user, csrf, login, logout
+from tests.helpers_accounts import create_user, csrf, login, logout, make_holder
 from tests.integration.test_search_conformance import PROJECTS
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
@@ -77,10 +77,7 @@ def env(stack):
             "unverified": await create_user(engine, "pasverifie@example.org", verified=False),
             "moderator": await create_user(engine, "modo@example.org", roles=("moderator",)),
         }
-        async with engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO claims (project_id, user_id, status, decided_at, decided_via) "
-                "VALUES ('jardin-roubaix', :u, 'approved', now(), 'operator')"), {"u": users["holder"]})
+        await make_holder(engine, "jardin-roubaix", users["holder"])
         await engine.dispose()
         return users
 

@@ -259,9 +259,10 @@ async def open_loop(host: str, port: int, paths, rate: float, connections: int, 
     return _summary(latencies, errors, time.perf_counter() - t0)
 
 
-async def cache_counters(host: str, port: int, workers: int) -> dict[str, dict[str, float]]:
-    """{pid: {"hit": n, "miss": n}} from /metrics, over fresh connections until every worker answered."""
-    seen: dict[str, dict[str, float]] = {}
+async def cache_counters(host: str, port: int, workers: int) -> dict[str, dict[str, dict[str, float]]]:
+    """{cache: {pid: {"hit": n, "miss": n}}} from /metrics, over fresh connections until every
+    worker answered."""
+    seen: dict[str, dict[str, dict[str, float]]] = {}
     for _ in range(20 * workers):
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(f"GET /metrics HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
@@ -269,17 +270,22 @@ async def cache_counters(host: str, port: int, workers: int) -> dict[str, dict[s
         writer.close()
         for labels, value in re.findall(r"^carrefour_search_cache_lookups_total\{([^}]*)\} (\S+)$", body, re.M):
             found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-            seen.setdefault(found["pid"], {})[found["result"]] = float(value)
-        if len(seen) >= workers:
+            seen.setdefault(found["cache"], {}).setdefault(found["pid"], {})[found["result"]] = float(value)
+        if len(seen.get("answers", {})) >= workers:
             break
     return seen
 
 
 def hit_rate(before: dict, after: dict) -> str:
-    hits = sum(v.get("hit", 0) for v in after.values()) - sum(v.get("hit", 0) for v in before.values())
-    misses = sum(v.get("miss", 0) for v in after.values()) - sum(v.get("miss", 0) for v in before.values())
-    return f"cache hit rate {hits / (hits + misses):.0%} ({hits:.0f}/{hits + misses:.0f})" if hits + misses else \
-        "cache off"
+    """Hit rates of the whole-answer cache and of the candidate sets (words already read)."""
+    out = []
+    for cache, name in (("answers", "answer cache hits"), ("candidates", "candidate sets in memory")):
+        count = lambda d, r: sum(v.get(r, 0) for v in d.get(cache, {}).values())  # noqa: E731
+        hits = count(after, "hit") - count(before, "hit")
+        misses = count(after, "miss") - count(before, "miss")
+        if hits + misses:
+            out.append(f"{name} {hits / (hits + misses):.0%} ({hits:.0f}/{hits + misses:.0f})")
+    return ", ".join(out) or "cache off"
 
 
 def _tree_cpu(pid: int) -> float:

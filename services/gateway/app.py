@@ -105,15 +105,23 @@ async def search(
     sort: Annotated[str | None, Parameter(description="relevance | newest | nearest")] = None,
     page: int = 1,
     per_page: int = 20,
-) -> dict[str, Any]:
+) -> Response[dict[str, Any]]:
+    """The answer (hits highlighted) is cached whole per gateway process while the index does not
+    change (``SearchBackend.memo``): a repeated search costs no database work and no encoding."""
     try:
         query = _query(q, theme, stage, engineering, holder_type, source, region, departement, commune,
                        lat, lon, radius_km, bbox, sort, page, per_page)
     except QueryError as exc:
         raise ValidationException(str(exc)) from None
-    result = await _state(request).search.search(query)
-    return {"total": result["total"], "page": query.page, "per_page": query.per_page,
-            "hits": _highlighted(result["hits"], query), "facets": result["facets"], "labels": result.get("labels", {})}
+    backend = _state(request).search
+
+    async def answer() -> bytes:
+        result = await backend.search(query)
+        return orjson.dumps({"total": result["total"], "page": query.page, "per_page": query.per_page,
+                             "hits": _highlighted(result["hits"], query), "facets": result["facets"],
+                             "labels": result.get("labels", {})})
+
+    return Response(await backend.memo(("api", *query.cache_key()), answer), media_type=MediaType.JSON)
 
 
 def _highlighted(hits: list[dict[str, Any]], query: SearchQuery) -> list[dict[str, Any]]:

@@ -33,16 +33,35 @@ async def test_repeated_search_is_served_from_the_cache_until_a_write(engine):
         await writer.upsert(project, 1)
     first = await reader.search(parse_search(**Q))
     assert first["total"] >= 1
-    hits = reader.cache.hits
-    again = await reader.search(parse_search(q="  Vélo ", filters={"theme": ["mobilite"]}))  # same normalised query
-    assert again == first and reader.cache.hits == hits + 1
-    again["hits"].clear()  # callers may mutate what they get: the cache keeps the database's text
+    hits, docs = reader.candidates.hits, reader.docs.hits
+    again = await reader.search(parse_search(q="  Vélo ", filters={"theme": ["mobilite"]}))  # same normalised words
+    assert again == first and reader.candidates.hits == hits + 1 and reader.docs.hits == docs + first["total"]
+    again["hits"][0]["title"] = "changed by a caller"  # callers may mutate what they get
+    again["hits"].clear()
     assert (await reader.search(parse_search(**Q)))["hits"] == first["hits"]
+    other = await reader.search(parse_search(q="velo", filters={"theme": ["alimentation"]}))  # same words: no SQL
+    assert reader.candidates.hits == hits + 3 and other["facets"]["theme"] == first["facets"]["theme"]
 
     renamed = BY_ID["velo-lille"].model_copy(update={"title": "Vélo-école du Vieux-Lille"})
     assert await writer.upsert(renamed, 2)
     fresh = await reader.search(parse_search(**Q))
     assert {h["title"] for h in fresh["hits"] if h["id"] == "velo-lille"} == {"Vélo-école du Vieux-Lille"}
+
+
+async def test_whole_answers_are_memoised_per_generation(engine):
+    writer, reader = PostgresIndexWriter(engine), PostgresSearch(engine, cache_mb=4)
+    await writer.upsert(PROJECTS[0], 1)
+    computed = []
+
+    async def compute() -> bytes:
+        computed.append(await _ids(reader, per_page=50))
+        return repr(computed[-1]).encode()
+
+    first = await reader.memo(("k",), compute)
+    assert await reader.memo(("k",), compute) == first and len(computed) == 1
+    await writer.upsert(PROJECTS[1], 1)
+    assert await reader.memo(("k",), compute) != first and computed[-1] == {PROJECTS[0].id, PROJECTS[1].id}
+    assert await PostgresSearch(engine, cache_mb=0).memo(("k",), compute) and len(computed) == 3  # cache off
 
 
 async def test_every_kind_of_write_invalidates(engine):
@@ -117,6 +136,7 @@ async def test_concurrent_searches_share_generation_reads_and_see_a_write_commit
     results = await asyncio.gather(*(reader.search(parse_search(**Q)) for _ in range(40)))
     assert len({str(r) for r in results}) == 1
     assert reads._value.get() - before <= 3  # batched, not one read per search
+    assert reader.candidate_reads == 1  # one candidate set read, shared by the 40 searches
 
     async def write_then_search():
         await writer.delete("velo-lille", 2)
@@ -142,4 +162,4 @@ async def test_without_the_generation_table_searches_run_uncached(engine):
         await conn.execute(text("DROP TRIGGER search_documents_generation ON search_documents"))
         await conn.execute(text("DROP TABLE search_index_state"))
     assert await _ids(reader) == {PROJECTS[0].id}
-    assert await _ids(reader) == {PROJECTS[0].id} and len(reader.cache) == 0
+    assert await _ids(reader) == {PROJECTS[0].id} and len(reader.candidates) == 0

@@ -15,9 +15,10 @@ aggregated from it in the same statement (``json_build_object``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -30,10 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.adapters.search_cache import IndexGeneration, ResultCache
 from services.gateway.adapters.text_query import word_conditions
+from services.gateway.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
 from services.gateway.domain import SearchQuery
 
-MULTI = {"theme", "engineering", "source"}
-LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
              "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
 KNOWN_WORDS_TTL_S = 60.0
@@ -45,6 +45,10 @@ FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
 MAX_MAP_POINTS = 10_000
 """Meilisearch only: points fetched to cluster in Python (its result window)."""
+CANDIDATE_ROW_BYTES = 200
+"""A candidate row's memory, roughly (``Candidates.nbytes`` is the exact account): bounds the rows read."""
+TOO_BIG = "too big"
+_GENERATION: contextvars.ContextVar[int | None] = contextvars.ContextVar("search_generation", default=None)
 _log = structlog.get_logger()
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _POSITIONAL: dict[str, tuple[str, list[str]]] = {}
@@ -73,6 +77,7 @@ class SearchBackend(Protocol):
     async def get(self, project_id: str) -> dict[str, Any] | None: ...
     async def ping(self) -> None: ...
     async def suggest(self, query: SearchQuery, limit: int) -> list[dict[str, Any]]: ...
+    async def memo(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes: ...
     async def similar(self, doc: dict[str, Any], limit: int) -> list[dict[str, Any]]: ...
     async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]: ...
     async def stats(self) -> dict[str, Any]: ...
@@ -89,13 +94,22 @@ def _title_terms(tokens: list[str]) -> list[str]:
 
 
 class PostgresSearch:
-    """``cache_mb`` > 0 caches search results (per process, exact invalidation by the index
-    generation; ``max_stale_ms``: see ``search_cache``)."""
+    """``cache_mb`` > 0 turns on the per-process caches, all exact (invalidated by the index
+    generation; ``max_stale_ms``: see ``search_cache``): candidate sets (the projects matching a
+    search's words, as columns: facets, geo, sort and page are then computed in memory by
+    ``candidates.py``), the documents shown in hits, and whole answers (``memo``, used by the
+    API handler for its serialised, highlighted answer). With ``cache_mb`` = 0, every search is
+    one SQL statement (``_search``); so is one whose candidate set would not fit its share."""
 
     def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0):
         self.engine = engine
         self._known: dict[str, tuple[bool, float]] = {}
-        self.cache = ResultCache(int(cache_mb * 1024 * 1024)) if cache_mb > 0 else None
+        total = int(cache_mb * 1024 * 1024)
+        self.cache = ResultCache(total * 3 // 10, "answers") if cache_mb > 0 else None
+        self.candidates = ResultCache(total * 6 // 10, "candidates", max_item=1 / 2) if cache_mb > 0 else None
+        self.docs = ResultCache(total // 10, "documents", max_item=1 / 64) if cache_mb > 0 else None
+        self._loading: dict[tuple, asyncio.Future] = {}
+        self.candidate_reads = 0
         self.generation = IndexGeneration(self._read_generation, max_stale_ms / 1000)
         size = getattr(engine.pool, "size", None)
         self._slots = asyncio.Semaphore(max(1, min(size() if callable(size) else 8, 8)))
@@ -212,21 +226,56 @@ class PostgresSearch:
 
     # ------------------------------------------------------------------ search
 
-    async def search(self, query: SearchQuery) -> dict[str, Any]:
-        generation = None
-        if self.cache is not None:
-            try:
-                generation = await self.generation.current()
-            except asyncpg.PostgresError as exc:  # e.g. migration 0010 not applied yet: search uncached
-                _log.warning("search cache bypassed: no index generation", error=f"{type(exc).__name__}: {exc}")
+    async def _current_generation(self) -> int | None:
+        """The index generation (the one ``memo`` read, inside it), or None: caches off, or no
+        generation table (migration 0010 not applied yet: searches run uncached)."""
+        if self.cache is None:
+            return None
+        known = _GENERATION.get()
+        if known is not None:
+            return known
+        try:
+            return await self.generation.current()
+        except asyncpg.PostgresError as exc:
+            _log.warning("search cache bypassed: no index generation", error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    async def memo(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """``compute()``'s bytes (a serialised answer), cached under ``key`` for this index
+        generation; the searches ``compute`` runs use that same generation."""
+        generation = await self._current_generation()
         if generation is None:
-            raw = await self._search(query)
-        else:
-            key = query.cache_key()
-            raw = self.cache.get(key, generation)
-            if raw is None:
-                raw = await self._search(query)
-                self.cache.put(key, generation, raw)
+            return await compute()
+        raw = self.cache.get(key, generation)
+        if raw is None:
+            token = _GENERATION.set(generation)
+            try:
+                raw = await compute()
+            finally:
+                _GENERATION.reset(token)
+            self.cache.put(key, generation, raw)
+        return raw
+
+    async def search(self, query: SearchQuery) -> dict[str, Any]:
+        generation = await self._current_generation()
+        found = await self._candidates(query, generation) if generation is not None else None
+        if found is None:
+            return self._from_sql(await self._search(query))
+        answer = found.answer(query, FACET_LIMIT)
+        docs = await self._documents([found.ids[i] for i in answer.page], generation)
+        hits = []
+        for i, distance in zip(answer.page, answer.distances):
+            doc = docs.get(found.ids[i])
+            if doc is None:  # deleted since the candidate set was read
+                continue
+            hit = dict(doc)
+            if distance is not None:
+                hit["distance_km"] = round(distance, 2)
+            hits.append(hit)
+        return {"total": answer.total, "hits": hits, "facets": answer.facets, "labels": answer.labels}
+
+    @staticmethod
+    def _from_sql(raw: bytes) -> dict[str, Any]:
         result = orjson.loads(raw)
         facets, labels = {}, {}
         for facet in FACET_FIELDS:
@@ -241,6 +290,77 @@ class PostgresSearch:
                 hit["distance_km"] = round(row["distance_km"], 2)
             hits.append(hit)
         return {"total": result["total"], "hits": hits, "facets": facets, "labels": labels}
+
+    # ------------------------------------------------------------------ candidate sets, documents
+
+    async def _candidates(self, query: SearchQuery, generation: int) -> Candidates | None:
+        """The candidate set of ``query``'s words at ``generation`` (read once, shared by the
+        requests that ask meanwhile); None when it is too big for its cache share."""
+        tokens = query.tokens
+        indexed = self._known_words(tokens)
+        if indexed is None:
+            async with self._raw() as conn:
+                indexed = await self._indexed(conn, tokens)
+        key = (tuple(tokens), tuple(indexed))
+        found = self.candidates.get(key, generation)
+        if found is None:
+            loading = self._loading.get((key, generation))
+            if loading is None:
+                loading = asyncio.ensure_future(self._load_candidates(query, indexed, key, generation))
+                self._loading[(key, generation)] = loading
+                loading.add_done_callback(lambda _: self._loading.pop((key, generation), None))
+            found = await asyncio.shield(loading)
+        return found if isinstance(found, Candidates) else None
+
+    async def _load_candidates(self, query: SearchQuery, indexed: list[bool], key: tuple,
+                               generation: int) -> Candidates | str:
+        self.candidate_reads += 1
+        cap = max(1, self.candidates.max_item_bytes // CANDIDATE_ROW_BYTES)
+        params: dict[str, Any] = {"cap": cap + 1}
+        where = ["NOT deleted", *word_conditions(query.tokens, params, "title_folded", indexed)]
+        columns = ", ".join(["id", "coalesce(extract(epoch FROM first_seen)::float8, 'Infinity')",
+                             f"({self._rank(query, indexed)})::float8", "coalesce(lat, 'NaN')",
+                             "coalesce(lon, 'NaN')", *COLUMNS[5:]])
+        sql, args = _positional(f"SELECT {columns} FROM search_documents WHERE {' AND '.join(where)} "
+                                "ORDER BY id LIMIT :cap", params)
+        async with self._raw() as conn:
+            rows = await conn.fetch(sql, *args)
+        found = Candidates(rows) if len(rows) <= cap else None
+        if found is None or found.nbytes > self.candidates.max_item_bytes:
+            self.candidates.put(key, generation, TOO_BIG, 64)  # this generation searches these words in SQL
+            return TOO_BIG
+        self.candidates.put(key, generation, found, found.nbytes)
+        return found
+
+    def _known_words(self, tokens: list[str]) -> list[bool] | None:
+        """``_indexed`` from memory, or None when a word's status must be read again."""
+        now = time.monotonic()
+        out = []
+        for i, t in enumerate(tokens):
+            known = self._known.get(t + (":*" if i == len(tokens) - 1 else ""))
+            if known is None or known[1] < now:
+                return None
+            out.append(known[0])
+        return out
+
+    async def _documents(self, ids: list[str], generation: int) -> dict[str, dict[str, Any]]:
+        """The hit documents (``doc`` without ``project``) of ``ids`` that are not deleted."""
+        out: dict[str, dict[str, Any]] = {}
+        missing = []
+        for project_id in ids:
+            doc = self.docs.get(project_id, generation)
+            if doc is None:
+                missing.append(project_id)
+            else:
+                out[project_id] = doc
+        if missing:
+            async with self._raw() as conn:
+                rows = await conn.fetch("SELECT id, (doc - 'project')::text AS doc FROM search_documents "
+                                        "WHERE id = ANY($1::text[]) AND NOT deleted", missing)
+            for row in rows:
+                doc = out[row["id"]] = orjson.loads(row["doc"])
+                self.docs.put(row["id"], generation, doc, 3 * len(row["doc"]))
+        return out
 
     async def _search(self, query: SearchQuery) -> bytes:
         """The search's JSON (total, hits, facets) as the database wrote it: one round trip."""

@@ -27,8 +27,8 @@ from collections.abc import Awaitable, Callable, Hashable
 
 from prometheus_client import Counter
 
-LOOKUPS = Counter("carrefour_search_cache_lookups", "Search result cache lookups, by result and process",
-                  ["result", "pid"])
+LOOKUPS = Counter("carrefour_search_cache_lookups", "Search cache lookups, by cache, result and process",
+                  ["cache", "result", "pid"])
 GENERATION_READS = Counter("carrefour_search_cache_generation_reads", "Index generation reads, by process", ["pid"])
 
 
@@ -76,15 +76,18 @@ class IndexGeneration:
 
 
 class ResultCache:
-    """LRU of ``key -> raw JSON`` for one index generation, bounded by ``max_bytes``."""
+    """LRU of ``key -> value`` for one index generation, bounded by ``max_bytes`` (a value's size
+    is its length, or the ``size`` given to ``put``; one larger than ``max_bytes * max_item`` is
+    not kept). ``name`` labels its lookups in the metrics."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, name: str = "answers", max_item: float = 1 / 8):
         self.max_bytes = max_bytes
+        self.max_item_bytes = int(max_bytes * max_item)
         self.generation: int | None = None
         self.bytes = 0
-        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         pid = str(os.getpid())
-        self._hit, self._miss = LOOKUPS.labels("hit", pid), LOOKUPS.labels("miss", pid)
+        self._hit, self._miss = LOOKUPS.labels(name, "hit", pid), LOOKUPS.labels(name, "miss", pid)
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -96,27 +99,31 @@ class ResultCache:
             self.bytes = 0
             self.generation = generation
 
-    def get(self, key: Hashable, generation: int) -> bytes | None:
+    def get(self, key: Hashable, generation: int):
         self._at(generation)
-        value = self._entries.get(key) if generation == self.generation else None
-        if value is None:
+        entry = self._entries.get(key) if generation == self.generation else None
+        if entry is None:
             self.misses += 1
             self._miss.inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
         self._hit.inc()
-        return value
+        return entry[0]
 
-    def put(self, key: Hashable, generation: int, value: bytes) -> None:
+    def put(self, key: Hashable, generation: int, value, size: int | None = None) -> bool:
+        """Keep ``value``; False when it was not kept: computed under an older generation (a
+        write landed meanwhile), or too big."""
         self._at(generation)
-        if generation != self.generation or len(value) > self.max_bytes // 8:
-            return  # computed under an older generation (a write landed meanwhile), or too big to keep
+        size = len(value) if size is None else size
+        if generation != self.generation or size > self.max_item_bytes:
+            return False
         old = self._entries.pop(key, None)
         if old is not None:
-            self.bytes -= len(old)
-        self._entries[key] = value
-        self.bytes += len(value)
+            self.bytes -= old[1]
+        self._entries[key] = (value, size)
+        self.bytes += size
         while self.bytes > self.max_bytes and self._entries:
-            _, evicted = self._entries.popitem(last=False)
-            self.bytes -= len(evicted)
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self.bytes -= evicted
+        return True

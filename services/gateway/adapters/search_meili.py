@@ -76,6 +76,10 @@ class MeiliSearch:
 
     # ------------------------------------------------------------------ SearchBackend
 
+    async def memo(self, key, compute):
+        """No answer cache: Meilisearch answers repeated searches from its own caches."""
+        return await compute()
+
     async def ping(self) -> None:
         health = await asyncio.to_thread(lambda: self._client().health())
         if health.get("status") != "available":

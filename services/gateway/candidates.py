@@ -1,0 +1,191 @@
+"""Search answers computed in memory from a candidate set (pure: no I/O).
+
+A candidate set is every project that matches a search's words (every project when there are
+none), as columns: ids in the database's id order, first seen, text rank, coordinates, and the
+eight facets. The gateway fetches it once per distinct words and index generation
+(``adapters/search.py``), then answers every combination of facets, geo, sort and page from it:
+a visitor who ticks a facet, moves the map or turns a page costs no database work.
+
+The semantics are those of the SQL search (``PostgresSearch._search``), and the conformance
+suite runs both: OR within a facet, AND across facets; disjunctive facet counts (each facet
+counted with every filter but its own), the most frequent values first, ties by value;
+radius = bounding box, then haversine on a 6,371 km sphere; bbox; relevance (rank, then newest,
+then id), newest (unknown first seen first, as PostgreSQL's ``DESC``), nearest (unlocated
+last), id as the final tie-break; a facet value's label is the smallest among the rows counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from libs.contracts.search import FACET_FIELDS
+
+MULTI = ("theme", "engineering", "source")
+SINGLE = ("stage", "holder_type", "region", "departement", "commune")
+LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values())
+"""What the adapter selects, in this order: ``first_seen`` as epoch seconds (+inf when unknown),
+``r`` the text rank, ``lat``/``lon`` NaN when unknown, facets as stored, labels."""
+EARTH_RADIUS_KM = 6371.0
+RADIANS = 0.0174532925199432957692  # PostgreSQL's radians(): x * RADIANS_PER_DEGREE
+
+
+def haversine(lat: np.ndarray, lon: np.ndarray, glat: float, glon: float) -> np.ndarray:
+    """Great-circle distance in km, written as the SQL search writes it (NaN where unlocated)."""
+    a = np.sin((lat - glat) * RADIANS / 2) ** 2 + math.cos(glat * RADIANS) * np.cos(lat * RADIANS) \
+        * np.sin((lon - glon) * RADIANS / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+
+
+@dataclass(frozen=True)
+class Answer:
+    total: int
+    page: list[int]  # candidate positions, in the search's order
+    distances: list[float | None]  # km from the search's point, per page entry (None: no point or unlocated)
+    facets: dict[str, dict[str, int]]
+    labels: dict[str, dict[str, str]]
+
+
+class Candidates:
+    """Columns of the projects matching a search's words; ``answer`` does the rest of the search."""
+
+    def __init__(self, rows: Sequence[Sequence]):
+        cols = list(zip(*rows)) if rows else [() for _ in COLUMNS]
+        col = dict(zip(COLUMNS, cols))
+        self.ids: list[str] = list(col["id"])
+        n = len(self.ids)
+        self.n = n
+        self.first_seen = np.array(col["first_seen"], dtype=np.float64).reshape(n)
+        self.rank = np.array(col["r"], dtype=np.float64).reshape(n)
+        self.lat = np.array(col["lat"], dtype=np.float64).reshape(n)
+        self.lon = np.array(col["lon"], dtype=np.float64).reshape(n)
+        self.vocab: dict[str, list[str]] = {}
+        self.index: dict[str, dict[str, int]] = {}
+        self.codes: dict[str, np.ndarray] = {}  # single facets: code per row, len(vocab) when null
+        self.members: dict[str, np.ndarray] = {}  # multi facets: (rows, values) booleans
+        self.label_codes: dict[str, np.ndarray] = {}
+        self.label_vocab: dict[str, list[str]] = {}
+        for facet in SINGLE:
+            values = col[facet]
+            vocab = sorted({v for v in values if v is not None})
+            index = {v: i for i, v in enumerate(vocab)}
+            none = len(vocab)
+            self.codes[facet] = np.fromiter((none if v is None else index[v] for v in values), dtype=np.int32,
+                                            count=n)
+            self.vocab[facet], self.index[facet] = vocab, index
+            if facet in LABEL_COLUMNS:  # labels as codes in their sorted order; no label: after them all
+                names = col[LABEL_COLUMNS[facet]]
+                label_vocab = sorted({x for x in names if x})
+                label_index = {x: i for i, x in enumerate(label_vocab)}
+                self.label_codes[facet] = np.fromiter((label_index[x] if x else len(label_vocab) for x in names),
+                                                      dtype=np.int32, count=n)
+                self.label_vocab[facet] = label_vocab
+        for facet in MULTI:
+            lists = [v or () for v in col[facet]]
+            flat = list(chain.from_iterable(lists))
+            vocab = sorted(set(flat))
+            index = {v: i for i, v in enumerate(vocab)}
+            matrix = np.zeros((n, len(vocab)), dtype=bool)
+            if flat:
+                rows_of = np.repeat(np.arange(n), np.fromiter(map(len, lists), dtype=np.int64, count=n))
+                matrix[rows_of, np.fromiter((index[v] for v in flat), dtype=np.int64, count=len(flat))] = True
+            self.members[facet], self.vocab[facet], self.index[facet] = matrix, vocab, index
+        self.nbytes = (sum(a.nbytes for a in (self.first_seen, self.rank, self.lat, self.lon,
+                                              *self.codes.values(), *self.members.values()))
+                       + sum(60 + len(i) for i in self.ids)
+                       + sum(60 + len(v) for vocab in self.vocab.values() for v in vocab) * 2
+                       + sum(a.nbytes for a in self.label_codes.values())
+                       + sum(60 + len(x) for vocab in self.label_vocab.values() for x in vocab))
+
+    # ------------------------------------------------------------------ one search
+
+    def _facet_mask(self, facet: str, values: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        index = self.index[facet]
+        wanted = [index[v] for v in values if v in index]
+        if not wanted:
+            return np.zeros(len(rows), dtype=bool)
+        if facet in MULTI:
+            return self.members[facet][rows][:, wanted].any(axis=1)
+        return np.isin(self.codes[facet][rows], wanted)
+
+    def _labels(self, facet: str, rows: np.ndarray, values: dict[str, int]) -> dict[str, str]:
+        """The smallest label of each counted value among the counted rows (as SQL's min())."""
+        vocab, label_vocab = self.vocab[facet], self.label_vocab[facet]
+        smallest = np.full(len(vocab) + 1, len(label_vocab), dtype=np.int32)
+        np.minimum.at(smallest, self.codes[facet][rows], self.label_codes[facet][rows])
+        index = self.index[facet]
+        return {v: label_vocab[smallest[index[v]]] for v in values if smallest[index[v]] < len(label_vocab)}
+
+    def _counts(self, facet: str, rows: np.ndarray, limit: int) -> dict[str, int]:
+        vocab = self.vocab[facet]
+        if facet in MULTI:
+            counts = np.count_nonzero(self.members[facet][rows], axis=0)
+        else:
+            counts = np.bincount(self.codes[facet][rows], minlength=len(vocab) + 1)[:len(vocab)]
+        present = np.flatnonzero(counts)
+        if len(present) > 1:
+            present = present[np.lexsort((present, -counts[present]))][:limit]  # most first, then by value
+        return {vocab[i]: int(counts[i]) for i in present}
+
+    def answer(self, query, facet_limit: int) -> Answer:
+        """Total, page, distances, facet counts and labels of ``query`` (a ``SearchQuery`` whose
+        words gave this candidate set)."""
+        rows = np.arange(self.n)
+        lat, lon = self.lat, self.lon
+        distance = None
+        geo = query.geo
+        if geo is not None and geo.radius_km is not None:
+            la1, la2, lo1, lo2 = geo.bounds()
+            rows = np.flatnonzero((lat >= la1) & (lat <= la2) & (lon >= lo1) & (lon <= lo2))
+            d = haversine(lat[rows], lon[rows], geo.lat, geo.lon)
+            keep = d <= geo.radius_km
+            rows, distance = rows[keep], d[keep]
+        if query.bbox is not None:
+            b = query.bbox
+            la, lo = lat[rows], lon[rows]
+            keep = (la >= b.min_lat) & (la <= b.max_lat) & (lo >= b.min_lon) & (lo <= b.max_lon)
+            rows = rows[keep]
+            if distance is not None:
+                distance = distance[keep]
+        if geo is not None and distance is None:
+            distance = haversine(lat[rows], lon[rows], geo.lat, geo.lon)
+
+        masks = {f: self._facet_mask(f, values, rows) for f, values in query.filters.items()}
+        every = np.ones(len(rows), dtype=bool)
+        for mask in masks.values():
+            every &= mask
+        facets: dict[str, dict[str, int]] = {}
+        labels: dict[str, dict[str, str]] = {}
+        for facet in FACET_FIELDS:
+            if facet in masks:
+                counted = np.ones(len(rows), dtype=bool)
+                for other, mask in masks.items():
+                    if other != facet:
+                        counted &= mask
+            else:
+                counted = every
+            facets[facet] = self._counts(facet, rows[counted], facet_limit)
+            if facet in LABEL_COLUMNS:
+                labels[facet] = self._labels(facet, rows[counted], facets[facet])
+
+        matched = rows[every]
+        dist = distance[every] if distance is not None else None
+        end = query.offset + query.per_page
+        if query.sort == "nearest":
+            keys = (matched, dist)
+        elif query.sort == "newest":
+            keys = (matched, -self.first_seen[matched])
+        else:
+            keys = (matched, -self.first_seen[matched], -self.rank[matched])
+        order = np.lexsort(keys)[query.offset:end] if len(matched) else np.zeros(0, dtype=np.int64)
+        page = matched[order].tolist()
+        if dist is None:
+            distances: list[float | None] = [None] * len(page)
+        else:
+            distances = [None if math.isnan(x) else x for x in dist[order].tolist()]
+        return Answer(total=int(len(matched)), page=page, distances=distances, facets=facets, labels=labels)

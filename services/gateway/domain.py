@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from libs.contracts.search import FACET_FIELDS, fold
@@ -198,13 +199,17 @@ SNIPPET_WORDS = 30
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+_fold_word = lru_cache(maxsize=100_000)(fold)
+"""``fold`` of one word of a text being highlighted: texts repeat their words, folding is the cost."""
+
+
 def _marks(text: str, tokens: list[str]) -> list[tuple[int, int]]:
     """Spans of the words of ``text`` whose folded form starts with a query word."""
     if not tokens:
         return []
     spans = []
     for m in _WORD.finditer(text):
-        word = fold(m.group())
+        word = _fold_word(m.group())
         if word and any(word.startswith(t) for t in tokens if len(t) >= 2 or word == t):
             spans.append(m.span())
     return spans

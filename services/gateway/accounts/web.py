@@ -36,13 +36,16 @@ def _api_key_request(scope) -> bool:
 def csrf_middleware(config: CSRFConfig):
     """Litestar's CSRF middleware, bypassed for requests that present an API key (X-API-Key or
     Authorization: Bearer): those are not sent by a browser on a visitor's behalf, and a custom header
-    cannot be added cross-site without CORS approval."""
+    cannot be added cross-site without CORS approval. Also bypassed for reads of the JSON API
+    (GET/HEAD under /api/): nothing to protect, and its public, cacheable answers must not carry
+    a Set-Cookie (a shared cache would store or refuse them; the pages set the token)."""
 
     def factory(app):
         csrf = CSRFMiddleware(app=app, config=config)
 
         async def middleware(scope, receive, send):
-            if scope["type"] == "http" and _api_key_request(scope):
+            if scope["type"] == "http" and (_api_key_request(scope) or (
+                    scope.get("method") in ("GET", "HEAD") and scope.get("path", "").startswith("/api/"))):
                 await app(scope, receive, send)
                 return
             await csrf(scope, receive, send)

@@ -106,8 +106,8 @@ class PostgresSearch:
         self._known: dict[str, tuple[bool, float]] = {}
         total = int(cache_mb * 1024 * 1024)
         self.cache = ResultCache(total * 3 // 10, "answers") if cache_mb > 0 else None
-        self.candidates = ResultCache(total * 6 // 10, "candidates", max_item=1 / 2) if cache_mb > 0 else None
-        self.docs = ResultCache(total // 10, "documents", max_item=1 / 64) if cache_mb > 0 else None
+        self.candidates = ResultCache(total * 4 // 10, "candidates", max_item=1 / 2) if cache_mb > 0 else None
+        self.docs = ResultCache(total * 3 // 10, "documents", max_item=1 / 256) if cache_mb > 0 else None
         self._loading: dict[tuple, asyncio.Future] = {}
         self.candidate_reads = 0
         self.generation = IndexGeneration(self._read_generation, max_stale_ms / 1000)

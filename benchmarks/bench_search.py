@@ -6,7 +6,7 @@
 Starts the embedded broker and PostgreSQL on free ports, writes BENCH_PROJECTS generated
 canonical projects (communes drawn from the gazetteer, weighted by population) straight through
 the index writer (``upsert_many``), starts the gateway as its own process (uvicorn,
-BENCH_WORKERS worker processes, default 1, as ``make up``), and runs concurrent keep-alive
+BENCH_WORKERS worker processes, default 2: one per core; ``make up`` starts 1), and runs concurrent keep-alive
 HTTP/1.1 clients. The clients are raw asyncio sockets (one process, same machine) so that they
 cost as little CPU as possible; they still share the machine's cores with the gateway and
 PostgreSQL, so the figures are a floor.
@@ -19,15 +19,16 @@ requests, the top 100 together 29 %, and with an unbounded cache the hit rate af
 20,000 / 100,000 requests would be 37 % / 50 % / 68 % (``zipf_stats``). Every client draws its
 own sequence from that distribution.
 
-The target scenario runs twice, search result cache off (``SEARCH_CACHE_MB=0``) then on (the
-default, 32 MB per process, exact invalidation); each time:
+The target scenario runs twice, search caches off (``SEARCH_CACHE_MB=0``: one SQL statement per
+search) then on (the default, 64 MB per process, exact invalidation: candidate sets per words
+answered in memory, hit documents, whole answers); each time:
 - 1 client, closed loop: service time, no queueing;
 - BENCH_CLIENTS (32) clients, closed loop (each sends its next request when the last answer
   arrived) for BENCH_SECONDS: the issue's target figures;
 - open loop: BENCH_RATE (500) requests/s offered at fixed intervals over BENCH_CLIENTS
   connections for BENCH_SECONDS; latency counts from the scheduled send time (a request waiting
   for a free connection waits on the clock), so an overloaded server shows up as latency.
-The cache hit rate of each run comes from the gateway's /metrics (every worker's counters).
+The caches' hit rates of each run come from the gateway's /metrics (every worker's counters).
 Other scenarios (BENCH_CONTEXT=1, the default) are printed for context, cache on.
 """
 
@@ -279,7 +280,8 @@ async def cache_counters(host: str, port: int, workers: int) -> dict[str, dict[s
 def hit_rate(before: dict, after: dict) -> str:
     """Hit rates of the whole-answer cache and of the candidate sets (words already read)."""
     out = []
-    for cache, name in (("answers", "answer cache hits"), ("candidates", "candidate sets in memory")):
+    for cache, name in (("answers", "answer cache hits"), ("candidates", "candidate sets in memory"),
+                        ("documents", "documents in memory")):
         count = lambda d, r: sum(v.get(r, 0) for v in d.get(cache, {}).values())  # noqa: E731
         hits = count(after, "hit") - count(before, "hit")
         misses = count(after, "miss") - count(before, "miss")
@@ -338,7 +340,7 @@ async def main() -> None:
     n = int(os.environ.get("BENCH_PROJECTS", "40000"))
     clients = int(os.environ.get("BENCH_CLIENTS", "32"))
     seconds = float(os.environ.get("BENCH_SECONDS", "20"))
-    workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    workers = int(os.environ.get("BENCH_WORKERS", "2"))
     rate = float(os.environ.get("BENCH_RATE", "500"))
     distinct = int(os.environ.get("BENCH_DISTINCT", "100000"))
     zipf_s = float(os.environ.get("BENCH_ZIPF", "0.9"))
@@ -372,7 +374,7 @@ async def main() -> None:
         mix = target_mix(distinct, zipf_s)
         print(f"query mix (keyword + 3 facets + geo): {distinct:,} distinct queries, Zipf exponent {zipf_s}: "
               f"{zipf_stats(distinct, zipf_s)}")
-        for cache_mb in ("0", "32"):
+        for cache_mb in ("0", "64"):
             stack.start_services(("gateway",), log_dir=run_dir / "logs", DATABASE_URL=database_url,
                                  GATEWAY_PORT=str(port), LOG_LEVEL="WARNING", GATEWAY_WORKERS=str(workers),
                                  SEARCH_CACHE_MB=cache_mb)

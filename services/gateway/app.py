@@ -48,7 +48,7 @@ from services.gateway.domain import (
     csv_cell,
     export_row,
     geojson_clusters,
-    highlight,
+    highlight_hit,
     parse_search,
     parse_zoom,
     suggest_terms,
@@ -127,15 +127,10 @@ async def search(
 
 def _highlighted(hits: list[dict[str, Any]], query: SearchQuery) -> list[dict[str, Any]]:
     """Each hit gets ``highlight``: escaped HTML of the title and of a snippet, query words in <mark>."""
-    tokens = query.tokens
+    tokens = tuple(query.tokens)
     for hit in hits:
-        summary, description = hit.get("summary") or "", hit.get("description") or ""
-        out = highlight(hit.get("title") or "", summary or description, tokens)
-        if tokens and "<mark>" not in out["snippet"] and description and description != summary:
-            other = highlight("", description, tokens)  # the words are in the description: show them there
-            if "<mark>" in other["snippet"]:
-                out["snippet"] = other["snippet"]
-        hit["highlight"] = out
+        hit["highlight"] = highlight_hit(hit.get("title") or "", hit.get("summary") or "",
+                                         hit.get("description") or "", tokens)
     return hits
 
 

@@ -111,7 +111,9 @@ class Candidates:
             return np.zeros(len(rows), dtype=bool)
         if facet in MULTI:
             return self.members[facet][rows][:, wanted].any(axis=1)
-        return np.isin(self.codes[facet][rows], wanted)
+        chosen = np.zeros(len(self.vocab[facet]) + 1, dtype=bool)  # + the null code
+        chosen[wanted] = True
+        return chosen[self.codes[facet][rows]]
 
     def _labels(self, facet: str, rows: np.ndarray, values: dict[str, int]) -> dict[str, str]:
         """The smallest label of each counted value among the counted rows (as SQL's min())."""

@@ -252,6 +252,19 @@ def highlight(title: str, body: str, tokens: list[str], words: int = SNIPPET_WOR
     return {"title": title_html, "snippet": ("… " if start > 0 else "") + snippet + (" …" if end < len(body) else "")}
 
 
+@lru_cache(maxsize=20_000)
+def highlight_hit(title: str, summary: str, description: str, tokens: tuple[str, ...]) -> dict[str, str]:
+    """A hit's ``highlight``: the title, and a snippet of the summary (of the description when
+    the words are only there). Memoised: the same projects come back for the same words, page
+    after page and facet after facet; callers must not change what they get."""
+    out = highlight(title, summary or description, list(tokens))
+    if tokens and "<mark>" not in out["snippet"] and description and description != summary:
+        other = highlight("", description, list(tokens))  # the words are in the description: show them there
+        if "<mark>" in other["snippet"]:
+            out["snippet"] = other["snippet"]
+    return out
+
+
 # --------------------------------------------------------------------------- map
 
 MIN_ZOOM, MAX_ZOOM = 0, 20

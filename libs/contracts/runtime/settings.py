@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     gateway_workers: int = Field(1, ge=1, le=64, description="Gateway worker processes (uvicorn --workers)")
-    search_cache_mb: float = Field(32.0, ge=0, description="Search result cache per gateway process, MB (0: off)")
+    search_cache_mb: float = Field(64.0, ge=0, description="Search caches per gateway process, MB (0: off): "
+                                                          "candidate sets, hit documents, whole answers")
     search_cache_max_stale_ms: float = Field(
         0.0, ge=0, le=60_000,
         description="Longest a cached search result may be served after a write to the index committed (0: never)")

@@ -178,10 +178,16 @@ async def map_clusters(
     _reject_unknown(request, SEARCH_PARAMS)
     query = _query_from(request, sort=None, page=1, per_page=20)
     cell = cluster_cell(parse_zoom(zoom), query.bbox)
-    clusters = await _state(request).search.clusters(query, cell)
-    body = geojson_clusters(clusters)
-    body["properties"] = {"zoom": zoom, "cell_deg": cell, "total": sum(c["count"] for c in clusters)}
-    return Response(body, media_type="application/geo+json")
+    backend = _state(request).search
+
+    async def answer() -> bytes:
+        clusters = await backend.clusters(query, cell)
+        body = geojson_clusters(clusters)
+        body["properties"] = {"zoom": zoom, "cell_deg": cell, "total": sum(c["count"] for c in clusters)}
+        return orjson.dumps(body)
+
+    return Response(await backend.memo(("map", cell, zoom, *query.cache_key()), answer),
+                    media_type="application/geo+json")
 
 
 @get("/api/v1/stats", cache_control=STATS_CACHE, summary="Counts by theme, territory, source, stage and month")

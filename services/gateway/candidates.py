@@ -134,9 +134,8 @@ class Candidates:
             present = present[np.lexsort((present, -counts[present]))][:limit]  # most first, then by value
         return {vocab[i]: int(counts[i]) for i in present}
 
-    def answer(self, query, facet_limit: int) -> Answer:
-        """Total, page, distances, facet counts and labels of ``query`` (a ``SearchQuery`` whose
-        words gave this candidate set)."""
+    def _within(self, query) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows inside ``query``'s radius and bbox, and their distances to its point (or None)."""
         rows = np.arange(self.n)
         lat, lon = self.lat, self.lon
         distance = None
@@ -156,7 +155,12 @@ class Candidates:
                 distance = distance[keep]
         if geo is not None and distance is None:
             distance = haversine(lat[rows], lon[rows], geo.lat, geo.lon)
+        return rows, distance
 
+    def answer(self, query, facet_limit: int) -> Answer:
+        """Total, page, distances, facet counts and labels of ``query`` (a ``SearchQuery`` whose
+        words gave this candidate set)."""
+        rows, distance = self._within(query)
         masks = {f: self._facet_mask(f, values, rows) for f, values in query.filters.items()}
         every = np.ones(len(rows), dtype=bool)
         for mask in masks.values():
@@ -191,3 +195,30 @@ class Candidates:
         else:
             distances = [None if math.isnan(x) else x for x in dist[order].tolist()]
         return Answer(total=int(len(matched)), page=page, distances=distances, facets=facets, labels=labels)
+
+    def clusters(self, query, cell_deg: float) -> list[dict]:
+        """Grid clusters of ``query``'s located matches, as the SQL search makes them: one per cell
+        of ``cell_deg`` degrees, with its count, mean position, smallest id (``pos``: candidate
+        position) and smallest commune name; the biggest first, then by id."""
+        rows, _ = self._within(query)
+        for facet, values in query.filters.items():
+            rows = rows[self._facet_mask(facet, values, rows)]
+        rows = rows[~np.isnan(self.lat[rows])]
+        if not len(rows):
+            return []
+        lat, lon = self.lat[rows], self.lon[rows]
+        cells = np.stack([np.floor(lon / cell_deg), np.floor(lat / cell_deg)], axis=1)
+        _, first, inverse, counts = np.unique(cells, axis=0, return_index=True, return_inverse=True,
+                                              return_counts=True)
+        inverse = inverse.reshape(-1)
+        mean_lat = np.bincount(inverse, weights=lat) / counts
+        mean_lon = np.bincount(inverse, weights=lon) / counts
+        label_vocab = self.label_vocab["commune"]
+        names = np.full(len(counts), len(label_vocab), dtype=np.int32)
+        np.minimum.at(names, inverse, self.label_codes["commune"][rows])
+        smallest = rows[first]  # rows ascend: a cell's first row is its smallest id
+        order = np.lexsort((smallest, -counts))
+        return [{"count": int(counts[k]), "lat": float(mean_lat[k]), "lon": float(mean_lon[k]),
+                 "pos": int(smallest[k]),
+                 "commune_name": label_vocab[names[k]] if names[k] < len(label_vocab) else None}
+                for k in order.tolist()]

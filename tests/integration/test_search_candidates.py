@@ -107,6 +107,22 @@ async def test_random_searches_give_the_sql_answers(readers):
     assert memory.candidates.misses <= len(set(WORDS)) + 2
 
 
+async def test_random_map_clusters_give_the_sql_clusters(readers):
+    sql, memory = readers
+    rng = random.Random(7)
+    for n in range(120):
+        params = _random_query(rng)
+        params.pop("sort"), params.pop("page"), params.pop("per_page")
+        query, cell = parse_search(**params), rng.choice([0.05, 0.5, 2.0, 8.0])
+        expected, got = await sql.clusters(query, cell), await memory.clusters(query, cell)
+        assert len(got) == len(expected), (n, params, cell)
+        for a, b in zip(got, expected):
+            # means summed in another order may differ in the last bits
+            assert a["lat"] == pytest.approx(b["lat"], abs=1e-9) and a["lon"] == pytest.approx(b["lon"], abs=1e-9)
+            assert {**a, "lat": 0, "lon": 0} == {**b, "lat": 0, "lon": 0}, (n, params, cell)
+    assert memory.candidates.hits > 90  # answered in memory
+
+
 async def test_a_candidate_set_too_big_for_its_share_falls_back_to_sql(readers):
     sql, _ = readers
     small = PostgresSearch(sql.engine, cache_mb=0.1)  # candidate sets up to ~30 kB: ~150 rows

@@ -465,8 +465,25 @@ class PostgresSearch:
     # ------------------------------------------------------------------ map, stats, export
 
     async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]:
-        """Grid clustering in SQL: one cluster per cell of ``cell_deg`` degrees holding matches; a
-        cluster of one carries that project's id and title."""
+        """Grid clustering: one cluster per cell of ``cell_deg`` degrees holding matches; a cluster
+        of one carries that project's id and title. From the candidate set in memory when the
+        caches are on, else in SQL."""
+        generation = await self._current_generation()
+        found = await self._candidates(query, generation) if generation is not None else None
+        if found is not None:
+            clusters = found.clusters(query, cell_deg)
+            single = [found.ids[c["pos"]] for c in clusters if c["count"] == 1]
+            docs = await self._documents(single, generation) if single else {}
+            out = []
+            for c in clusters:
+                project_id = found.ids[c.pop("pos")]
+                if c["count"] == 1:
+                    doc = docs.get(project_id)
+                    c.update(id=project_id, title=doc.get("title") if doc else None)
+                else:
+                    del c["commune_name"]
+                out.append(c)
+            return out
         params: dict[str, Any] = {"cell": cell_deg}
         async with self._read() as conn:
             where = self._where(query, params, await self._indexed(conn, query.tokens))

@@ -25,8 +25,8 @@ answered in memory, hit documents, whole answers); each time:
 - 1 client, closed loop: service time, no queueing;
 - BENCH_CLIENTS (32) clients, closed loop (each sends its next request when the last answer
   arrived) for BENCH_SECONDS: the issue's target figures;
-- open loop: BENCH_RATE (500) requests/s offered at fixed intervals over BENCH_CLIENTS
-  connections for BENCH_SECONDS; latency counts from the scheduled send time (a request waiting
+- open loop: each of BENCH_RATE (500,1000; the first only with the caches off) requests/s
+  offered at fixed intervals over BENCH_CLIENTS connections for BENCH_SECONDS; latency counts from the scheduled send time (a request waiting
   for a free connection waits on the clock), so an overloaded server shows up as latency.
 The caches' hit rates of each run come from the gateway's /metrics (every worker's counters).
 Other scenarios (BENCH_CONTEXT=1, the default) are printed for context, cache on.
@@ -341,7 +341,7 @@ async def main() -> None:
     clients = int(os.environ.get("BENCH_CLIENTS", "32"))
     seconds = float(os.environ.get("BENCH_SECONDS", "20"))
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
-    rate = float(os.environ.get("BENCH_RATE", "500"))
+    rates = [float(r) for r in os.environ.get("BENCH_RATE", "500,1000").split(",")]
     distinct = int(os.environ.get("BENCH_DISTINCT", "100000"))
     zipf_s = float(os.environ.get("BENCH_ZIPF", "0.9"))
     context = os.environ.get("BENCH_CONTEXT", "1") == "1"
@@ -386,8 +386,9 @@ async def main() -> None:
             await load(host, port, mix, clients, 2)  # warm-up: connections, prepared statements
             runs = [("1 client, closed loop", lambda: load(host, port, mix, 1, min(seconds, 5))),
                     (f"{clients} clients, closed loop", lambda: load(host, port, mix, clients, seconds)),
-                    (f"open loop {rate:.0f} req/s offered, {clients} conn.",
-                     lambda: open_loop(host, port, mix, rate, clients, seconds))]
+                    *((f"open loop {rate:.0f} req/s offered, {clients} conn.",
+                       lambda rate=rate: open_loop(host, port, mix, rate, clients, seconds))
+                      for rate in (rates if cache_mb != "0" else rates[:1]))]
             meter = CpuMeter(stack)
             for name, run in runs:
                 before = await cache_counters(host, port, workers)

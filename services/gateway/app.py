@@ -448,7 +448,7 @@ def create_app(cfg: Settings | None = None) -> Litestar:
         broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway", acks="all")
         await broker.connect()
         app.state.engine, app.state.broker = engine, broker
-        app.state.search = make_search(cfg.search_backend, engine, cfg.meili_url, cfg.meili_key)
+        app.state.search = make_search(cfg, engine)
         app.state.api_keys = ApiKeys(engine)
         app.state.settings = cfg
         app.state.mailer = Mailer(engine)  # delivered by the accounts controller's dispatcher

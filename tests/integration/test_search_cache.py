@@ -163,3 +163,22 @@ async def test_without_the_generation_table_searches_run_uncached(engine):
         await conn.execute(text("DROP TABLE search_index_state"))
     assert await _ids(reader) == {PROJECTS[0].id}
     assert await _ids(reader) == {PROJECTS[0].id} and len(reader.candidates) == 0
+
+
+async def test_candidate_sets_wait_for_the_index_to_settle(engine):
+    """While writes keep landing, searches run in SQL (a candidate set would be emptied by the next
+    write); once the generation has stood ``settle_ms``, the words' candidate set is read."""
+    writer, reader = PostgresIndexWriter(engine), PostgresSearch(engine, cache_mb=4, settle_ms=300)
+    sql = PostgresSearch(engine, cache_mb=0)
+    for project in PROJECTS:
+        await writer.upsert(project, 1)
+    expected = await sql.search(parse_search(**Q))
+    assert await reader.search(parse_search(**Q)) == expected and reader.candidate_reads == 0
+    await asyncio.sleep(0.35)
+    assert await reader.search(parse_search(**Q)) == expected and reader.candidate_reads == 1
+    assert await writer.delete("velo-lille", 2)  # a new generation: SQL again until it settles
+    after = await reader.search(parse_search(**Q))
+    assert after == await sql.search(parse_search(**Q)) and reader.candidate_reads == 1
+    assert "velo-lille" not in {h["id"] for h in after["hits"]}
+    await asyncio.sleep(0.35)
+    assert await reader.search(parse_search(**Q)) == after and reader.candidate_reads == 2

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     gateway_workers: int = Field(1, ge=1, le=64, description="Gateway worker processes (uvicorn --workers)")
     search_cache_mb: float = Field(64.0, ge=0, description="Search caches per gateway process, MB (0: off): "
                                                           "candidate sets, hit documents, whole answers")
+    search_candidates_settle_ms: float = Field(
+        1000.0, ge=0, le=600_000,
+        description="How long the index must stand unchanged before the gateway reads candidate sets into memory")
     search_cache_max_stale_ms: float = Field(
         0.0, ge=0, le=60_000,
         description="Longest a cached search result may be served after a write to the index committed (0: never)")

@@ -99,9 +99,12 @@ class PostgresSearch:
     search's words, as columns: facets, geo, sort and page are then computed in memory by
     ``candidates.py``), the documents shown in hits, and whole answers (``memo``, used by the
     API handler for its serialised, highlighted answer). With ``cache_mb`` = 0, every search is
-    one SQL statement (``_search``); so is one whose candidate set would not fit its share."""
+    one SQL statement (``_search``); so is one whose candidate set would not fit its share, and one
+    whose candidate set is not in memory while the index changes: a candidate set is read only
+    once the generation has stood ``settle_ms`` (during an ingest, every write would empty it
+    again, and reading candidate sets per write cost 6× the SQL search: 55 against 321 req/s)."""
 
-    def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0):
+    def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0, settle_ms: float = 0):
         self.engine = engine
         self._known: dict[str, tuple[bool, float]] = {}
         total = int(cache_mb * 1024 * 1024)
@@ -110,6 +113,7 @@ class PostgresSearch:
         self.docs = ResultCache(total * 3 // 10, "documents", max_item=1 / 256) if cache_mb > 0 else None
         self._loading: dict[tuple, asyncio.Future] = {}
         self.candidate_reads = 0
+        self.settle_s = settle_ms / 1000
         self.generation = IndexGeneration(self._read_generation, max_stale_ms / 1000)
         size = getattr(engine.pool, "size", None)
         self._slots = asyncio.Semaphore(max(1, min(size() if callable(size) else 8, 8)))
@@ -304,6 +308,8 @@ class PostgresSearch:
         key = (tuple(tokens), tuple(indexed))
         found = self.candidates.get(key, generation)
         if found is None:
+            if not self.generation.settled(generation, self.settle_s):
+                return None
             loading = self._loading.get((key, generation))
             if loading is None:
                 loading = asyncio.ensure_future(self._load_candidates(query, indexed, key, generation))
@@ -521,16 +527,11 @@ class PostgresSearch:
                 yield _load(row.doc)
 
 
-def make_search(backend: str, engine: AsyncEngine, meili_url: str | None = None, meili_key: str | None = None,
-                cache_mb: float | None = None, max_stale_ms: float | None = None) -> SearchBackend:
-    if backend == "postgres":
-        if cache_mb is None or max_stale_ms is None:
-            from libs.contracts.runtime.settings import settings
-
-            cfg = settings()
-            cache_mb = cfg.search_cache_mb if cache_mb is None else cache_mb
-            max_stale_ms = cfg.search_cache_max_stale_ms if max_stale_ms is None else max_stale_ms
-        return PostgresSearch(engine, cache_mb, max_stale_ms)
+def make_search(cfg, engine: AsyncEngine) -> SearchBackend:
+    """The search backend ``cfg`` (the gateway's ``Settings``) asks for."""
+    if cfg.search_backend == "postgres":
+        return PostgresSearch(engine, cfg.search_cache_mb, cfg.search_cache_max_stale_ms,
+                              cfg.search_candidates_settle_ms)
     from services.gateway.adapters.search_meili import MeiliSearch
 
-    return MeiliSearch(meili_url, meili_key)
+    return MeiliSearch(cfg.meili_url, cfg.meili_key)

@@ -47,6 +47,8 @@ class IndexGeneration:
         self._inflight_at = float("-inf")
         self._next: asyncio.Task[int] | None = None
         self._reads = GENERATION_READS.labels(str(os.getpid()))
+        self.newest: int | None = None  # the highest generation read, and when it was first read
+        self.newest_at = float("-inf")
 
     async def current(self) -> int:
         oldest = time.monotonic() - self.max_stale_s
@@ -72,7 +74,14 @@ class IndexGeneration:
                 self._inflight = None
         if started > self._read_at:
             self.value, self._read_at = value, started
+        if self.newest is None or value > self.newest:
+            self.newest, self.newest_at = value, time.monotonic()
         return value
+
+    def settled(self, generation: int, settle_s: float) -> bool:
+        """Is ``generation`` the newest seen, and seen at least ``settle_s`` ago? (While writes
+        keep landing, a cache that a write empties is not worth filling.)"""
+        return generation == self.newest and time.monotonic() - self.newest_at >= settle_s
 
 
 class ResultCache:

@@ -7,9 +7,11 @@ The PostgreSQL reader queries ``search_documents`` written by the indexer:
   counted with every filter but its own), so a visitor sees what ticking another value adds;
 - geo: radius (bounding-box prefilter, then haversine) and bbox.
 
-A search is ONE round trip: a CTE selects the rows that match the text and geo conditions
-once, with one boolean per filtered facet; the total, the page and the eight facet counts are
-aggregated from it in the same statement (``json_build_object``).
+Uncached, a search is ONE round trip: a CTE selects the rows that match the text and geo
+conditions once, with one boolean per filtered facet; the total, the page and the eight facet
+counts are aggregated from it in the same statement (``json_build_object``). With the caches on,
+the rows matching the words are read once per index generation and the rest is computed in
+memory (``candidates.py``, same semantics, checked against this SQL).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A search result cache per gateway process, invalidated exactly by the index generation.
+"""Search caches per gateway process, invalidated exactly by the index generation.
 
 The index generation (``search_index_state.generation``, migration 0010) is bumped by a trigger
 in the same transaction as every write to ``search_documents``. A result is cached under the
@@ -13,8 +13,8 @@ before that write (with ``max_stale_s = 0``, every request waits for a read that
 it arrived: read-your-writes). The reads cost one tiny query per ``max_stale_s`` per process
 under load, fewer when idle.
 
-Values are the raw JSON text the database returned (parsed again on every hit, so callers may
-mutate what they get); the cache is an LRU bounded in bytes.
+``ResultCache`` is an LRU bounded in bytes; the PostgreSQL reader keeps three (candidate sets,
+hit documents, whole answers: see ``PostgresSearch``).
 """
 
 from __future__ import annotations

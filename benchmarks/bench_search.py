@@ -317,6 +317,22 @@ class CpuMeter:
         return f"CPU per request: gateway {gw:.2f} ms, PostgreSQL {pg:.2f} ms, load generator {client:.2f} ms"
 
 
+def worker_rss_mb(pid: int) -> list[float]:
+    """Resident memory (MB) of the gateway's worker processes (the process itself when it has none)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    out = []
+    for p in children or [pid]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        out.extend(int(m) / 1024 for m in re.findall(r"^VmRSS:\s+(\d+) kB", status, re.M))
+    return out
+
+
 def line(name: str, r: dict) -> str:
     return (f"    {name:<34} p50 {r['p50']:6.1f} ms  p90 {r['p90']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
             f"{r['rps']:6.0f} req/s  ({r['requests']} requests, {r['errors']} errors)")
@@ -404,6 +420,8 @@ async def main() -> None:
                     print(name)
                     print(line("1 client", await load(host, port, paths, 1, min(seconds, 5))))
                     print(line(f"{clients} clients", await load(host, port, paths, clients, seconds)))
+            rss = worker_rss_mb(stack.services["gateway"].pid)
+            print(f"gateway resident memory per worker after the runs: {', '.join(f'{m:.0f} MB' for m in rss)}")
             stack.stop_services()
         print("targets (keyword + 3 facets + geo, 32 clients): p50 <= 10 ms, p99 <= 50 ms, >= 500 req/s")
     finally:

@@ -25,3 +25,4 @@ def test_bench_search_runs_and_prints_its_figures():
     assert sum(name.startswith("open loop") for name in names) == 3  # caches off: the first rate only
     assert all(int(n) > 0 and errors == "0" for _, n, errors in figures), out
     assert "answer cache hits" in out and "CPU per request" in out
+    assert re.search(r"resident memory per worker after the runs: \d+ MB", out), out

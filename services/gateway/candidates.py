@@ -24,6 +24,7 @@ from itertools import chain
 import numpy as np
 
 from libs.contracts.search import FACET_FIELDS
+from services.gateway.domain import EARTH_RADIUS_KM
 
 MULTI = ("theme", "engineering", "source")
 SINGLE = ("stage", "holder_type", "region", "departement", "commune")
@@ -31,7 +32,6 @@ LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "co
 COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values())
 """What the adapter selects, in this order: ``first_seen`` as epoch seconds (+inf when unknown),
 ``r`` the text rank, ``lat``/``lon`` NaN when unknown, facets as stored, labels."""
-EARTH_RADIUS_KM = 6371.0
 RADIANS = 0.0174532925199432957692  # PostgreSQL's radians(): x * RADIANS_PER_DEGREE
 
 
@@ -40,6 +40,16 @@ def haversine(lat: np.ndarray, lon: np.ndarray, glat: float, glon: float) -> np.
     a = np.sin((lat - glat) * RADIANS / 2) ** 2 + math.cos(glat * RADIANS) * np.cos(lat * RADIANS) \
         * np.sin((lon - glon) * RADIANS / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+
+
+def _encode(values: Sequence[str | None]) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """Sorted distinct values, their positions, and each value's code (``len(vocab)`` for a null:
+    after every value)."""
+    vocab = sorted({v for v in values if v is not None})
+    index = {v: i for i, v in enumerate(vocab)}
+    none = len(vocab)
+    return vocab, index, np.fromiter((none if v is None else index[v] for v in values), dtype=np.int32,
+                                     count=len(values))
 
 
 @dataclass(frozen=True)
@@ -71,20 +81,10 @@ class Candidates:
         self.label_codes: dict[str, np.ndarray] = {}
         self.label_vocab: dict[str, list[str]] = {}
         for facet in SINGLE:
-            values = col[facet]
-            vocab = sorted({v for v in values if v is not None})
-            index = {v: i for i, v in enumerate(vocab)}
-            none = len(vocab)
-            self.codes[facet] = np.fromiter((none if v is None else index[v] for v in values), dtype=np.int32,
-                                            count=n)
-            self.vocab[facet], self.index[facet] = vocab, index
-            if facet in LABEL_COLUMNS:  # labels as codes in their sorted order; no label: after them all
-                names = col[LABEL_COLUMNS[facet]]
-                label_vocab = sorted({x for x in names if x})
-                label_index = {x: i for i, x in enumerate(label_vocab)}
-                self.label_codes[facet] = np.fromiter((label_index[x] if x else len(label_vocab) for x in names),
-                                                      dtype=np.int32, count=n)
-                self.label_vocab[facet] = label_vocab
+            self.vocab[facet], self.index[facet], self.codes[facet] = _encode(col[facet])
+            if facet in LABEL_COLUMNS:  # labels as codes in their sorted order too
+                names = [x or None for x in col[LABEL_COLUMNS[facet]]]  # an empty label is no label
+                self.label_vocab[facet], _, self.label_codes[facet] = _encode(names)
         for facet in MULTI:
             lists = [v or () for v in col[facet]]
             flat = list(chain.from_iterable(lists))

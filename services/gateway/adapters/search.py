@@ -161,7 +161,8 @@ class PostgresSearch:
 
         A known word is matched by the full-text index only; an unknown one (a typo) by trigram
         similarity to a title word. Trying trigrams for every word made a frequent word such as
-        "jardin" scan thousands of trigram candidates for nothing."""
+        "jardin" scan thousands of trigram candidates for nothing. With ``conn`` None, a pooled
+        connection is taken only when a word must be looked up."""
         if not tokens:
             return []
         terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
@@ -172,9 +173,13 @@ class PostgresSearch:
             checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
                                "AND NOT deleted)" for i in range(len(missing)))
             sql = f"SELECT ARRAY[{checks}]"
-            if hasattr(conn, "fetchval"):  # asyncpg
+            if conn is None or hasattr(conn, "fetchval"):  # asyncpg
                 sql, args = _positional(sql, params)
-                found = await conn.fetchval(sql, *args)
+                if conn is None:
+                    async with self._raw() as raw:
+                        found = await raw.fetchval(sql, *args)
+                else:
+                    found = await conn.fetchval(sql, *args)
             else:
                 found = (await conn.execute(text(sql), params)).scalar()
             if len(self._known) > KNOWN_WORDS_MAX:
@@ -263,8 +268,7 @@ class PostgresSearch:
         return raw
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
-        generation = await self._current_generation()
-        found = await self._candidates(query, generation) if generation is not None else None
+        found, generation = await self._in_memory(query)
         if found is None:
             return self._from_sql(await self._search(query))
         answer = found.answer(query, FACET_LIMIT)
@@ -299,15 +303,17 @@ class PostgresSearch:
 
     # ------------------------------------------------------------------ candidate sets, documents
 
+    async def _in_memory(self, query: SearchQuery) -> tuple[Candidates | None, int | None]:
+        """The candidate set to answer ``query`` from, and its generation; (None, …) when the
+        search must run in SQL (caches off, set too big, index not settled)."""
+        generation = await self._current_generation()
+        return (await self._candidates(query, generation) if generation is not None else None), generation
+
     async def _candidates(self, query: SearchQuery, generation: int) -> Candidates | None:
         """The candidate set of ``query``'s words at ``generation`` (read once, shared by the
         requests that ask meanwhile); None when it is too big for its cache share."""
-        tokens = query.tokens
-        indexed = self._known_words(tokens)
-        if indexed is None:
-            async with self._raw() as conn:
-                indexed = await self._indexed(conn, tokens)
-        key = (tuple(tokens), tuple(indexed))
+        indexed = await self._indexed(None, query.tokens)
+        key = (tuple(query.tokens), tuple(indexed))
         found = self.candidates.get(key, generation)
         if found is None:
             if not self.generation.settled(generation, self.settle_s):
@@ -339,17 +345,6 @@ class PostgresSearch:
             return TOO_BIG
         self.candidates.put(key, generation, found, found.nbytes)
         return found
-
-    def _known_words(self, tokens: list[str]) -> list[bool] | None:
-        """``_indexed`` from memory, or None when a word's status must be read again."""
-        now = time.monotonic()
-        out = []
-        for i, t in enumerate(tokens):
-            known = self._known.get(t + (":*" if i == len(tokens) - 1 else ""))
-            if known is None or known[1] < now:
-                return None
-            out.append(known[0])
-        return out
 
     async def _documents(self, ids: list[str], generation: int) -> dict[str, dict[str, Any]]:
         """The hit documents (``doc`` without ``project``) of ``ids`` that are not deleted."""
@@ -476,8 +471,7 @@ class PostgresSearch:
         """Grid clustering: one cluster per cell of ``cell_deg`` degrees holding matches; a cluster
         of one carries that project's id and title. From the candidate set in memory when the
         caches are on, else in SQL."""
-        generation = await self._current_generation()
-        found = await self._candidates(query, generation) if generation is not None else None
+        found, generation = await self._in_memory(query)
         if found is not None:
             clusters = found.clusters(query, cell_deg)
             single = [found.ids[c["pos"]] for c in clusters if c["count"] == 1]

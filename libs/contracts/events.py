@@ -388,17 +388,36 @@ class HolderEditChanged(Event):
     version: int = Field(ge=1)
 
 
-class DeadLetter(Event):
-    """On ``deadletter.v1``: a message a service could not accept, and why."""
+DEADLETTER_EXCERPT_CHARS = 65_536
+"""Longest payload excerpt a dead letter holds: below the contracts' 100,000-character limit, and
+even with every character escaped as ``\\u00XX`` (6 bytes) its JSON stays far below the broker's
+1 MiB message limit, so a dead letter can always be written."""
+DEADLETTER_REASON_CHARS = 4_000
+DEADLETTER_KEY_CHARS = 500
 
-    service: str
-    origin_topic: str
+
+class DeadLetter(Event):
+    """On ``deadletter.v1``: a message a service could not accept, and why.
+
+    The envelope is bounded whatever the input: ``payload`` is an excerpt of at most
+    :data:`DEADLETTER_EXCERPT_CHARS` characters; ``payload_bytes`` and ``payload_sha256`` describe
+    the whole original, which stays readable on its origin topic at ``origin_partition`` /
+    ``origin_offset`` while the topic's retention keeps it. ``event_id`` is derived from the
+    origin position when there is one, so a redelivered message makes the same letter (readers
+    keep one letter per id).
+    """
+
+    service: Annotated[str, StringConstraints(max_length=100)]
+    origin_topic: Annotated[str, StringConstraints(max_length=300)]
     origin_partition: int | None = None
     origin_offset: int | None = None
-    origin_key: str | None = None
-    reason: str
-    error_type: str
-    payload: str
-    """The original payload, decoded as UTF-8 with replacement, truncated to 256 KiB."""
+    origin_key: Annotated[str, StringConstraints(max_length=DEADLETTER_KEY_CHARS)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=DEADLETTER_REASON_CHARS)]
+    error_type: Annotated[str, StringConstraints(max_length=200)]
+    payload: Annotated[str, StringConstraints(max_length=DEADLETTER_EXCERPT_CHARS)]
+    """An excerpt of the original payload, decoded as UTF-8 with replacement."""
     payload_truncated: bool = False
-
+    """True when ``payload`` is not byte for byte the original (cut, or not valid UTF-8): such a
+    letter is replayed from its origin position, not from the excerpt."""
+    payload_bytes: int | None = Field(None, ge=0)
+    payload_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None

@@ -16,7 +16,10 @@ Failures are sorted:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -24,13 +27,20 @@ from typing import Any, TypeVar
 
 import orjson
 import structlog
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
-from libs.contracts.events import DeadLetter, Event, describe_validation_error
+from libs.contracts.events import (
+    DEADLETTER_EXCERPT_CHARS,
+    DEADLETTER_KEY_CHARS,
+    DEADLETTER_REASON_CHARS,
+    DeadLetter,
+    Event,
+    describe_validation_error,
+)
 from libs.contracts.runtime import metrics
 from libs.contracts.topics import DEADLETTER
 
@@ -39,9 +49,12 @@ log = structlog.get_logger()
 POISON_RETRIES = 3
 BATCH_SIZE = 200
 MAX_BACKOFF_S = 30.0
-DEADLETTER_PAYLOAD_LIMIT = 256 * 1024
+_CID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 M = TypeVar("M", bound=Event)
+
+SUBSCRIPTIONS: dict[str, set[str]] = {}
+"""Consumer group → topics, as registered in this process (watched by the health monitor)."""
 
 
 class Rejected(Exception):
@@ -80,6 +93,8 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(exc.orig, _TRANSIENT) or _is_connection_error(exc.orig)
+    if isinstance(exc, KafkaError):  # a broker that said no (message too large, bad topic) will say it again
+        return bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
     return isinstance(exc, _TRANSIENT)
 
 
@@ -140,8 +155,17 @@ async def deferred_confirms():
         await asyncio.gather(*pending)
 
 
-async def dead_letter(
-    broker: KafkaBroker,
+_LETTER_NS = uuid.UUID("6f1d3c1e-8a43-4d6e-9d0c-7f3a2b1c0d9e")
+
+
+def letter_id(service: str, topic: str, partition: int | None, offset: int | None) -> uuid.UUID:
+    """The same message dead-lettered twice (a redelivery) gets the same letter id."""
+    if partition is None or offset is None:
+        return uuid.uuid4()
+    return uuid.uuid5(_LETTER_NS, f"{service}|{topic}|{partition}|{offset}")
+
+
+def build_dead_letter(
     *,
     service: str,
     topic: str,
@@ -152,22 +176,59 @@ async def dead_letter(
     partition: int | None = None,
     offset: int | None = None,
     correlation_id: str | None = None,
+    with_payload: bool = True,
 ) -> DeadLetter:
-    truncated = len(body) > DEADLETTER_PAYLOAD_LIMIT
-    letter = DeadLetter(
-        service=service,
-        origin_topic=topic,
+    """A bounded envelope for any input: an excerpt of the payload plus its size and hash."""
+    excerpt = body[: DEADLETTER_EXCERPT_CHARS * 4].decode("utf-8", "replace")[:DEADLETTER_EXCERPT_CHARS]
+    if not with_payload:
+        excerpt = ""
+    cid = correlation_id if correlation_id and _CID.fullmatch(correlation_id) else None
+    return DeadLetter(
+        event_id=letter_id(service, topic, partition, offset),
+        service=service[:100],
+        origin_topic=topic[:300],
         origin_partition=partition,
         origin_offset=offset,
-        origin_key=key.decode("utf-8", "replace")[:500] if key else None,
-        reason=reason[:4000],
-        error_type=error_type,
-        payload=body[:DEADLETTER_PAYLOAD_LIMIT].decode("utf-8", "replace"),
-        payload_truncated=truncated,
-        **({"correlation_id": correlation_id} if correlation_id else {}),
+        origin_key=key.decode("utf-8", "replace")[:DEADLETTER_KEY_CHARS] if key else None,
+        reason=reason[:DEADLETTER_REASON_CHARS],
+        error_type=error_type[:200],
+        payload=excerpt,
+        payload_truncated=excerpt.encode() != body,
+        payload_bytes=len(body),
+        payload_sha256=hashlib.sha256(body).hexdigest(),
+        **({"correlation_id": cid} if cid else {}),
     )
-    await publish(broker, DEADLETTER, letter, key=letter.origin_key or str(letter.event_id))
-    return letter
+
+
+async def dead_letter(broker: KafkaBroker, **fields: Any) -> DeadLetter | None:
+    """Write one dead letter and wait for the broker's acknowledgement.
+
+    Never loops and never raises for the letter itself: if the full envelope cannot be written,
+    a letter without the excerpt is tried; if that fails too, the loss is logged at error level
+    and counted in ``carrefour_deadletter_failures_total`` and ``None`` is returned, so the
+    caller commits past the message instead of retrying it forever. Only a transient failure
+    (broker unreachable) is raised, for the caller to retry later.
+    """
+    error: BaseException | None = None
+    for with_payload in (True, False):
+        try:
+            letter = build_dead_letter(with_payload=with_payload, **fields)
+            await broker.publish(encode(letter), DEADLETTER, key=(letter.origin_key or str(letter.event_id)).encode(),
+                                 headers={"correlation_id": letter.correlation_id,
+                                          "content-type": "application/json"})
+            return letter
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — sorted below: transient is raised, the rest counted
+            if is_transient(exc):
+                raise
+            error = exc
+    metrics.DEADLETTER_FAILURES.labels(fields.get("service", "?"), str(fields.get("topic", "?"))[:100]).inc()
+    log.error("dead letter could not be written; message skipped", error=f"{type(error).__name__}: {error}",
+              origin_topic=fields.get("topic"), origin_partition=fields.get("partition"),
+              origin_offset=fields.get("offset"), payload_bytes=len(fields.get("body", b"")),
+              reason=str(fields.get("reason", ""))[:500])
+    return None
 
 
 def _raw_body(msg: Any) -> bytes:
@@ -189,6 +250,7 @@ def consumer(
     """Register ``fn(event) -> outcome`` as a consumer-group subscriber of ``topics``."""
 
     topic_list = (topics,) if isinstance(topics, str) else topics
+    SUBSCRIPTIONS.setdefault(group_id, set()).update(topic_list)
 
     def register(fn: Handler) -> Handler:
         common: dict[str, Any] = dict(
@@ -262,6 +324,7 @@ def batch_consumer(
     One log line per event.
     """
     topic_list = (topics,) if isinstance(topics, str) else topics
+    SUBSCRIPTIONS.setdefault(group_id, set()).update(topic_list)
 
     def register(fn: BatchHandler) -> BatchHandler:
         async def single(event: M) -> str | None:
@@ -341,24 +404,20 @@ class _PoisonError(Exception):
 
 
 async def _to_deadletter(broker, service, body, raw, key, reason, error_type, event, started) -> str:
-    letter = await dead_letter(
-        broker,
-        service=service,
-        topic=getattr(raw, "topic", "?"),
-        body=body,
-        reason=reason,
-        error_type=error_type,
-        key=key,
-        partition=getattr(raw, "partition", None),
-        offset=getattr(raw, "offset", None),
-        correlation_id=event.correlation_id if event is not None else None,
-    )
-    metrics.EVENTS.labels(service, letter.origin_topic, "dead_lettered").inc()
-    metrics.DEADLETTERS.labels(service, letter.origin_topic).inc()
+    topic = getattr(raw, "topic", "?")
+    fields = dict(service=service, topic=topic, body=body, reason=reason, error_type=error_type, key=key,
+                  partition=getattr(raw, "partition", None), offset=getattr(raw, "offset", None),
+                  correlation_id=event.correlation_id if event is not None else None)
+    letter = await _retry_transient(lambda: dead_letter(broker, **fields), service)
+    if letter is None:  # logged and counted by dead_letter; the consumer goes on
+        metrics.EVENTS.labels(service, topic, "deadletter_failed").inc()
+        return "deadletter_failed"
+    metrics.EVENTS.labels(service, topic, "dead_lettered").inc()
+    metrics.DEADLETTERS.labels(service, topic).inc()
     log.warning(
         "handled",
         outcome="dead_lettered",
-        reason=reason,
+        reason=reason[:1000],
         deadletter_id=str(letter.event_id),
         event_id=str(event.event_id) if event else None,
         correlation_id=event.correlation_id if event else None,
@@ -367,25 +426,37 @@ async def _to_deadletter(broker, service, body, raw, key, reason, error_type, ev
     return "dead_lettered"
 
 
-async def _call_with_retries(fn: Handler, event: Event, service: str = "?") -> str | None:
-    failures = 0
-    transient_attempt = 0
+def _backoff(attempt: int) -> float:
+    return min(MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8))
+
+
+async def _retry_transient(call: Callable[[], Awaitable[Any]], service: str) -> Any:
+    """Run ``call`` until it returns, waiting out transient failures (broker or database away)."""
+    attempt = 0
     while True:
         try:
-            return await fn(event)
-        except Rejected:
-            raise
+            return await call()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
-                transient_attempt += 1
-                metrics.RETRIES.labels(service, "transient").inc()
-                delay = min(MAX_BACKOFF_S, 0.2 * 2 ** min(transient_attempt, 8))
-                log.warning("transient failure, retrying", error=f"{type(exc).__name__}: {exc}",
-                            attempt=transient_attempt, retry_in_s=delay)
-                await asyncio.sleep(delay)
-                continue
+            if not is_transient(exc):
+                raise
+            attempt += 1
+            metrics.RETRIES.labels(service, "transient").inc()
+            log.warning("transient failure, retrying", error=f"{type(exc).__name__}: {exc}",
+                        attempt=attempt, retry_in_s=_backoff(attempt))
+            await asyncio.sleep(_backoff(attempt))
+
+
+async def _call_with_retries(fn: Handler, event: Event, service: str = "?") -> str | None:
+    """Transient failures are waited out; any other error is retried ``POISON_RETRIES`` times."""
+    failures = 0
+    while True:
+        try:
+            return await _retry_transient(lambda: fn(event), service)
+        except (Rejected, asyncio.CancelledError):
+            raise
+        except Exception as exc:
             failures += 1
             metrics.RETRIES.labels(service, "error").inc()
             log.error("handler error", error=f"{type(exc).__name__}: {exc}", attempt=failures, exc_info=exc)

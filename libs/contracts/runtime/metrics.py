@@ -13,3 +13,11 @@ DURATION = Histogram("carrefour_event_duration_seconds", "Time to handle one eve
                      buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 LAG = Gauge("carrefour_consumer_lag", "Messages behind the partition's high watermark",
             ["service", "topic", "partition"])
+DEADLETTER_FAILURES = Counter("carrefour_deadletter_failures_total",
+                              "Messages skipped because not even a bounded dead letter could be written",
+                              ["service", "topic"])
+GROUP_LAG = Gauge("carrefour_group_lag", "Messages past the group's committed offset (read from the broker)",
+                  ["group", "topic", "partition"])
+GROUP_STALLED = Gauge("carrefour_group_stalled",
+                      "1 when the partition has lag and its committed offset has not moved for the stall delay",
+                      ["group", "topic", "partition"])

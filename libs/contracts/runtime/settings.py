@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     consumers: int = Field(1, ge=1, le=16, description="Concurrent consumers per subscriber in one process")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port (0: off)")
     metrics_host: str = "127.0.0.1"
+    stall_after_s: float = Field(300.0, gt=0, description="A partition with lag whose committed offset has not "
+                                                          "moved for this long makes /ready answer 503")
+    health_interval_s: float = Field(15.0, gt=0, description="Seconds between two reads of the groups' offsets")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     gateway_workers: int = Field(1, ge=1, le=64, description="Gateway worker processes (uvicorn --workers)")
     search_cache_mb: float = Field(64.0, ge=0, description="Search caches per gateway process, MB (0: off): "

@@ -205,6 +205,26 @@ async def _stats(request: Request) -> dict[str, Any]:
     return out
 
 
+async def _started(docs: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """Fetch the first document now, so an error answers with its status instead of a broken stream."""
+    try:
+        first = await anext(docs)
+    except StopAsyncIteration:
+        return _none()
+
+    async def chained() -> AsyncIterator[dict[str, Any]]:
+        yield first
+        async for doc in docs:
+            yield doc
+
+    return chained()
+
+
+async def _none() -> AsyncIterator[dict[str, Any]]:
+    for doc in ():
+        yield doc
+
+
 @get("/api/v1/export", summary="Export a search as CSV, JSON or GeoJSON, with licence and attribution per source")
 async def export(request: Request, format: Annotated[str, Parameter(description="csv | json | geojson")] = "csv",
                  limit: Annotated[int, Parameter(ge=1, le=MAX_EXPORT)] = MAX_EXPORT) -> Stream:
@@ -215,7 +235,8 @@ async def export(request: Request, format: Annotated[str, Parameter(description=
     state = _state(request)
     partners = state.partners
     base_url = str(request.base_url).rstrip("/")
-    rows = (export_row(doc, partners, base_url) async for doc in state.search.export(query, limit))
+    docs = await _started(state.search.export(query, limit))  # a failing query fails before the 200
+    rows = (export_row(doc, partners, base_url) async for doc in docs)
     notice = ("Données publiées par les partenaires cités dans chaque ligne, sous leur licence respective "
               "(colonnes licences et attribution) ; à citer en cas de réutilisation.")
 
@@ -462,11 +483,14 @@ def create_app(cfg: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     async def log_crash(exc: Exception, scope) -> None:
-        if not isinstance(exc, HTTPException):
+        if isinstance(exc, QueryError):  # the client's mistake, answered 400: no traceback, no alarm
+            log.info("request refused", path=scope.get("path"), method=scope.get("method"), reason=str(exc)[:500])
+        elif not isinstance(exc, HTTPException):
             log.error("request failed", path=scope.get("path"), method=scope.get("method"),
                       error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
     from services.gateway.accounts.identity import user_middleware
+    from services.gateway.request_limits import refuse_deep_json
     from services.gateway.accounts.web import csrf_config, csrf_middleware, template_engine_callback
     from services.gateway.adapters.mailer import Mailer
 
@@ -485,5 +509,6 @@ def create_app(cfg: Settings | None = None) -> Litestar:
         if cfg.cors_origins else None,
         middleware=[http_hygiene, PROMETHEUS.middleware, csrf_middleware(csrf_config(cfg)), user_middleware],
         request_max_body_size=2 * 1024 * 1024,
+        before_request=refuse_deep_json,
         exception_handlers={QueryError: lambda _, exc: Response({"status_code": 400, "detail": str(exc)}, status_code=400)},
     )

@@ -52,3 +52,28 @@ class ApiKeys:
                 "SELECT id, partner, scopes FROM api_keys WHERE key_hash=:h AND revoked_at IS NULL"),
                 {"h": hash_key(key)})).first()
         return ApiKey(row.id, row.partner, tuple(row.scopes)) if row else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    requests: int
+    records: int
+    retry_after_s: int
+    """Seconds until the current minute ends (when the counters start again)."""
+
+
+async def count_usage(engine: AsyncEngine, key_id: int, records: int) -> Usage:
+    """Add one request of ``records`` to this key's counters for the current minute (atomic across
+    replicas) and return the minute's totals."""
+    async with engine.begin() as conn:
+        row = (await conn.execute(text(
+            "INSERT INTO ingest_usage (api_key_id, minute, requests, records) "
+            "VALUES (:k, date_trunc('minute', now()), 1, :n) "
+            "ON CONFLICT (api_key_id, minute) DO UPDATE SET requests = ingest_usage.requests + 1, "
+            "records = ingest_usage.records + EXCLUDED.records "
+            "RETURNING requests, records, "
+            "ceil(60 - extract(epoch FROM now() - date_trunc('minute', now())))::int AS retry"),
+            {"k": key_id, "n": records})).one()
+        if row.requests == 1:  # first push of a minute: forget yesterday's counters
+            await conn.execute(text("DELETE FROM ingest_usage WHERE minute < now() - interval '1 day'"))
+    return Usage(row.requests, row.records, max(int(row.retry), 1))

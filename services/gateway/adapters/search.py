@@ -223,7 +223,7 @@ class PostgresSearch:
         added only when a word is a typo (computing it for thousands of matches was most of the
         cost of a frequent word)."""
         if not query.tokens:
-            return "0"
+            return "0::real"  # a bare 0 in ORDER BY would mean "column 0"
         if indexed is not None and all(indexed):
             return "ts_rank_cd(tsv, to_tsquery('french', :tsq))"
         return "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"

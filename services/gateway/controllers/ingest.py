@@ -4,22 +4,27 @@
   all-or-nothing validation (400 naming the failing field).
 - ``POST /api/v1/ingest/bulk``: many records in one request, as NDJSON (one record per line; a
   line ``{"delete": {"source", "source_record_id"}}`` deletes) or as a JSON array. Every line is
-  validated on its own: good ones are published, bad ones go to deadletter.v1 with their line
-  number and reason, and the answer lists them.
+  validated on its own: good ones are published, bad ones are answered with their line number and
+  reason. The first :data:`BULK_REJECT_LETTERS` bad lines of a push go to deadletter.v1 one by one
+  (a bounded excerpt each); the rest are counted by reason in one summary letter, so a push of bad
+  lines cannot fill the broker.
 
-Every event is stamped with its provenance (API key id, time received, endpoint).
+Both count against the key's per-minute limits (requests and records, shared by every replica):
+past them the answer is 429 with Retry-After and nothing is published. Every event is stamped
+with its provenance (API key id, time received, endpoint).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+from collections import Counter
 from typing import Annotated, Any
 
 import orjson
 import structlog
 from faststream.kafka import KafkaBroker
 from litestar import Request, post
-from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.exceptions import PermissionDeniedException, TooManyRequestsException, ValidationException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.contracts.events import (
@@ -36,7 +41,7 @@ from libs.contracts.events import (
 from libs.contracts.runtime import messaging
 from libs.contracts.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import PARTNER_INGEST
-from services.gateway.adapters.keys import ApiKey
+from services.gateway.adapters.keys import ApiKey, count_usage
 from services.gateway.controllers.auth import require_scope
 
 log = structlog.get_logger()
@@ -44,6 +49,7 @@ MAX_BATCH = 500
 BULK_MAX_LINES = 10_000
 BULK_MAX_BYTES = 20 * 1024 * 1024
 BULK_REJECTS_SHOWN = 100
+BULK_REJECT_LETTERS = 100
 
 
 class DeletionRef(BaseModel):
@@ -78,6 +84,7 @@ async def ingest(request: Request, data: IngestBatch) -> IngestAccepted:
     foreign = sorted({s for s, _ in items if s != key.partner})
     if foreign:
         raise PermissionDeniedException(f"this key may only push records of source '{key.partner}', not {foreign}")
+    await _within_limits(request, key, len(items))
     extra: dict[str, Any] = {"correlation_id": data.correlation_id} if data.correlation_id else {}
     extra["push"] = PushInfo(api_key_id=key.id, received_at=utcnow(), channel="ingest")
     events = [SourceRecordEvent.upsert(r, **extra) for r in data.records] + [
@@ -110,8 +117,45 @@ class BulkAccepted(BaseModel):
     accepted: int
     rejected: int
     rejects: list[BulkReject]
-    """The first 100 rejects; all of them are on deadletter.v1."""
+    """The first 100 rejects, with their reasons."""
+    reject_kinds: dict[str, int] = Field(default_factory=dict)
+    """Every reject counted by kind (the field or problem named first in its reason)."""
     correlation_id: str
+
+
+async def _within_limits(request: Request, key: ApiKey, records: int) -> None:
+    """Count this push against the key's per-minute limits; 429 with Retry-After past them."""
+    cfg = request.app.state.settings
+    usage = await count_usage(request.app.state.engine, key.id, records)
+    over = ("requests" if usage.requests > cfg.ingest_requests_per_minute else
+            "records" if usage.records > cfg.ingest_records_per_minute else None)
+    if over:
+        log.info("ingest rate limited", partner=key.partner, requests=usage.requests, records=usage.records)
+        limit = cfg.ingest_requests_per_minute if over == "requests" else cfg.ingest_records_per_minute
+        raise TooManyRequestsException(f"this key sent more than {limit} {over} this minute; retry later",
+                                       headers={"Retry-After": str(usage.retry_after_s)})
+
+
+def reject_kind(reason: str) -> str:
+    return reason.split(":", 1)[0].strip()[:80] or "other"
+
+
+async def _dead_letter_rejects(broker: KafkaBroker, partner: str, cid: str,
+                               rejects: list[tuple[int, str, bytes]]) -> None:
+    """The first rejects one letter each (awaited together), the rest in one summary letter."""
+    topic = "http:/api/v1/ingest/bulk"
+    await asyncio.gather(*(
+        dead_letter(broker, service="gateway", topic=topic, body=raw, reason=f"line {n}: {reason}",
+                    error_type="rejected", correlation_id=cid, key=f"{partner}:line-{n}".encode())
+        for n, reason, raw in rejects[:BULK_REJECT_LETTERS]))
+    rest = rejects[BULK_REJECT_LETTERS:]
+    if rest:
+        kinds = Counter(reject_kind(reason) for _, reason, _ in rest)
+        summary = {"lines": [n for n, _, _ in rest[:1000]], "kinds": dict(kinds.most_common(50))}
+        await dead_letter(broker, service="gateway", topic=topic, body=orjson.dumps(summary),
+                          reason=f"{len(rest)} more rejected lines of this push (lines {rest[0][0]} to "
+                                 f"{rest[-1][0]}), counted by kind in the payload, not stored one by one",
+                          error_type="rejected_summary", correlation_id=cid, key=f"{partner}:summary".encode())
 
 
 def _lines(body: bytes, content_type: str) -> list[tuple[int, Any, bytes]]:
@@ -174,6 +218,7 @@ async def ingest_bulk(request: Request) -> BulkAccepted:
     cid = request.headers.get("x-correlation-id") or new_correlation_id()
     if not all(c.isalnum() or c in "_.:-" for c in cid) or len(cid) > 64:
         raise ValidationException("X-Correlation-Id: 1 to 64 characters among letters, digits and _.:-")
+    await _within_limits(request, key, len(lines))
     push = PushInfo(api_key_id=key.id, received_at=utcnow(), channel="bulk")
     events: dict[str, SourceRecordEvent] = {}  # the last line for a record wins
     rejects: list[tuple[int, str, bytes]] = []
@@ -181,23 +226,20 @@ async def ingest_bulk(request: Request) -> BulkAccepted:
         try:
             event = _event(item, key, push, cid)
         except ValueError as exc:
-            rejects.append((n, str(exc), raw))
+            rejects.append((n, str(exc)[:2000], raw))
             continue
         events.pop(event.key, None)
         events[event.key] = event
     broker: KafkaBroker = request.app.state.broker
-    deferred = getattr(messaging, "deferred_confirms", None)
-    async with (deferred() if deferred else contextlib.nullcontext()):  # one round trip, not one per record
+    async with messaging.deferred_confirms():  # one round trip, not one per record
         for event in events.values():
             await publish(broker, PARTNER_INGEST, event, key=event.key)
-    for n, reason, raw in rejects:
-        await dead_letter(broker, service="gateway", topic="http:/api/v1/ingest/bulk", body=raw,
-                          reason=f"line {n}: {reason}", error_type="rejected", correlation_id=cid,
-                          key=f"{key.partner}:line-{n}".encode())
+    await _dead_letter_rejects(broker, key.partner, cid, rejects)
     log.info("ingested", partner=key.partner, channel="bulk", accepted=len(events), rejected=len(rejects),
              correlation_id=cid)
     return BulkAccepted(accepted=len(events), rejected=len(rejects), correlation_id=cid,
-                        rejects=[BulkReject(line=n, reason=r) for n, r, _ in rejects[:BULK_REJECTS_SHOWN]])
+                        rejects=[BulkReject(line=n, reason=r) for n, r, _ in rejects[:BULK_REJECTS_SHOWN]],
+                        reject_kinds=dict(Counter(reject_kind(r) for _, r, _ in rejects).most_common(50)))
 
 
 routes = [ingest, ingest_bulk]

@@ -86,10 +86,13 @@ def start_broker(port: int, log_path: Path) -> subprocess.Popen:
     return proc
 
 
-async def create_topics(bootstrap: str, partitions: int | None = None) -> None:
+async def create_topics(bootstrap: str, partitions: int | None = None, apply_configs: bool = False) -> None:
+    """Create the missing topics with their settings (``TOPIC_CONFIGS``); with ``apply_configs``,
+    also set those on topics that exist already (a production upgrade)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    from libs.contracts.topics import ALL_TOPICS, DEFAULT_PARTITIONS
+    from libs.contracts.topics import ALL_TOPICS, DEFAULT_PARTITIONS, TOPIC_CONFIGS
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -98,8 +101,13 @@ async def create_topics(bootstrap: str, partitions: int | None = None) -> None:
         missing = [t for t in ALL_TOPICS if t not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(t, partitions or DEFAULT_PARTITIONS, 1) for t in missing]
+                [NewTopic(t, partitions or DEFAULT_PARTITIONS, 1, topic_configs=TOPIC_CONFIGS.get(t, {}))
+                 for t in missing]
             )
+        present = [t for t in TOPIC_CONFIGS if t in existing]
+        if apply_configs and present:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t, configs=TOPIC_CONFIGS[t])
+                                       for t in present])
     finally:
         await admin.close()
 

@@ -46,7 +46,7 @@ async def read_letters(bootstrap: str, flt: Filter, idle_ms: int = 1500) -> list
     consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"dlq-cli-{uuid.uuid4().hex}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
-    out: list[DeadLetter] = []
+    out: dict[str, DeadLetter] = {}  # a redelivered message makes the same letter id: one each
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=idle_ms)
@@ -59,10 +59,10 @@ async def read_letters(bootstrap: str, flt: Filter, idle_ms: int = 1500) -> list
                     except ValueError:
                         continue
                     if flt.match(letter):
-                        out.append(letter)
+                        out[str(letter.event_id)] = letter
     finally:
         await consumer.stop()
-    return sorted(out, key=lambda d: d.occurred_at)
+    return sorted(out.values(), key=lambda d: d.occurred_at)
 
 
 async def replay(bootstrap: str, letters: list[DeadLetter]) -> tuple[int, list[str]]:

@@ -35,3 +35,19 @@ ALL_TOPICS = (
 
 DEFAULT_PARTITIONS = 4
 """Partitions per topic: the upper bound of consumers per group that share the work."""
+
+DEADLETTER_RETENTION_MS = 30 * 24 * 3600 * 1000
+DEADLETTER_RETENTION_BYTES = 512 * 1024 * 1024
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    DEADLETTER: {
+        "retention.ms": str(DEADLETTER_RETENTION_MS),  # an operator has a month to look and replay
+        "retention.bytes": str(DEADLETTER_RETENTION_BYTES),  # per partition: a flood cannot fill the disk
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+    },
+    PARTNER_INGEST: {"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+}
+"""Topic settings applied when the topics are created (``/entrypoint.sh topics``, ``make up``) and
+re-applied to existing topics by the same command. Dead letters are bounded (an excerpt of at most
+64 K characters each), so retention by bytes keeps the topic's disk use bounded whatever arrives."""

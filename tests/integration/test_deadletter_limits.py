@@ -127,3 +127,19 @@ def test_a_letter_from_the_http_edge_has_no_position_and_a_fresh_id():
     assert a.event_id != b.event_id and a.origin_offset is None
     assert orjson.loads(messaging.encode(a))["payload_bytes"] == 1
     assert uuid.UUID(str(a.event_id))
+
+
+async def test_the_dead_letter_topic_is_created_bounded_in_time_and_bytes(bootstrap):
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from libs.contracts.topics import DEADLETTER, TOPIC_CONFIGS
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, DEADLETTER)])
+    finally:
+        await admin.close()
+    entries = {e[0]: e[1] for e in response.resources[0][4]}
+    assert {k: entries.get(k) for k in TOPIC_CONFIGS[DEADLETTER]} == TOPIC_CONFIGS[DEADLETTER]

@@ -32,10 +32,13 @@ def test_kustomizations_reference_existing_files():
             assert (k.parent / res).exists(), f"{k}: missing {res}"
 
 
-@pytest.mark.parametrize("doc", [d for d in _base_docs() if not d["apiVersion"].startswith("keda.sh/")],
+CRDS = ("keda.sh/", "monitoring.coreos.com/")
+
+
+@pytest.mark.parametrize("doc", [d for d in _base_docs() if not d["apiVersion"].startswith(CRDS)],
                          ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
 def test_manifest_is_valid(doc):
-    # KEDA's CRD has no schema offline: test_keda_scales_real_consumer_groups checks those
+    # KEDA's and the Prometheus Operator's CRDs have no schema offline: checked by the tests below
     kubernetes_validate.validate(doc, "1.37.0", strict=True)
 
 
@@ -117,3 +120,42 @@ def test_every_configured_variable_is_a_setting():
     assert not unknown, f"variables no setting reads: {unknown}"
     # several gateway replicas must share the CSRF signing key, and mail must leave through SMTP
     assert {"SECRET_KEY", "SMTP_HOST", "PUBLIC_BASE_URL"} <= configured
+
+
+def test_pipeline_pods_are_probed_on_the_health_port():
+    for d in _base_docs():
+        if d["kind"] != "Deployment" or d["metadata"]["name"] == "carrefour-gateway":
+            continue
+        [container] = d["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["METRICS_PORT"] == "9100"
+        assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/live", "port": "metrics"}
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]
+    for name in ("crawler", "normalizer", "geocoder", "indexer"):
+        assert "/ready" in " ".join(compose[name]["healthcheck"]["test"])
+        assert compose[name]["environment"]["METRICS_PORT"] == "9100"
+
+
+def test_alert_rules_watch_metrics_the_services_export():
+    from prometheus_client import REGISTRY
+
+    import libs.contracts.runtime.metrics  # noqa: F401 — registers the metrics
+
+    exported = {m.name + suffix for m in REGISTRY.collect() for suffix in ("", "_total")}
+    [rule] = [d for d in _base_docs() if d["kind"] == "PrometheusRule"]
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"CarrefourConsumerStalled", "CarrefourDeadLetterLost"} <= set(alerts)
+    for name, expr in alerts.items():
+        used = set(re.findall(r"carrefour_[a-z_]+", expr))
+        assert used and used <= exported, (name, used - exported)
+
+
+def test_dead_letters_are_bounded_in_time_and_bytes_on_every_deployment():
+    from libs.contracts.topics import DEADLETTER, TOPIC_CONFIGS
+
+    config = TOPIC_CONFIGS[DEADLETTER]
+    assert int(config["retention.ms"]) <= 90 * 24 * 3600 * 1000
+    assert int(config["retention.bytes"]) <= 1024**3 and int(config["max.message.bytes"]) <= 1024**2
+    assert "apply_configs=True" in (ROOT / "deploy" / "entrypoint.sh").read_text(), \
+        "compose and Kubernetes create topics with /entrypoint.sh topics, which applies the settings"

@@ -198,6 +198,7 @@ async def test_partner_push_is_searchable_and_replays_change_nothing(pipeline):
 
 async def test_malformed_records_are_dead_lettered_and_nothing_crashes(pipeline):
     marker = uuid.uuid4().hex
+    key = f"{PARTNER}:poison-{marker[:6]}".encode()  # bad and good messages share a key: one partition
     bad_payloads = [
         b"{not json " + marker.encode(),
         orjson.dumps({"op": "upsert", "source": "x", "marker": marker}),
@@ -205,40 +206,49 @@ async def test_malformed_records_are_dead_lettered_and_nothing_crashes(pipeline)
                       "record": {"source": PARTNER, "source_record_id": marker, "url": "javascript:alert(1)",
                                  "title": "<b></b>"}}),
         b"\xff\xfe" + marker.encode(),
+        marker.encode() + b"\x01" * 150_000,  # over the contracts' 100,000 characters: once blocked a partition
     ]
+    kinds = ["Garage solidaire", "Jardin partagé", "Épicerie sociale", "Fablab mobile", "Ressourcerie",
+             "Café associatif", "Grainothèque", "Atelier vélo", "Laverie sociale", "Recyclerie",
+             "Tiers-lieu rural", "Cantine solidaire", "Bricothèque", "Friperie", "Repair café",
+             "Maraîchage d'insertion", "Habitat inclusif", "Covoiturage rural", "Boutique éphémère", "Auto-école sociale"]
+    towns = [("Reims", "51100"), ("Brest", "29200"), ("Dijon", "21000"), ("Tulle", "19000"), ("Angers", "49000")]
+    goods = [SourceRecordEvent.upsert(PartnerRecord(
+        source=PARTNER, source_record_id=f"after-bad-{marker[:6]}-{n}", url=f"https://exemple.org/apres/{n}",
+        title=f"{kind} {marker[:6]}", commune=towns[n % 5][0], postcode=towns[n % 5][1]))
+        for n, kind in enumerate(kinds)]
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap)
     await producer.start()
     try:
-        for payload in bad_payloads:
-            await producer.send_and_wait(PARTNER_INGEST, payload, key=marker.encode())
+        sent = [await producer.send_and_wait(PARTNER_INGEST, payload, key=key) for payload in bad_payloads]
+        for event in goods:
+            await producer.send_and_wait(PARTNER_INGEST, event.model_dump_json().encode(), key=key)
     finally:
         await producer.stop()
+    assert len({m.partition for m in sent}) == 1
 
     async def all_letters():
         letters = await _deadletters(pipeline.bootstrap, lambda d: marker in d["payload"], timeout=5,
-                                     want=len(bad_payloads))
+                                     want=len(bad_payloads) + 1)
         return letters if len(letters) >= len(bad_payloads) else None
 
-    letters = await wait_until(all_letters, timeout=40, what="four dead letters")
-    assert len(letters) == len(bad_payloads), "each bad message is dead-lettered once"
+    letters = await wait_until(all_letters, timeout=40, what="five dead letters")
+    assert sorted(d["origin_offset"] for d in letters) == [m.offset for m in sent], "each bad message once"
     assert all(d["origin_topic"] == PARTNER_INGEST and d["service"] == "normalizer" for d in letters)
     reasons = sorted(d["reason"] for d in letters)
     assert any("not valid JSON" in r for r in reasons)
     assert any("url" in r and "http or https" in r for r in reasons)
     assert any("record" in r or "source_record_id" in r for r in reasons)
+    oversize = [d for d in letters if d["payload_bytes"] > 150_000]
+    assert len(oversize) == 1 and oversize[0]["payload_truncated"] and len(oversize[0]["payload"]) <= 65_536
     assert all(pipeline.alive().values()), pipeline.alive()
 
-    # and the pipeline still carries good data afterwards
-    async with httpx.AsyncClient(base_url=pipeline.base_url, timeout=10) as client:
-        r = await client.post("/api/v1/ingest", headers={"X-API-Key": API_KEY}, json={"records": [{
-            "source": PARTNER, "source_record_id": "after-bad", "url": "https://exemple.org/apres",
-            "title": f"Garage solidaire {marker[:6]}", "commune": "Reims", "postcode": "51100"}]})
-        assert r.status_code == 202
-
+    # every good record behind the bad ones on the same partition arrives
     async def after():
-        return (await _search(pipeline, q=f"garage solidaire {marker[:6]}"))["total"] == 1
+        body = await _search(pipeline, q=marker[:6], per_page=50)
+        return body if body["total"] == len(goods) else None
 
-    await wait_until(after, timeout=30, what="a good record after the bad ones")
+    await wait_until(after, timeout=30, what="the 20 good records behind the bad ones")
 
 
 async def test_gateway_rejects_bad_requests_clearly(pipeline):

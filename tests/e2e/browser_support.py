@@ -29,7 +29,7 @@ from tools.devstack import free_port, start_service, stop_process
 
 def gateway_site(stack, tmp_path_factory, prefix: str, prepare: Callable[[AsyncEngine], Awaitable[object]] | None = None,
                  **env: str) -> Iterator[dict]:
-    """A generator for a module fixture: chromium found (else the module is skipped), a fresh database
+    """A generator for a module fixture: chromium found (else the test fails), a fresh database
     seeded by ``prepare(engine)``, a gateway process on a free port with its own Maildir. Yields
     ``dict(base, chromium, mailbox, inbound, url, seeded)`` (``seeded``: what ``prepare`` returned)."""
     chromium = _chromium()

@@ -5,7 +5,7 @@ project (its location map and sources), the statistics page; no console error (a
 would be one). Screenshots are saved under ``.run/screenshots/`` (or ``$SCREENSHOT_DIR``).
 
 Needs chromium (``apt-get install -y chromium``; Playwright's own browser download cannot reach
-its host here) and the ``playwright`` package; otherwise the module is skipped with the reason.
+its host here) and the ``playwright`` package; without either the tests fail (`make test` installs chromium).
 """
 
 from __future__ import annotations

@@ -184,6 +184,10 @@ class Postgres:
         run_migrations(self.url_for(name))
         return self.url_for(name)
 
+    def kill(self) -> None:
+        """Stop as a crash would: immediate shutdown, no checkpoint, every connection cut (tests)."""
+        self._run(["pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop"], timeout=60)
+
     def stop(self) -> None:
         if self.proc_user is None and os.geteuid() == 0:  # started by another process (make down): same user
             self.proc_user = "pgserver"

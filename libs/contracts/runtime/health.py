@@ -39,30 +39,15 @@ class GroupMonitor:
         self.last_error: str | None = None
 
     async def check_once(self) -> list[Stall]:
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                  client_id=f"carrefour-health-{uuid.uuid4().hex[:6]}")
-        await reader.start()
-        try:
-            now = time.monotonic()
-            for group, topics in sorted(self.groups.items()):
-                parts = [TopicPartition(t, p) for t in sorted(topics)
-                         for p in sorted(reader.partitions_for_topic(t) or await _partitions(reader, t))]
-                if not parts:
-                    continue
-                committed = await _committed(self.bootstrap, group, parts)
-                low = await reader.beginning_offsets(parts)
-                high = await reader.end_offsets(parts)
-                for tp in parts:
-                    lag = self.detector.observe(group, tp.topic, tp.partition, committed=committed.get(tp),
-                                                low=low[tp], high=high[tp], now=now)
-                    labels = (group, tp.topic, str(tp.partition))
-                    metrics.GROUP_LAG.labels(*labels).set(lag)
-                    metrics.GROUP_STALLED.labels(*labels).set(
-                        1 if self.detector.is_stalled(group, tp.topic, tp.partition, now) else 0)
-            self.stalls = self.detector.stalled(now)
-            self.last_ok, self.last_error = now, None
-        finally:
-            await reader.stop()
+        now = time.monotonic()
+        for (group, topic, partition), (committed, low, high) in (
+                await group_offsets(self.bootstrap, self.groups)).items():
+            lag = self.detector.observe(group, topic, partition, committed=committed, low=low, high=high, now=now)
+            labels = (group, topic, str(partition))
+            metrics.GROUP_LAG.labels(*labels).set(lag)
+            metrics.GROUP_STALLED.labels(*labels).set(1 if self.detector.is_stalled(group, topic, partition, now) else 0)
+        self.stalls = self.detector.stalled(now)
+        self.last_ok, self.last_error = now, None
         for stall in self.stalls:
             log.error("consumer group stalled", group=stall.group, topic=stall.topic, partition=stall.partition,
                       lag=stall.lag, stuck_for_s=stall.stuck_for_s)
@@ -89,7 +74,31 @@ class GroupMonitor:
         return body["status"] == "ready", body
 
 
-async def _committed(bootstrap: str, group: str, parts: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+Offsets = dict[tuple[str, str, int], tuple[int | None, int, int]]
+
+
+async def group_offsets(bootstrap: str, groups: dict[str, set[str]] | dict[str, tuple[str, ...]]) -> Offsets:
+    """(group, topic, partition) → (committed offset or None, low watermark, high watermark), read
+    from the broker for every partition of each group's topics."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                              client_id=f"carrefour-health-{uuid.uuid4().hex[:6]}")
+    await reader.start()
+    out: Offsets = {}
+    try:
+        for group, topics in sorted(groups.items()):
+            parts = [TopicPartition(t, p) for t in sorted(topics)
+                     for p in sorted(reader.partitions_for_topic(t) or await _partitions(reader, t))]
+            if not parts:
+                continue
+            committed = await committed_offsets(bootstrap, group, parts)
+            low, high = await reader.beginning_offsets(parts), await reader.end_offsets(parts)
+            out.update({(group, tp.topic, tp.partition): (committed[tp], low[tp], high[tp]) for tp in parts})
+    finally:
+        await reader.stop()
+    return out
+
+
+async def committed_offsets(bootstrap: str, group: str, parts: list[TopicPartition]) -> dict[TopicPartition, int | None]:
     """The group's committed offsets, asked as the group's own consumers ask (OffsetFetch through
     the coordinator); the client never subscribes, so it neither joins nor rebalances the group."""
     client = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,

@@ -64,7 +64,7 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
                 failed += 1
                 print(f"\n  {p.slug}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue
-            status = status_of(stats)
+            status = status_of(stats, p.max_reject_share)
             failed += status == "failed"
             summary = ", ".join(f"{k}={getattr(stats, k)}" for k in FIELDS)
             print(f"\n{p.slug}: {status} ({'complete' if stats.complete else 'incomplete'}) {summary}")

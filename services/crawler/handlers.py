@@ -94,9 +94,9 @@ async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitte
     touched = [session.urls[u] for u in session.touched if u in session.urls]
     await store.save(partner.slug, touched, session.removed_urls,
                      [session.records[r] for r in session.dirty_records])
-    status = status_of(stats)
+    status = status_of(stats, partner.max_reject_share)
     await store.finish_run(run_id, status, stats.as_dict())
     _observe(stats, status, time.perf_counter() - started)
     log.info("crawled", outcome=status, duration_ms=elapsed_ms(started),
-             **{k: v for k, v in stats.as_dict().items() if k != "error_samples"})
+             **{k: v for k, v in stats.as_dict().items() if k not in ("error_samples", "first_reasons")})
     return stats

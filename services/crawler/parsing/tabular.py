@@ -11,6 +11,7 @@ from services.crawler.parsing.common import (
     build_record,
     coerce_field,
     decode_text,
+    fill_identity,
 )
 
 CSV_FIELDS: dict[str, str] = {
@@ -52,15 +53,21 @@ def read_rows(body: bytes, delimiter: str | None = None, encoding: str | None = 
     return rows
 
 
-def row_record(row: dict[str, Any], source: str, fields: dict[str, str]) -> Mapped:
+def row_record(row: dict[str, Any], source: str, fields: dict[str, str], file_url: str | None = None) -> Mapped:
     data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for target, column in fields.items():
-        value = coerce_field(target, row.get(column.lower()))
+        value = coerce_field(target, row.get(column.strip().lower()))
+        if value not in (None, "", []):
+            sources[target] = f"column {column!r}"
         put_field(data, target, value)
-    return build_record(row, source, data)
+    fill_identity(data, row, file_url)
+    m = build_record(row, source, data)
+    return Mapped(m.raw, m.record, m.error, m.raw_id, sources=sources)
 
 
 def csv_records(body: bytes, source: str, fields: dict[str, str] | None = None, delimiter: str | None = None,
-                encoding: str | None = None) -> list[Mapped]:
+                encoding: str | None = None, file_url: str | None = None) -> list[Mapped]:
+    """Column names are matched in any case (headers are lower-cased when read)."""
     mapping = {**CSV_FIELDS, **(fields or {})}
-    return [row_record(r, source, mapping) for r in read_rows(body, delimiter, encoding)]
+    return [row_record(r, source, mapping, file_url) for r in read_rows(body, delimiter, encoding)]

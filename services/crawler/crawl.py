@@ -299,13 +299,15 @@ class CrawlSession:
         target = str(record.url)
         if self.url_filter is not None and not self.url_filter(target):
             return triage.Verdict("url_pattern", "URL outside the partner's include/exclude patterns")
-        return triage.verdict(record, facts, self.record_test, self.theme_words)
+        return triage.verdict(record, facts, self.record_test, self.theme_words, self.partner.base_url)
 
     async def emit_records(self, url: str, mapped: list[Mapped], facts: PageFacts | None = None) -> None:
         """Every item ends as emitted (or unchanged), skipped with its rule, or rejected with its reason."""
         ids: list[str] = []
         if not mapped and facts is not None:
-            self.outcome(Outcome(url, "skipped", "no_record", "no record of the expected kind in the page"))
+            aside = triage.page_verdict(url, None, facts, self.record_test, self.partner.base_url)
+            self.outcome(Outcome(url, "skipped", aside.rule if aside else "no_record",
+                                 aside.reason if aside else "no record of the expected kind in the page"))
         for m in mapped:
             if m.record is None:
                 await self.emitter.reject(self.slug, m.raw, f"invalid record {m.raw_id or '?'} at {url}: {m.error}",

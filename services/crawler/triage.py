@@ -63,8 +63,13 @@ def _segment(url: str) -> str:
     return fold(re.sub(r"\.(s?html?|php|aspx?)$", "", last))
 
 
-def _segments(url: str) -> list[str]:
-    return [fold(s) for s in unquote(urlsplit(url).path).split("/") if s]
+def _segments(url: str, base_url: str | None) -> list[str]:
+    """The folders of a URL below the partner's base URL (a site living under ``/blog/`` is not news)."""
+    path = unquote(urlsplit(url).path)
+    base = unquote(urlsplit(base_url).path) if base_url else ""
+    if base and path.startswith(base):
+        path = path[len(base):]
+    return [fold(s) for s in path.split("/") if s]
 
 
 def contact_page(url: str, title: str | None) -> bool:
@@ -74,7 +79,7 @@ def contact_page(url: str, title: str | None) -> bool:
     return t in CONTACT_PAGES or any(t.startswith(k + " ") for k in CONTACT_PAGES if " " in k or len(k) > 6)
 
 
-def news_item(url: str, facts: PageFacts | None) -> str | None:
+def news_item(url: str, facts: PageFacts | None, base_url: str | None = None) -> str | None:
     if facts is not None:
         kinds = facts.types & NEWS_TYPES
         if kinds:
@@ -83,7 +88,7 @@ def news_item(url: str, facts: PageFacts | None) -> str | None:
             words = fold(c)
             if words in NEWS_WORDS or set(words.split()) & NEWS_WORDS:
                 return f"category {c!r}"
-    for seg in _segments(url)[:-1]:  # a folder, not the page's own name
+    for seg in _segments(url, base_url)[:-1]:  # a folder, not the page's own name
         if seg in NEWS_WORDS:
             return f"URL folder {seg!r}"
     return None
@@ -100,19 +105,28 @@ def has_signal(record: PartnerRecord, theme_words: Callable[[str], bool] | None)
     return bool(theme_words and theme_words(text))
 
 
-def verdict(record: PartnerRecord, facts: PageFacts | None, test: RecordTest,
-            theme_words: Callable[[str], bool] | None = None) -> Verdict | None:
-    """None when the item is a project; else the rule that set it aside and why."""
-    url = facts.url if facts is not None else str(record.url)
+def page_verdict(url: str, title: str | None, facts: PageFacts | None, test: RecordTest,
+                 base_url: str | None = None) -> Verdict | None:
+    """The rules on the page itself (size, kind), whatever record it gives."""
     if facts is not None and facts.size > test.max_document_bytes:
         return Verdict("oversize", f"document of {facts.size} bytes, over the cap of {test.max_document_bytes}")
-    if contact_page(url, record.title):
+    if contact_page(url, title):
         return Verdict("contact", "a contact / about page (its URL or title)")
-    news = news_item(url, facts)
+    news = news_item(url, facts, base_url)
     if news:
         return Verdict("news", f"a news or agenda item ({news})")
     if facts is not None and is_listing(facts):
         return Verdict("listing", f"a listing page ({facts.link_items} link items, no body text)")
+    return None
+
+
+def verdict(record: PartnerRecord, facts: PageFacts | None, test: RecordTest,
+            theme_words: Callable[[str], bool] | None = None, base_url: str | None = None) -> Verdict | None:
+    """None when the item is a project; else the rule that set it aside and why."""
+    url = facts.url if facts is not None else str(record.url)
+    aside = page_verdict(url, record.title, facts, test, base_url)
+    if aside is not None:
+        return aside
     length = len((record.description or "").strip())
     if length < test.min_description_chars:
         return Verdict("too_short", f"description of {length} characters, under {test.min_description_chars}")

@@ -176,7 +176,7 @@ class LinksOptions(_UrlPatterns):
 class RecordTestOptions(_Opts):
     """What is a project (services/crawler/triage.py)."""
 
-    min_description_chars: int = Field(60, ge=0, le=5000)
+    min_description_chars: int = Field(40, ge=0, le=5000)
     """A shorter description: skipped (rule ``too_short``)."""
     max_document_bytes: int = Field(1_000_000, ge=1000, le=50_000_000)
     """A larger document (report, catalogue): skipped (rule ``oversize``)."""

@@ -113,6 +113,7 @@ class CrawlSession:
         self.removed_urls: set[str] = set()
         self.dirty_records: set[str] = set()
         self.emitted: set[str] = set()
+        self._page_ids: dict[str, list[str]] = {}
         self.accepted: list[Mapped] = []
         """The project records of this crawl (with their field sources), for the preview."""
         self._robots: dict[str, Protego | bool] = {}
@@ -302,8 +303,9 @@ class CrawlSession:
         return triage.verdict(record, facts, self.record_test, self.theme_words, self.partner.base_url)
 
     async def emit_records(self, url: str, mapped: list[Mapped], facts: PageFacts | None = None) -> None:
-        """Every item ends as emitted (or unchanged), skipped with its rule, or rejected with its reason."""
-        ids: list[str] = []
+        """Every item ends as emitted (or unchanged), skipped with its rule, or rejected with its reason.
+        A document may give its records over several calls (one per post): its record ids accumulate."""
+        ids: list[str] = self._page_ids.setdefault(url, [])
         if not mapped and facts is not None:
             aside = triage.page_verdict(url, None, facts, self.record_test, self.partner.base_url)
             self.outcome(Outcome(url, "skipped", aside.rule if aside else "no_record",
@@ -345,7 +347,7 @@ class CrawlSession:
             else:
                 self.stats.updated += 1
         if url in self.urls:
-            self.urls[url].record_ids = ids
+            self.urls[url].record_ids = list(ids)
 
     async def finish(self) -> RunStats:
         delete, missing = domain.deletions_after_crawl(self.records, self.seen, self.gone, self.stats.complete,

@@ -47,7 +47,7 @@ PLACE_IN_TEXT = re.compile(r"\(\s*(?:\d{2}|2[AB]|9[78]\d)\s*\)|\b\d{5}\b")
 
 @dataclass(frozen=True)
 class RecordTest:
-    min_description_chars: int = 60
+    min_description_chars: int = 40
     max_document_bytes: int = 1_000_000
 
 

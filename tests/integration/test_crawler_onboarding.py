@@ -65,3 +65,37 @@ async def test_onboarding_sites_graded_field_by_field(split, tmp_path, engine) -
     assert fig.set_aside_right == fig.non_projects, fig.line()
     assert fig.stage_right / fig.emitted >= 0.95 and fig.commune_right / fig.emitted >= 0.95, fig.line()
     assert fig.themes_right / fig.themes_graded >= 0.95, fig.line()
+
+
+async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path, engine, stack) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from libs.contracts.runtime.settings import Settings
+    from services.gateway.app import create_app
+
+    server, partners_path = serve_split("dev", tmp_path)
+    cfg = load_partners(partners_path)
+    client = PoliteClient(cfg.user_agent)
+    store = CrawlStore(engine)
+    await store.sync_partners(cfg.partners)
+    by_slug = {p.slug: p for p in cfg.partners}
+    try:
+        # the CSV export without URL column: 5 rows, 3 projects, 1 too short, 1 without title (1/5 rejected)
+        await crawl_partner(by_slug["dv-open"], client, store, Recorder())
+        lenient = by_slug["dv-open"].model_copy(update={"max_reject_share": 0.5})
+        await crawl_partner(lenient, client, store, Recorder(), full=True)
+    finally:
+        await client.close()
+        server.close()
+    app = create_app(Settings(database_url=engine.url.render_as_string(hide_password=False),
+                              kafka_bootstrap=stack.bootstrap))
+    async with AsyncTestClient(app=app) as api:
+        runs = (await api.get("/api/v1/partners/dv-open/runs")).json()["runs"]
+    assert [r["status"] for r in runs] == ["ok", "degraded"]  # newest first; 20 % rejected > 10 % by default
+    first = runs[1]
+    assert {k: first["counts"][k] for k in ("items", "projects", "excluded", "rejected", "new")} == \
+        {"items": 5, "projects": 3, "excluded": 1, "rejected": 1, "new": 3}
+    assert first["by_rule"] == {"skipped:too_short": 1, "rejected:invalid": 1}
+    assert len(first["first_reasons"]) == 2
+    assert any("A3" in r and "too_short" in r for r in first["first_reasons"])
+    assert any("A4" in r and "title" in r for r in first["first_reasons"])

@@ -15,9 +15,12 @@ from litestar.params import Parameter
 from sqlalchemy import text
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-COUNTS = ("requests", "fetched", "not_modified", "unchanged", "new", "updated", "deleted", "rejected", "errors")
+COUNTS = ("requests", "fetched", "not_modified", "unchanged", "new", "updated", "deleted", "rejected", "errors",
+          "items", "projects", "excluded")
+"""``items`` read = ``projects`` (emitted or unchanged) + ``excluded`` (not projects) + ``rejected`` (invalid)."""
 
-_RUN_COLUMNS = "id, status, complete, started_at, finished_at, " + ", ".join(COUNTS) + ", error_samples"
+_RUN_COLUMNS = ("id, status, complete, started_at, finished_at, " + ", ".join(COUNTS)
+                + ", error_samples, by_rule, first_reasons")
 
 
 def _run(row) -> dict[str, Any] | None:
@@ -30,6 +33,8 @@ def _run(row) -> dict[str, Any] | None:
         "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
         "counts": {k: row[k] for k in COUNTS},
         "errors_sample": list(row["error_samples"] or [])[:3],
+        "by_rule": dict(row["by_rule"] or {}),
+        "first_reasons": list(row["first_reasons"] or []),
     }
 
 
@@ -54,7 +59,8 @@ async def list_partners(request: Request) -> dict[str, Any]:
     return {"total": len(partners), "partners": partners}
 
 
-@get("/api/v1/partners/{slug:str}/runs", summary="A partner's recent crawl runs, newest first")
+@get("/api/v1/partners/{slug:str}/runs", summary="A partner's recent crawl runs, newest first: status (ok, "
+     "degraded, partial, failed), counts, items set aside by rule and the first reasons")
 async def partner_runs(request: Request, slug: str,
                        limit: Annotated[int, Parameter(ge=1, le=100)] = 20) -> dict[str, Any]:
     if not SLUG.match(slug):

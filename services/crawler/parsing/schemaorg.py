@@ -262,6 +262,17 @@ def item_fields(item: dict, page_url: str) -> dict[str, Any]:
     }
 
 
+PROPERTIES = {
+    "source_record_id": "identifier|@id|url", "url": "url", "title": "name|headline", "description": "description",
+    "address": "location|address", "commune": "location|address|areaServed|additionalProperty",
+    "postcode": "location|address|additionalProperty", "country": "address.addressCountry",
+    "lat": "geo", "lon": "geo", "themes": "keywords|about|additionalProperty", "stage": "additionalProperty",
+    "holder": "founder|organizer|…", "contact": "email|telephone|contactPoint",
+    "published_at": "datePublished|foundingDate|startDate", "updated_at": "dateModified",
+}
+"""Where each field is read from in a schema.org item (what ``crawler preview`` shows)."""
+
+
 def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...] = DEFAULT_TYPES) -> list[Mapped]:
     """Every wanted item of a page as a record. Items sharing an id: the first wins."""
     items = extract_items(body, url, types)
@@ -272,8 +283,9 @@ def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...
     for item in items:
         fields = item_fields(item, url)
         m = build_record(item, source, fields)
+        kind = sorted(_types(item))[0] if _types(item) else "item"
         m = Mapped(m.raw, m.record, m.error, m.raw_id,
-                   sources={k: f"schema.org {sorted(_types(item))[0] if _types(item) else 'item'}"
+                   sources={k: f"schema.org {kind}.{PROPERTIES.get(k, k)}"
                             for k, v in fields.items() if v not in (None, "", [], {})})
         key = m.raw_id
         if key in ids:

@@ -99,3 +99,45 @@ async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path
     assert len(first["first_reasons"]) == 2
     assert any("A3" in r and "too_short" in r for r in first["first_reasons"])
     assert any("A4" in r and "title" in r for r in first["first_reasons"])
+
+
+async def test_link_crawl_is_order_independent_and_bounded_and_filters_apply(tmp_path, engine) -> None:
+    server, partners_path = serve_split("dev", tmp_path)
+    cfg = load_partners(partners_path)
+    by_slug = {p.slug: p for p in cfg.partners}
+    client = PoliteClient(cfg.user_agent)
+    store = CrawlStore(engine)
+
+    async def run(slug, **options):
+        p = by_slug[slug]
+        p = p.model_copy(update={"options": p.options.model_copy(update=options)})
+        server.reset_log()
+        rec = Recorder()
+        st = await crawl_partner(p, client, store, rec, full=True)
+        return st, rec, sorted(server.paths())
+
+    try:
+        site = by_slug["dv-site"].options
+        _, a, paths_a = await run("dv-site", start_urls=list(site.start_urls))
+        _, b, paths_b = await run("dv-site", start_urls=list(reversed(site.start_urls)))
+        assert paths_a == paths_b and {r.title for r in a.upserts} == {r.title for r in b.upserts} == {
+            "Bonnac (15) : une mutuelle communale", "Chauffeurs solidaires"}
+        _, shallow, paths = await run("dv-site", start_urls=[f"{server.base}/site/"], max_depth=0)
+        assert [p for p in paths if p != "/robots.txt"] == ["/site/"] and shallow.upserts == []
+        # URL patterns on any connector: an excluded page is not fetched, and is counted
+        st, rec, paths = await run("dv-repertoire", exclude=["/maison-sante"])
+        assert "/repertoire/projets/maison-sante.html" not in paths
+        assert st.by_rule.get("skipped:url_pattern") == 1 and len(rec.upserts) == 1
+        # WordPress categories: include / exclude, by name or slug
+        st, rec, _ = await run("dv-blog", categories_exclude=["numérique"])
+        assert "Un fablab rural pour réparer et apprendre" not in {r.title for r in rec.upserts}
+        assert st.by_rule.get("skipped:category") == 1
+        st, rec, _ = await run("dv-blog", categories_include=["alimentation"])
+        assert {r.title for r in rec.upserts} == {"Une ferme urbaine sur les toits"}
+        # feed categories are kept when the item pages are followed
+        st, rec, _ = await run("dv-rss")
+        laverie = next(r for r in rec.upserts if r.title == "Laverie solidaire")
+        assert {"Solidarité", "Santé"} <= set(laverie.themes)
+    finally:
+        await client.close()
+        server.close()

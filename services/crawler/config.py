@@ -20,7 +20,7 @@ CONNECTORS = ("json_export", "csv_export", "sitemap", "schema_org", "feed", "wor
 
 
 class _Opts(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 def _check_selector(value: str) -> str:
@@ -74,6 +74,7 @@ class PageExtraction(_Opts):
     ``auto``: structured data when the page has some, else the page itself (title, main text,
     ``Label : value`` lines)."""
     types: list[str] = Field(default_factory=lambda: ["Project", "Organization", "Event", "Place"])
+    """schema.org types kept (with their usual subtypes)."""
     selectors: dict[str, Selector_] = Field(default_factory=dict)
     """Platform field (``title``, ``commune``, ``holder.name``...) → CSS or ``xpath:`` selector."""
 
@@ -86,7 +87,11 @@ class PageExtraction(_Opts):
 
 
 class JsonExportOptions(_UrlPatterns):
+    """A JSON export: one document listing every record (the complete listing, so records missing
+    from it are deleted after ``delete_after_missing`` crawls)."""
+
     url: WebUrl
+    """The export's URL."""
     records_path: str = "projets"
     """Dotted path to the list of records in the document ('' when the document is the list)."""
     fields: dict[str, str] = Field(default_factory=dict)
@@ -95,7 +100,10 @@ class JsonExportOptions(_UrlPatterns):
 
 
 class CsvExportOptions(_UrlPatterns):
+    """A CSV export (``;`` ``,`` tab or ``|``; UTF-8 with or without BOM, else Windows-1252): one row a record."""
+
     url: WebUrl
+    """The file's URL."""
     delimiter: Literal[";", ",", "\t", "|"] | None = None
     """None: guessed from the header line."""
     encoding: str | None = None
@@ -106,30 +114,48 @@ class CsvExportOptions(_UrlPatterns):
 
 
 class SitemapOptions(_UrlPatterns):
+    """A sitemap (or sitemap index): every page it lists within the URL patterns is read as a project
+    page; a page whose ``lastmod`` is older than its last fetch is not fetched again."""
+
     url: WebUrl
+    """The sitemap's (or sitemap index's) URL."""
     page: PageExtraction = Field(default_factory=PageExtraction)
+    """How each page is read."""
 
 
 class SchemaOrgOptions(_UrlPatterns):
+    """Listing pages linking to pages with schema.org items (JSON-LD, microdata, RDFa)."""
+
     start_urls: list[WebUrl] = Field(min_length=1)
+    """The first listing pages."""
     link_selector: Selector_ | None = None
     """Links from the start pages to project pages; None: the start pages carry the items."""
     next_selector: Selector_ | None = None
+    """The next listing page's link (followed up to 200 pages)."""
     types: list[str] = Field(default_factory=lambda: ["Project", "Organization", "Event", "Place"])
+    """schema.org types kept (with their usual subtypes)."""
 
 
 class FeedOptions(_UrlPatterns):
+    """An RSS or Atom feed; its categories become theme labels (also when the item pages are followed)."""
+
     url: WebUrl
+    """The feed's URL."""
     follow_links: bool = False
     """Fetch each item's page and read the record there (``page``); else the item is the record."""
     page: PageExtraction = Field(default_factory=PageExtraction)
+    """How each item page is read when followed."""
 
 
 class WordPressOptions(_UrlPatterns):
+    """The WordPress REST API: posts (or custom post types) page by page, with their terms (``_embed``)."""
+
     api_base: WebUrl
     """``https://site/wp-json/wp/v2/``"""
     types: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,50}$")]] = Field(default_factory=lambda: ["posts"])
+    """Post types (``posts``, ``pages``, a custom type such as ``projets``)."""
     per_page: int = Field(100, ge=1, le=100)
+    """Posts per API page."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Platform field → dotted path in a post (``acf.commune``); merged over title/content/link/date.
     ``Label : value`` lines of the content fill the fields no path gives."""
@@ -142,9 +168,14 @@ class WordPressOptions(_UrlPatterns):
 
 
 class HtmlOptions(_UrlPatterns):
+    """Plain HTML listing pages (paginated) linking to project pages."""
+
     start_urls: list[WebUrl] = Field(min_length=1)
+    """The first listing pages."""
     link_selector: Selector_
+    """CSS (or ``xpath:``) selector of the links to project pages."""
     next_selector: Selector_ | None = None
+    """The next listing page's link (followed up to 200 pages)."""
     selectors: dict[str, Selector_] = Field(default_factory=dict)
     """Detail page: platform field → CSS or ``xpath:`` selector (``title`` required when any is
     given); none: the page is read like ``page.mode: auto``."""
@@ -168,9 +199,11 @@ class LinksOptions(_UrlPatterns):
     """A site crawled by following its links (no sitemap, feed or listing to rely on)."""
 
     start_urls: list[WebUrl] = Field(min_length=1)
+    """Where to start (their order does not matter)."""
     max_depth: int = Field(2, ge=0, le=10)
     """Links followed from a start URL at most (0: the start pages only)."""
     page: PageExtraction = Field(default_factory=lambda: PageExtraction(mode="auto"))
+    """How each page is read."""
 
 
 class RecordTestOptions(_Opts):
@@ -183,10 +216,13 @@ class RecordTestOptions(_Opts):
 
 
 class _Partner(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     slug: Slug
+    """The partner's id (lower case, digits, dashes): the ``source`` of its records."""
     name: str
+    """Shown to visitors and operators."""
     base_url: WebUrl
+    """The partner's site; its host may be fetched, and URL folders below it are the site's own."""
     delay_s: float = Field(1.0, ge=0, le=600, description="Politeness delay between two requests to the host")
     schedule_s: float | None = Field(None, ge=60, le=30 * 86400,
                                      description="Seconds between two crawls (None: CRAWL_INTERVAL_S)")
@@ -196,13 +232,18 @@ class _Partner(BaseModel):
     allow_private_addresses: bool = Field(False, description="Allow loopback/private addresses (tests, demo)")
     extra_hosts: list[str] = Field(default_factory=list, description="Hosts besides base_url's that may be fetched")
     licence: str | None = None
+    """Licence of the partner's data, shown with its records."""
     attribution: str | None = None
+    """Attribution text shown with its records."""
     enabled: bool = True
+    """False: not crawled (still listed)."""
     record_test: RecordTestOptions = Field(default_factory=RecordTestOptions)
+    """What is a project for this partner."""
     max_reject_share: float = Field(0.1, ge=0, le=1,
                                     description="A complete run rejecting more than this share of its items is 'degraded'")
     guessed: bool = Field(False, description="True when the connector is a guess not yet checked on the live site")
     notes: str | None = None
+    """Free notes for operators."""
 
 
 class JsonExportPartner(_Partner):
@@ -253,8 +294,9 @@ PartnerConfig = Annotated[
 
 
 class PartnersFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
     user_agent: str = "CarrefourBot/0.1 (+https://carrefour.example.org/robot)"
+    """Sent with every request; robots.txt rules for this agent apply."""
     partners: list[PartnerConfig]
 
 

@@ -58,7 +58,7 @@ class FreeText:
         self.r = resolver
         self.gaz = resolver.gaz
         self._dep_patterns = [
-            (d.code, re.compile(r"(?:dans (?:le |la |les |l'|l’)|en |de l'|de l’|du |de la |des )"
+            (d.code, re.compile(r"(?:[Dd]ans (?:le |la |les |l'|l’)|[Ee]n |de l'|de l’|du |de la |des )"
                                 + re.escape(d.name).replace(r"\-", r"[-\s]").replace(r"\ ", r"[-\s]") + r"\b"))
             for d in self.gaz.departements()
         ]

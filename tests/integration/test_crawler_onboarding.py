@@ -65,6 +65,7 @@ async def test_onboarding_sites_graded_field_by_field(split, tmp_path, engine) -
     assert fig.set_aside_right == fig.non_projects, fig.line()
     assert fig.stage_right / fig.emitted >= 0.95 and fig.commune_right / fig.emitted >= 0.95, fig.line()
     assert fig.themes_right / fig.themes_graded >= 0.95, fig.line()
+    assert fig.text_places_right / fig.text_places >= 0.9 and fig.text_places_wrong == 0, fig.line()
 
 
 async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path, engine, stack) -> None:

@@ -299,7 +299,10 @@ class LinksConnector:
         for depth in range(self.opts.max_depth + 1):
             found: set[str] = set()
             for url in frontier:
-                doc = await s.get(url, "html", listing=depth < self.opts.max_depth)
+                disallowed = s.stats.disallowed
+                doc = await s.get(url, "html")
+                if doc.state == "error" and s.stats.disallowed == disallowed and depth < self.opts.max_depth:
+                    s.incomplete()  # its links are unknown (a page robots.txt disallows is not a loss)
                 if doc.state == "changed":
                     links = page.page_facts(doc.body, url).links
                     s.set_links(url, [{"url": u, "kind": "page"} for u in links])

@@ -86,16 +86,16 @@ def generate() -> str:
              "What a selector (`selectors`), a column or path (`fields`) or a label line may fill:", "",
              ", ".join(f"`{f}`" for f in platform_fields()), "",
              "### Label words", "",
-             "`Label : value` lines (and JSON-LD `additionalProperty` names) are read when the label, folded "
-             "(no accents, lower case), is one of these — or starts with one:", ""]
+             ("`Label : value` lines (and JSON-LD `additionalProperty` names) are read when the label, folded "
+             "(no accents, lower case), is one of these — or starts with one:"), ""]
     by_field: dict[str, list[str]] = {}
     for label, target in LABELS.items():
         by_field.setdefault(target, []).append(label)
     lines += [f"- `{target}`: " + ", ".join(f"«{w}»" for w in words) for target, words in by_field.items()]
     lines += ["", "### Default names in exports", "",
-              "A partner's `fields` override these (CSV column names match in any case; JSON and WordPress "
+              ("A partner's `fields` override these (CSV column names match in any case; JSON and WordPress "
               "paths are dotted). Without an id, a record's id is a hash of its content; without a URL, "
-              "its URL is the export's with the id as fragment.", "",
+              "its URL is the export's with the id as fragment."), "",
               "| platform field | JSON export path | CSV column | WordPress path |", "|---|---|---|---|"]
     for f in platform_fields():
         lines.append(f"| `{f}` | {FRENCH_FIELDS.get(f, '')} | {CSV_FIELDS.get(f, '')} | {WP_FIELDS.get(f, '')} |")

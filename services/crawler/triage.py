@@ -83,7 +83,7 @@ def news_item(url: str, facts: PageFacts | None, base_url: str | None = None) ->
     if facts is not None:
         kinds = facts.types & NEWS_TYPES
         if kinds:
-            return f"schema.org type {sorted(kinds)[0]}"
+            return f"schema.org type {min(kinds)}"
         for c in facts.categories:
             words = fold(c)
             if words in NEWS_WORDS or set(words.split()) & NEWS_WORDS:

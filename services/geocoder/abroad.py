@@ -130,10 +130,8 @@ def locate(gaz: Gazetteer, country: str | None, commune: str | None, postcode: s
         if not found:
             continue
         city = found[0]
-        if named is None:
-            # no country named: a foreign city only when it cannot be French
-            if gaz.by_name(name) and (not code or _french_postcode(code, gaz)):
-                continue
+        if named is None and gaz.by_name(name) and (not code or _french_postcode(code, gaz)):
+            continue  # no country named: a foreign city only when it cannot be French
         return Abroad(city.country, city.name, city.lat, city.lon, CITY_CONFIDENCE,
                       "abroad-city" + ("" if named else " (known foreign city)"))
     if named:

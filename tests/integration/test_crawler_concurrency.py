@@ -3,6 +3,7 @@ host still gets one request at a time with the configured delay between two."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -27,7 +28,7 @@ def test_crawl_all_runs_partners_concurrently_and_keeps_per_host_politeness(stac
         both.write_text(yaml.safe_dump({"partners": partners}, allow_unicode=True), encoding="utf-8")
         env = stack.service_env(DATABASE_URL=fresh_database(stack, "cc"), CARREFOUR_PARTNERS_FILE=str(both))
         out = subprocess.run([sys.executable, "-m", "services.crawler.cli", "crawl", "--all"], env=env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, check=False)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "dv-site: ok" in out.stdout and "ts-reseau: ok" in out.stdout, out.stdout
     finally:
@@ -37,4 +38,4 @@ def test_crawl_all_runs_partners_concurrently_and_keeps_per_host_politeness(stac
     assert len(a) >= 5 and len(b) >= 5
     assert a[0] < b[-1] and b[0] < a[-1], "the two partners were crawled one after the other"
     for times in (a, b):  # one host: never two requests closer than the delay
-        assert min(t2 - t1 for t1, t2 in zip(times, times[1:], strict=False)) >= DELAY * 0.9
+        assert min(t2 - t1 for t1, t2 in itertools.pairwise(times)) >= DELAY * 0.9

@@ -67,16 +67,17 @@ def test_json_ld_additional_property_area_served_and_location_shapes() -> None:
       "keywords": ["Culture", "Jeunesse / Sport"],
       "additionalProperty": [{"@type": "PropertyValue", "name": "Stade de développement", "value": "Duplication"},
                              {"@type": "PropertyValue", "propertyID": "theme", "value": "Habitat"},
-                             {"@type": "PropertyValue", "name": "Budget", "value": "12000"}]}</script>"""
+                             {"@type": "PropertyValue", "name": "Budget", "value": "12000"},
+                             {"@type": "PropertyValue", "name": "Domaines", "value": ["Santé", "Mobilité"]}]}</script>"""
     [m] = schemaorg.page_records(page, "https://a.fr/p", "a")
     r = m.record
-    assert (r.commune, r.stage, r.themes) == ("Roubaix", "Duplication", ["Culture", "Jeunesse", "Sport", "Habitat"])
+    assert (r.commune, r.stage) == ("Roubaix", "Duplication")
+    assert r.themes == ["Culture", "Jeunesse", "Sport", "Habitat", "Santé", "Mobilité"]  # every value of a list
     for location, commune in (('"Maison, 2 rue X, 21000 Dijon"', "Dijon"),
                               ('{"@type": "PostalAddress", "addressLocality": "Metz"}', "Metz"),
                               ('[{"@type": "Place", "address": {"addressLocality": "Pau"}}]', "Pau"),
                               ('{"@type": "Place", "address": "3 place Y, 64000 Pau"}', "Pau")):
-        page = ('<script type="application/ld+json">{"@type": "Project", "name": "P", "location": %s}</script>'
-                % location)
+        page = (f'<script type="application/ld+json">{{"@type": "Project", "name": "P", "location": {location}}}</script>')
         [m] = schemaorg.page_records(page, "https://a.fr/p", "a")
         assert m.record.commune == commune, location
 

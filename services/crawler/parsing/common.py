@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote, urldefrag, urlsplit
 
 import orjson
-
 from lxml import html as lxml_html
 from pydantic import ValidationError
 

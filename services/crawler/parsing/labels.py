@@ -74,7 +74,8 @@ def label_fields(text: str | None) -> tuple[dict[str, Any], set[int]]:
 def put_value(found: dict[str, Any], target: str, value: Any) -> bool:
     """Add one labelled value (a string, or a list for themes) to ``found``; False when unusable."""
     if isinstance(value, list):
-        return any([put_value(found, target, v) for v in value])
+        results = [put_value(found, target, v) for v in value]  # every value, not only up to the first
+        return any(results)
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         return False
     value = str(value).strip().strip(".;")

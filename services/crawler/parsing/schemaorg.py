@@ -24,7 +24,12 @@ from services.crawler.parsing.common import (
     to_float,
     truncate,
 )
-from services.crawler.parsing.labels import address_parts, field_for, put_value, split_place
+from services.crawler.parsing.labels import (
+    address_parts,
+    field_for,
+    put_value,
+    split_place,
+)
 
 DEFAULT_TYPES = ("Project", "Organization", "Event", "Place")
 SUBTYPES = {
@@ -283,7 +288,7 @@ def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...
     for item in items:
         fields = item_fields(item, url)
         m = build_record(item, source, fields)
-        kind = sorted(_types(item))[0] if _types(item) else "item"
+        kind = min(_types(item)) if _types(item) else "item"
         m = Mapped(m.raw, m.record, m.error, m.raw_id,
                    sources={k: f"schema.org {kind}.{PROPERTIES.get(k, k)}"
                             for k, v in fields.items() if v not in (None, "", [], {})})

@@ -292,9 +292,10 @@ class CrawlSession:
         st, led = self.stats, self.ledger
         st.items, st.projects, st.excluded, st.rejected = led.items, led.projects, led.excluded, led.rejected
         st.by_rule, st.first_reasons, st.outcomes = led.by_rule, led.first_reasons, led.outcomes
-        if outcome.verdict != "emitted":
-            log.info("item set aside", partner=self.slug, url=outcome.url, verdict=outcome.verdict,
-                     rule=outcome.rule, reason=outcome.reason)
+        if outcome.verdict != "emitted" or outcome.rule:
+            log.info("item set aside" if outcome.verdict != "emitted" else "item emitted with a loss",
+                     partner=self.slug, url=outcome.url, verdict=outcome.verdict, rule=outcome.rule,
+                     reason=outcome.reason)
 
     def _set_aside(self, record: PartnerRecord, url: str, facts: PageFacts | None) -> triage.Verdict | None:
         target = str(record.url)
@@ -329,7 +330,8 @@ class CrawlSession:
                 self.outcome(Outcome(str(record.url), "skipped", "duplicate", "same record id earlier in this crawl",
                                      rid, record.title))
                 continue  # the same record twice in one crawl: first wins
-            self.outcome(Outcome(str(record.url), "emitted", record_id=rid, title=record.title))
+            self.outcome(Outcome(str(record.url), "emitted", "warning" if m.warning else None, m.warning, rid,
+                                 record.title))
             self.accepted.append(m)
             ids.append(rid)
             self.seen.add(rid)

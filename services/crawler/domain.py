@@ -53,6 +53,9 @@ class Mapped:
     raw_id: str | None = None
     sources: dict[str, str] | None = None
     """Where each field came from (a JSON-LD property, a label line, a column...), for ``crawler preview``."""
+    warning: str | None = None
+    """Something of the item that could not be kept (a CSV row longer than its header): the record is
+    emitted, and the loss is counted and reported with the run (rule ``warning``)."""
 
 
 def put_field(data: dict[str, Any], target: str, value: Any) -> None:

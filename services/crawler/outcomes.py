@@ -18,7 +18,8 @@ class Outcome:
     verdict: str
     """``emitted``, ``skipped`` or ``rejected``."""
     rule: str | None = None
-    """For a skip: the rule (``news``, ``listing``, ``too_short``...); for a reject: ``invalid``."""
+    """For a skip: the rule (``news``, ``listing``, ``too_short``...); for a reject: ``invalid``;
+    for an emitted item: ``warning`` when part of it could not be read."""
     reason: str | None = None
     record_id: str | None = None
     title: str | None = None
@@ -45,11 +46,16 @@ class Ledger:
             self.outcomes.append(outcome)
         if outcome.verdict == "emitted":
             self.projects += 1
+            if outcome.rule:  # emitted with a warning (part of the item could not be read)
+                self._reason(outcome)
             return
         if outcome.verdict == "skipped":
             self.excluded += 1
         else:
             self.rejected += 1
+        self._reason(outcome)
+
+    def _reason(self, outcome: Outcome) -> None:
         key = f"{outcome.verdict}:{outcome.rule}"
         self.by_rule[key] = self.by_rule.get(key, 0) + 1
         if len(self.first_reasons) < FIRST_REASONS:

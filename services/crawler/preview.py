@@ -48,7 +48,7 @@ async def preview(partner, client: PoliteClient, max_pages: int = DEFAULT_MAX_PA
     await connector_for(bounded).run(session)
     stats = session.stats
     return Preview(partner.slug, status_of(stats, partner.max_reject_share), stats, list(session.accepted),
-                   [o for o in stats.outcomes if o.verdict != "emitted"])
+                   [o for o in stats.outcomes if o.verdict != "emitted" or o.rule])
 
 
 def _value(value: Any) -> str:
@@ -79,7 +79,7 @@ def render(p: Preview) -> str:
             text = _value(value).replace("\n", " ")
             out.append(f"  {key:<20} {text[:120]:<60}  ← {where}")
     if p.set_aside:
-        out.append("\nSET ASIDE")
+        out.append("\nSET ASIDE (and emitted with a loss)")
         for o in p.set_aside:
             out.append(f"  {o.verdict:<8} {o.rule or '':<12} {o.url}  {o.title or o.record_id or ''}")
             out.append(f"           {o.reason}")

@@ -26,6 +26,10 @@ CSV_FIELDS: dict[str, str] = {
 """Platform field → usual French column name; a partner's ``fields`` override these."""
 
 
+EXTRA_CELLS = "\x00extra"
+"""Key of a row's cells beyond the header's columns."""
+
+
 def sniff_delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in (";", ",", "\t", "|")}
     best = max(counts, key=lambda d: counts[d])
@@ -46,14 +50,19 @@ def read_rows(body: bytes, delimiter: str | None = None, encoding: str | None = 
     rows = []
     try:
         for row in reader:
-            rows.append({(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
-                         for k, v in row.items() if k is not None})
+            clean = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
+                     for k, v in row.items() if k is not None}
+            if row.get(None):  # more cells than the header: kept aside, reported (never dropped silently)
+                clean[EXTRA_CELLS] = [v for v in row[None] if v and v.strip()]
+            rows.append(clean)
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise ValueError(f"unreadable CSV at line {reader.line_num}: {exc}") from None
     return rows
 
 
 def row_record(row: dict[str, Any], source: str, fields: dict[str, str], file_url: str | None = None) -> Mapped:
+    row = dict(row)
+    extra = row.pop(EXTRA_CELLS, None)
     data: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for target, column in fields.items():
@@ -63,7 +72,9 @@ def row_record(row: dict[str, Any], source: str, fields: dict[str, str], file_ur
         put_field(data, target, value)
     fill_identity(data, row, file_url)
     m = build_record(row, source, data)
-    return Mapped(m.raw, m.record, m.error, m.raw_id, sources=sources)
+    warning = (f"{len(extra)} cell(s) more than the header's columns, not read: {extra!r} "
+               f"(an unquoted delimiter in a cell shifts the following ones)") if extra else None
+    return Mapped(m.raw, m.record, m.error, m.raw_id, sources=sources, warning=warning)
 
 
 def csv_records(body: bytes, source: str, fields: dict[str, str] | None = None, delimiter: str | None = None,

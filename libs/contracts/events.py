@@ -289,6 +289,10 @@ Precision = Literal["coordinates", "address", "commune", "postcode", "departemen
 
 class Location(Strict):
     country: str = "FR"
+    """ISO 3166-1 alpha-2 code (an unknown foreign name upper-cased); ``FR`` includes overseas France."""
+    locality: str | None = None
+    """Abroad: the city the project is in (world gazetteer name); ``lat``/``lon`` are its point. In
+    France, the commune fields are used instead. Optional: added without a schema version change."""
     commune_code: str | None = None
     commune_name: str | None = None
     postcode: str | None = None

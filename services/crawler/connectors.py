@@ -3,33 +3,69 @@ the CrawlSession (crawl.py) fetches, diffs and emits."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
+from collections.abc import Callable
 
 import orjson
 
 from services.crawler import domain
 from services.crawler.crawl import CrawlSession, Doc
-from services.crawler.parsing import feeds, html, schemaorg, sitemap, tabular, wordpress
+from services.crawler.domain import Mapped
+from services.crawler.outcomes import Outcome
+from services.crawler.parsing import feeds, html, page, schemaorg, sitemap, tabular, wordpress
+from services.crawler.parsing.common import split_labels, truncate
 
 
-async def parse_page(s: CrawlSession, doc: Doc, parse) -> None:
-    """Emit a changed page's records; a parser failure on one page is that page's error, not the crawl's."""
+async def parse_page(s: CrawlSession, doc: Doc, parse, categories: list[str] | None = None) -> None:
+    """Emit a changed page's records, each put to the record test with the page's facts; a parser
+    failure on one page is that page's error, not the crawl's. ``categories`` (a feed item's) are
+    kept as theme labels."""
     if doc.state != "changed":
         return
     try:
+        facts = page.page_facts(doc.body, doc.url)
+        facts.types = schemaorg.page_types(doc.body)
+        facts.categories = list(categories or [])
         mapped = parse(doc)
     except Exception as exc:  # noqa: BLE001 — an unexpected parser failure must not stop the partner's crawl
         await s.unreadable(doc, f"{type(exc).__name__}: {exc}", listing=False)
         return
-    await s.emit_records(doc.url, mapped)
+    if categories:
+        mapped = [with_themes(m, categories) for m in mapped]
+    await s.emit_records(doc.url, mapped, facts)
 
 
-async def read_page(s: CrawlSession, doc: Doc, page) -> None:
-    """A project page, read per the partner's PageExtraction (schema.org items or selectors)."""
-    if page.mode == "selectors":
-        await parse_page(s, doc, lambda d: [html.detail_record(d.text, d.url, s.slug, page.selectors)])
-    else:
-        await parse_page(s, doc, lambda d: schemaorg.page_records(d.body, d.url, s.slug, tuple(page.types)))
+def with_themes(m: Mapped, labels: list[str]) -> Mapped:
+    """The record with extra theme labels (a feed item's categories), deduplicated, at most 30."""
+    if m.record is None:
+        return m
+    themes = list(dict.fromkeys([*m.record.themes, *(truncate(t, 100) for t in split_labels(labels))]))[:30]
+    sources = {**(m.sources or {}), "themes": ((m.sources or {}).get("themes", "") + " + feed categories").lstrip(" +")}
+    return dataclasses.replace(m, record=m.record.model_copy(update={"themes": themes}), sources=sources)
+
+
+def page_reader(s: CrawlSession, extraction) -> Callable[[Doc], list[Mapped]]:
+    """How a project page is read, per the partner's PageExtraction: schema.org items, selectors, or
+    ``auto`` (schema.org items when the page has some, else the page itself)."""
+    types = tuple(extraction.types)
+    if extraction.mode == "selectors":
+        return lambda d: [html.detail_record(d.text, d.url, s.slug, extraction.selectors)]
+    if extraction.mode == "auto":
+        return lambda d: schemaorg.page_records(d.body, d.url, s.slug, types) or [
+            page.generic_record(d.text, d.url, s.slug)]
+    return lambda d: schemaorg.page_records(d.body, d.url, s.slug, types)
+
+
+async def read_page(s: CrawlSession, doc: Doc, extraction, categories: list[str] | None = None) -> None:
+    await parse_page(s, doc, page_reader(s, extraction), categories)
+
+
+def url_skipped(s: CrawlSession, opts, url: str) -> bool:
+    """A page URL outside the partner's patterns: not fetched, counted as skipped."""
+    if opts.wanted(url):
+        return False
+    s.outcome(Outcome(url, "skipped", "url_pattern", "URL outside the partner's include/exclude patterns"))
+    return True
 
 
 class _ExportConnector:
@@ -41,7 +77,7 @@ class _ExportConnector:
     def __init__(self, partner):
         self.opts = partner.options
 
-    def parse(self, body: bytes, slug: str):
+    def parse(self, body: bytes, slug: str, url: str):
         raise NotImplementedError
 
     async def run(self, s: CrawlSession) -> None:
@@ -49,7 +85,7 @@ class _ExportConnector:
         if doc.state != "changed":
             return
         try:
-            mapped = self.parse(doc.body, s.slug)
+            mapped = self.parse(doc.body, s.slug, doc.url)
         except self.errors as exc:
             await s.unreadable(doc, str(exc), listing=True)
             return
@@ -60,16 +96,16 @@ class JsonExportConnector(_ExportConnector):
     kind = "json"
     errors = (orjson.JSONDecodeError, ValueError)
 
-    def parse(self, body: bytes, slug: str):
-        return domain.map_json_export(orjson.loads(body), slug, self.opts.records_path, self.opts.fields)
+    def parse(self, body: bytes, slug: str, url: str):
+        return domain.map_json_export(orjson.loads(body), slug, self.opts.records_path, self.opts.fields, url)
 
 
 class CsvExportConnector(_ExportConnector):
     kind = "csv"
     errors = (ValueError, UnicodeDecodeError, LookupError)
 
-    def parse(self, body: bytes, slug: str):
-        return tabular.csv_records(body, slug, self.opts.fields, self.opts.delimiter, self.opts.encoding)
+    def parse(self, body: bytes, slug: str, url: str):
+        return tabular.csv_records(body, slug, self.opts.fields, self.opts.delimiter, self.opts.encoding, url)
 
 
 class SitemapConnector:
@@ -77,13 +113,6 @@ class SitemapConnector:
 
     def __init__(self, partner):
         self.opts = partner.options
-        self.include = [re.compile(p) for p in self.opts.include]
-        self.exclude = [re.compile(p) for p in self.opts.exclude]
-
-    def wanted(self, url: str) -> bool:
-        if self.include and not any(p.search(url) for p in self.include):
-            return False
-        return not any(p.search(url) for p in self.exclude)
 
     async def _collect(self, s: CrawlSession, url: str, depth: int, out: dict[str, str | None]) -> None:
         doc = await s.get(url, "xml", listing=True)
@@ -107,8 +136,8 @@ class SitemapConnector:
                     await self._collect(s, link["url"], depth + 1, out)
                 else:
                     s.incomplete()
-            elif self.wanted(link["url"]):
-                out.setdefault(link["url"], link.get("lastmod"))
+            elif link["url"] not in out and not url_skipped(s, self.opts, link["url"]):
+                out[link["url"]] = link.get("lastmod")
 
     async def run(self, s: CrawlSession) -> None:
         pages: dict[str, str | None] = {}
@@ -147,16 +176,18 @@ class FeedConnector:
                 await s.unreadable(doc, str(exc), listing=True)
                 return
             if not self.opts.follow_links:
-                await s.emit_records(doc.url, [feeds.entry_record(e, s.slug) for e in entries])
+                await s.emit_records(doc.url, [feeds.entry_record(e, s.slug) for e in entries],
+                                     page.PageFacts(doc.url, categories=[]))
                 return
-            links = [{"url": e.link, "kind": "page"} for e in entries if e.link]
+            links = [{"url": e.link, "kind": "page", "categories": e.categories} for e in entries if e.link]
             s.set_links(doc.url, links)
         elif doc.state == "unchanged":
             links = doc.links
         else:
             return
         for link in links:
-            await read_page(s, await s.get(link["url"], "html"), self.opts.page)
+            if not url_skipped(s, self.opts, link["url"]):
+                await read_page(s, await s.get(link["url"], "html"), self.opts.page, link.get("categories"))
 
 
 class WordPressConnector:
@@ -165,11 +196,23 @@ class WordPressConnector:
 
     async def _records(self, s: CrawlSession, doc: Doc) -> bool:
         try:
-            mapped = wordpress.posts_records(orjson.loads(doc.body), s.slug, self.opts.fields)
+            posts = orjson.loads(doc.body)
+            mapped = wordpress.posts_records(posts, s.slug, self.opts.fields, self.opts.terms_as_themes)
         except (orjson.JSONDecodeError, ValueError) as exc:
             await s.unreadable(doc, str(exc), listing=True)
             return False
-        await s.emit_records(doc.url, mapped)
+        for post, m in zip(posts, mapped, strict=True):
+            terms = wordpress.post_terms(post) if isinstance(post, dict) else []
+            excluded = wordpress.term_matches(terms, self.opts.categories_exclude)
+            if m.record is not None and (excluded or self.opts.categories_include and not wordpress.term_matches(
+                    terms, self.opts.categories_include)):
+                why = f"category {excluded!r} excluded" if excluded else "no included category"
+                s.outcome(Outcome(str(m.record.url), "skipped", "category", why, m.record.source_record_id,
+                                  m.record.title))
+                continue
+            facts = page.PageFacts(str(m.record.url) if m.record else doc.url, size=len(orjson.dumps(post)),
+                                   categories=terms)
+            await s.emit_records(doc.url, [m], facts)
         return True
 
     async def run(self, s: CrawlSession) -> None:
@@ -193,6 +236,13 @@ class WordPressConnector:
                     await self._records(s, page)
 
 
+class _Auto:
+    mode, types, selectors = "auto", ("Project", "Organization", "Event", "Place"), {}
+
+
+PageExtractionAuto = _Auto()
+
+
 class HtmlConnector:
     MAX_LISTING_PAGES = 200
 
@@ -200,8 +250,9 @@ class HtmlConnector:
         self.opts = partner.options
 
     async def run(self, s: CrawlSession) -> None:
-        await walk_listings(s, self.opts, lambda d: [html.detail_record(d.text, d.url, s.slug, self.opts.selectors)],
-                            listing=True, max_pages=self.MAX_LISTING_PAGES)
+        read = (page_reader(s, PageExtractionAuto) if not self.opts.selectors
+                else lambda d: [html.detail_record(d.text, d.url, s.slug, self.opts.selectors)])
+        await walk_listings(s, self.opts, read, listing=True, max_pages=self.MAX_LISTING_PAGES)
 
 
 async def walk_listings(s: CrawlSession, opts, parse, *, listing: bool, max_pages: int) -> None:
@@ -227,10 +278,44 @@ async def walk_listings(s: CrawlSession, opts, parse, *, listing: bool, max_page
             else:
                 break
             for link in links:
-                if link["kind"] == "page":
-                    page = await s.get(link["url"], "html")
-                    await parse_page(s, page, parse)
+                if link["kind"] == "page" and not url_skipped(s, opts, link["url"]):
+                    await parse_page(s, await s.get(link["url"], "html"), parse)
             url = next((lk["url"] for lk in links if lk["kind"] == "next"), None)
+
+
+class LinksConnector:
+    """Follows the site's links from the start URLs, breadth first, up to ``max_depth``: every page
+    within the include/exclude patterns is fetched once at its smallest depth (whatever the order
+    of the start URLs) and read like ``page.mode``; the record test sets aside the pages that are
+    not projects (home, listings, about pages)."""
+
+    def __init__(self, partner):
+        self.opts = partner.options
+
+    async def run(self, s: CrawlSession) -> None:
+        read = page_reader(s, self.opts.page)
+        frontier = sorted({str(u) for u in self.opts.start_urls})
+        seen = set(frontier)
+        for depth in range(self.opts.max_depth + 1):
+            found: set[str] = set()
+            for url in frontier:
+                disallowed = s.stats.disallowed
+                doc = await s.get(url, "html")
+                if doc.state == "error" and s.stats.disallowed == disallowed and depth < self.opts.max_depth:
+                    s.incomplete()  # its links are unknown (a page robots.txt disallows is not a loss)
+                if doc.state == "changed":
+                    links = page.page_facts(doc.body, url).links
+                    s.set_links(url, [{"url": u, "kind": "page"} for u in links])
+                    await parse_page(s, doc, read)
+                elif doc.state == "unchanged":
+                    links = [lk["url"] for lk in doc.links]
+                else:
+                    continue
+                found.update(u for u in links if u not in seen and self.opts.wanted(u))
+            seen |= found
+            frontier = sorted(found)
+            if not frontier:
+                break
 
 
 CONNECTORS = {
@@ -241,6 +326,7 @@ CONNECTORS = {
     "feed": FeedConnector,
     "wordpress": WordPressConnector,
     "html": HtmlConnector,
+    "links": LinksConnector,
 }
 
 

@@ -18,10 +18,12 @@ import structlog
 from protego import Protego
 
 from libs.contracts.events import CrawlInfo, PartnerRecord, utcnow
-from services.crawler import domain
+from services.crawler import domain, triage
 from services.crawler.adapters.http import FetchError, PoliteClient, Response
 from services.crawler.domain import Mapped, RecordState, UrlState
+from services.crawler.outcomes import Ledger, Outcome
 from services.crawler.parsing.common import decode_text
+from services.crawler.parsing.page import PageFacts
 
 log = structlog.get_logger()
 MAX_CRAWL_DELAY_S = 60.0
@@ -66,11 +68,22 @@ class RunStats:
     deleted: int = 0
     rejected: int = 0
     errors: int = 0
+    items: int = 0
+    """Items read (records of exports, pages, posts): each ends as a project, excluded or rejected."""
+    projects: int = 0
+    """Items that passed the record test (emitted now, or unchanged since the last crawl)."""
+    excluded: int = 0
+    """Items skipped as not projects, each with its rule (``by_rule``)."""
     complete: bool = True
     error_samples: list[str] = field(default_factory=list)
+    by_rule: dict[str, int] = field(default_factory=dict)
+    """``skipped:<rule>`` / ``rejected:<rule>`` → items."""
+    first_reasons: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list, repr=False)
+    """Every item's outcome (in memory only: the preview and the tests read them)."""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "outcomes"}
 
 
 @dataclass
@@ -100,9 +113,17 @@ class CrawlSession:
         self.removed_urls: set[str] = set()
         self.dirty_records: set[str] = set()
         self.emitted: set[str] = set()
+        self._page_ids: dict[str, list[str]] = {}
+        self.accepted: list[Mapped] = []
+        """The project records of this crawl (with their field sources), for the preview."""
         self._robots: dict[str, Protego | bool] = {}
         self._delays: dict[str, float] = {}
         self.progress = progress
+        self.ledger = Ledger()
+        test = getattr(partner, "record_test", None)
+        self.record_test = triage.RecordTest(**test.model_dump()) if test is not None else triage.RecordTest()
+        self.url_filter = getattr(partner.options, "wanted", None)
+        self.theme_words = _theme_words
         self.now: datetime = utcnow()
         self.hosts = {urlsplit(partner.base_url).hostname} | {h.lower() for h in partner.extra_hosts}
         for value in partner.options.model_dump().values():
@@ -261,25 +282,57 @@ class CrawlSession:
             state.content_hash = None  # parse again next time even if unchanged
         self.keep(doc.url)
         self.error(doc.url, f"unreadable {doc.url}: {reason}", listing)
+        self.outcome(Outcome(doc.url, "rejected", "unreadable", reason[:300]))
         await self.emitter.reject(self.slug, doc.body or b"", f"unreadable {doc.url}: {reason}", None, "document")
 
     # ------------------------------------------------------------------ records
 
-    async def emit_records(self, url: str, mapped: list[Mapped]) -> None:
-        ids: list[str] = []
+    def outcome(self, outcome: Outcome) -> None:
+        self.ledger.add(outcome)
+        st, led = self.stats, self.ledger
+        st.items, st.projects, st.excluded, st.rejected = led.items, led.projects, led.excluded, led.rejected
+        st.by_rule, st.first_reasons, st.outcomes = led.by_rule, led.first_reasons, led.outcomes
+        if outcome.verdict != "emitted" or outcome.rule:
+            log.info("item set aside" if outcome.verdict != "emitted" else "item emitted with a loss",
+                     partner=self.slug, url=outcome.url, verdict=outcome.verdict, rule=outcome.rule,
+                     reason=outcome.reason)
+
+    def _set_aside(self, record: PartnerRecord, url: str, facts: PageFacts | None) -> triage.Verdict | None:
+        target = str(record.url)
+        if self.url_filter is not None and not self.url_filter(target):
+            return triage.Verdict("url_pattern", "URL outside the partner's include/exclude patterns")
+        return triage.verdict(record, facts, self.record_test, self.theme_words, self.partner.base_url)
+
+    async def emit_records(self, url: str, mapped: list[Mapped], facts: PageFacts | None = None) -> None:
+        """Every item ends as emitted (or unchanged), skipped with its rule, or rejected with its reason.
+        A document may give its records over several calls (one per post): its record ids accumulate."""
+        ids: list[str] = self._page_ids.setdefault(url, [])
+        if not mapped and facts is not None:
+            aside = triage.page_verdict(url, None, facts, self.record_test, self.partner.base_url)
+            self.outcome(Outcome(url, "skipped", aside.rule if aside else "no_record",
+                                 aside.reason if aside else "no record of the expected kind in the page"))
         for m in mapped:
             if m.record is None:
-                self.stats.rejected += 1
                 await self.emitter.reject(self.slug, m.raw, f"invalid record {m.raw_id or '?'} at {url}: {m.error}",
                                           m.raw_id, "rejected")
+                self.outcome(Outcome(url, "rejected", "invalid", m.error, m.raw_id))
                 if m.raw_id and m.raw_id in self.records:  # keep its last good version
                     self.seen.add(m.raw_id)
                     ids.append(m.raw_id)
                 continue
             record = m.record
             rid = record.source_record_id
+            aside = self._set_aside(record, url, facts)
+            if aside is not None:
+                self.outcome(Outcome(str(record.url), "skipped", aside.rule, aside.reason, rid, record.title))
+                continue
             if rid in self.emitted or rid in ids:
+                self.outcome(Outcome(str(record.url), "skipped", "duplicate", "same record id earlier in this crawl",
+                                     rid, record.title))
                 continue  # the same record twice in one crawl: first wins
+            self.outcome(Outcome(str(record.url), "emitted", "warning" if m.warning else None, m.warning, rid,
+                                 record.title))
+            self.accepted.append(m)
             ids.append(rid)
             self.seen.add(rid)
             h = domain.content_hash(record)
@@ -296,7 +349,7 @@ class CrawlSession:
             else:
                 self.stats.updated += 1
         if url in self.urls:
-            self.urls[url].record_ids = ids
+            self.urls[url].record_ids = list(ids)
 
     async def finish(self) -> RunStats:
         delete, missing = domain.deletions_after_crawl(self.records, self.seen, self.gone, self.stats.complete,
@@ -318,8 +371,18 @@ class CrawlSession:
         return self.stats
 
 
-def status_of(stats: RunStats) -> str:
+def _theme_words(text: str) -> bool:
+    """Theme words in a text, per the normalizer's keyword classifier (the one taxonomy)."""
+    from services.normalizer.classifier import keyword_hits
+
+    return bool(keyword_hits("theme", text))
+
+
+def status_of(stats: RunStats, max_reject_share: float = 0.1) -> str:
+    """ok; degraded (complete, but more than ``max_reject_share`` of the items rejected); partial; failed."""
     if stats.errors == 0 and stats.complete:
+        if stats.items and stats.rejected / stats.items > max_reject_share:
+            return "degraded"
         return "ok"
     if stats.fetched or stats.not_modified or stats.unchanged:
         return "partial"

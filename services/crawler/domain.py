@@ -51,6 +51,11 @@ class Mapped:
     record: PartnerRecord | None = None
     error: str | None = None
     raw_id: str | None = None
+    sources: dict[str, str] | None = None
+    """Where each field came from (a JSON-LD property, a label line, a column...), for ``crawler preview``."""
+    warning: str | None = None
+    """Something of the item that could not be kept (a CSV row longer than its header): the record is
+    emitted, and the loss is counted and reported with the run (rule ``warning``)."""
 
 
 def put_field(data: dict[str, Any], target: str, value: Any) -> None:
@@ -62,9 +67,11 @@ def put_field(data: dict[str, Any], target: str, value: Any) -> None:
         data[head] = value
 
 
-def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
+def map_record(raw: Any, source: str, fields: dict[str, str], file_url: str | None = None) -> Mapped:
     if not isinstance(raw, dict):
         return Mapped(raw, error=f"record must be an object, got {type(raw).__name__}")
+    from services.crawler.parsing.common import fill_identity
+
     data: dict[str, Any] = {"source": source}
     for target, path in fields.items():
         value = dig(raw, path)
@@ -73,8 +80,11 @@ def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
         if isinstance(value, (int, float)) and target in ("source_record_id", "postcode"):
             value = str(value)
         if isinstance(value, str) and target in ("themes", "engineering"):
-            value = [v.strip() for v in value.replace(";", ",").replace("|", ",").split(",") if v.strip()]
+            from services.crawler.parsing.common import split_labels
+
+            value = split_labels(value)
         put_field(data, target, value)
+    fill_identity(data, raw, file_url)
     raw_id = str(data.get("source_record_id")) if data.get("source_record_id") is not None else None
     try:
         return Mapped(raw, record=PartnerRecord.model_validate(data), raw_id=raw_id)
@@ -82,12 +92,13 @@ def map_record(raw: Any, source: str, fields: dict[str, str]) -> Mapped:
         return Mapped(raw, error=describe_validation_error(exc), raw_id=raw_id)
 
 
-def map_json_export(document: Any, source: str, records_path: str, fields: dict[str, str]) -> list[Mapped]:
+def map_json_export(document: Any, source: str, records_path: str, fields: dict[str, str],
+                    file_url: str | None = None) -> list[Mapped]:
     records = dig(document, records_path) if records_path else document
     if not isinstance(records, list):
         raise ValueError(f"no list of records at '{records_path or '<root>'}' in the export")  # noqa: TRY004
     merged = {**FRENCH_FIELDS, **fields}
-    return [map_record(raw, source, merged) for raw in records]
+    return [map_record(raw, source, merged, file_url) for raw in records]
 
 
 def content_hash(record: PartnerRecord) -> str:

@@ -31,6 +31,8 @@ RUNS = Counter("carrefour_crawler_runs_total", "Crawl runs, by final status", ["
 REQUESTS = Counter("carrefour_crawler_requests_total", "HTTP requests of the crawler, by answer",
                    ["partner", "answer"])
 RECORDS = Counter("carrefour_crawler_records_total", "Records emitted or rejected, by change", ["partner", "change"])
+SET_ASIDE = Counter("carrefour_crawler_items_set_aside_total",
+                    "Items read but not emitted: skipped (not a project) or rejected, by rule", ["partner", "rule"])
 RUN_SECONDS = Histogram("carrefour_crawler_run_seconds", "Duration of one partner's crawl", ["partner"],
                         buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600))
 LAST_RUN = Gauge("carrefour_crawler_last_run_timestamp_seconds", "End of the partner's last crawl (Unix time)",
@@ -46,6 +48,8 @@ def _observe(stats: RunStats, status: str, seconds: float) -> None:
         REQUESTS.labels(p, answer).inc(n)
     for change in ("new", "updated", "deleted", "rejected"):
         RECORDS.labels(p, change).inc(getattr(stats, change))
+    for rule, n in stats.by_rule.items():
+        SET_ASIDE.labels(p, rule).inc(n)
     RUN_SECONDS.labels(p).observe(seconds)
     LAST_RUN.labels(p).set(time.time())
 
@@ -94,9 +98,9 @@ async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitte
     touched = [session.urls[u] for u in session.touched if u in session.urls]
     await store.save(partner.slug, touched, session.removed_urls,
                      [session.records[r] for r in session.dirty_records])
-    status = status_of(stats)
+    status = status_of(stats, partner.max_reject_share)
     await store.finish_run(run_id, status, stats.as_dict())
     _observe(stats, status, time.perf_counter() - started)
     log.info("crawled", outcome=status, duration_ms=elapsed_ms(started),
-             **{k: v for k, v in stats.as_dict().items() if k != "error_samples"})
+             **{k: v for k, v in stats.as_dict().items() if k not in ("error_samples", "first_reasons")})
     return stats

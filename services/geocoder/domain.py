@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from libs.contracts.events import Location, NormalizedProject
+from services.geocoder import abroad, freetext
 from services.geocoder.gazetteer import Commune, Gazetteer, normalize_name
 from services.geocoder.resolver import (
     COUNTRY_CODES,
@@ -115,12 +116,24 @@ class Geocoder:
 
     def geocode(self, project: NormalizedProject) -> Location:
         has_coords = project.lat is not None and project.lon is not None
+        away = abroad.locate(self.gaz, project.country, project.commune, project.postcode, project.address)
+        if away is not None:
+            if has_coords:
+                return Location(country=away.country, locality=away.city, lat=project.lat, lon=project.lon,
+                                precision="coordinates", method=away.method, confidence=0.9)
+            return Location(country=away.country, locality=away.city, lat=away.lat, lon=away.lon,
+                            precision="commune" if away.city else "country", method=away.method,
+                            confidence=away.confidence)
         foreign = country_code(project.country)
         if foreign:
             return Location(country=foreign, lat=project.lat, lon=project.lon,
                             precision="coordinates" if has_coords else "country", method="abroad",
                             confidence=0.9 if has_coords else 0.8)
         m = self.match_text(project)
+        if not m.found and not has_coords and not (project.commune or project.address or project.postcode):
+            found = freetext.locate(self.resolver, project.title, f"{project.summary}\n{project.description}")
+            if found is not None:
+                return _to_location(found, self.gaz, None)
         if m.country is not None and has_coords:
             return Location(country=m.country, lat=project.lat, lon=project.lon, precision="coordinates",
                             method=m.method, confidence=m.confidence)

@@ -78,7 +78,12 @@ def _keywords() -> dict[str, _Facet]:
 
 
 def _word_matches(word: str, key: str, exact: bool) -> bool:
-    return word == key if exact else word.startswith(key)
+    """An exact keyword word equals the text word; a stem starts the text word or its own stem
+    (Snowball stems some words beyond their common prefix: émergence → emergent, duplication →
+    dupliqu, so "émergence" in a text is matched through its stem)."""
+    if exact:
+        return word == key
+    return word.startswith(key) or stem(word).startswith(key)
 
 
 @lru_cache(maxsize=20_000)
@@ -156,11 +161,15 @@ def keyword_hits(facet: str, text: str) -> dict[str, int]:
     index, lengths = f.index, f.lengths
     while i < n:
         w = words[i]
+        sw = stem(w)
         best_slug, best_len = None, 0
         for length in lengths:
             if length > len(w):
                 continue
-            for slug, kw in index.get(w[:length], ()):
+            found = index.get(w[:length], ())
+            if sw[:length] != w[:length] and len(sw) >= length:
+                found = (*found, *index.get(sw[:length], ()))
+            for slug, kw in found:
                 k = len(kw)
                 if k <= best_len or i + k > n:
                     continue

@@ -27,6 +27,8 @@ from tests.fixtures.crawler.sites_fixture import partners_file, serve_copy
 from tools.devstack import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
+STATUS = {"fx-json": "degraded"}
+"""fx-json's export has one invalid record of three: over the 10 % of rejects a run may have and be 'ok'."""
 EXPECTED = {"fx-json": 2, "fx-csv": 2, "fx-sitemap": 4, "fx-schemaorg": 3, "fx-feed": 2, "fx-wordpress": 3,
             "fx-html": 4, "fx-flaky": 1}
 DISALLOWED = ("/sitemap/prive/", "/html/brouillons/", "/schemaorg/fiches/interne")
@@ -90,7 +92,7 @@ async def test_crawl_harvest_recrawl_and_deletion_end_to_end(world):
     first = summary(world.crawl("--all"))
     assert set(first) == set(EXPECTED)
     for slug, n in EXPECTED.items():
-        assert first[slug]["new"] == n and first[slug]["status"] == "ok", (slug, first[slug])
+        assert first[slug]["new"] == n and first[slug]["status"] == STATUS.get(slug, "ok"), (slug, first[slug])
 
     async def all_searchable():
         totals = {slug: (await world.search(source=slug))["total"] for slug in EXPECTED}
@@ -115,7 +117,8 @@ async def test_crawl_harvest_recrawl_and_deletion_end_to_end(world):
     by_slug = {p["slug"]: p for p in body["partners"]}
     assert set(EXPECTED) <= set(by_slug)
     for slug, n in EXPECTED.items():
-        assert by_slug[slug]["last_crawl"]["status"] == "ok" and by_slug[slug]["last_crawl"]["counts"]["new"] == n
+        assert by_slug[slug]["last_crawl"]["status"] == STATUS.get(slug, "ok")
+        assert by_slug[slug]["last_crawl"]["counts"]["new"] == n
         assert by_slug[slug]["records"] == n
     assert by_slug["fx-wordpress"]["connector"] == "wordpress" and len(runs["runs"]) == 1
 

@@ -76,6 +76,7 @@ OPERATOR = {(m, p) for m, p in [
     ("GET", "/operateur/moderateurs"), ("POST", "/operateur/moderateurs"),
     ("POST", "/operateur/moderateurs/{user_id:int}/retirer"),
     ("POST", "/api/v1/projects/{project_id:str}/holder/revoke"),
+    ("GET", "/operateur/collecte"), ("GET", "/operateur/collecte/{slug:str}"),
 ]}
 MODERATOR = {
     ("GET", "/moderation"), ("POST", "/api/v1/matchmaking/posts/{post_id:str}/hide"),

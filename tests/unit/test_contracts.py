@@ -524,3 +524,12 @@ def test_any_text_as_url_or_title(text: str) -> None:
     _validates_or_validation_error(PartnerRecord, rec(url=text))
     _validates_or_validation_error(PartnerRecord, rec(title=text, description=text))
     _validates_or_validation_error(Contact, {"email": text, "website": text, "phone": text})
+
+
+def test_location_locality_is_optional_and_backward_compatible() -> None:
+    from libs.contracts.events import Location
+
+    old = Location.model_validate_json('{"country": "BE", "precision": "country", "method": "abroad"}')
+    assert old.locality is None
+    new = Location(country="BE", locality="Brussels", lat=50.85, lon=4.35, precision="commune", method="abroad-city")
+    assert Location.model_validate_json(new.model_dump_json()) == new

@@ -123,7 +123,7 @@ def test_empty_optional_fields_are_dropped() -> None:
     assert m.record.holder is None
 
 
-@pytest.mark.parametrize(("missing", "field"), [("id", "source_record_id"), ("url", "url"), ("titre", "title")])
+@pytest.mark.parametrize(("missing", "field"), [("url", "url"), ("titre", "title")])
 def test_missing_required_field_gives_error_naming_it(missing: str, field: str) -> None:
     raw = {k: v for k, v in FULL.items() if k != missing}
     m = one(raw)
@@ -132,7 +132,19 @@ def test_missing_required_field_gives_error_naming_it(missing: str, field: str) 
     assert "Field required" in m.error
 
 
-@pytest.mark.parametrize(("key", "field"), [("titre", "title"), ("url", "url"), ("id", "source_record_id")])
+def test_a_row_without_id_or_url_gets_a_content_hash_id_and_the_export_url_with_it() -> None:
+    raw = {k: v for k, v in FULL.items() if k not in ("id", "url")}
+    m = map_record(raw, "avise", FRENCH_FIELDS, "https://a.fr/export.json")
+    rid = m.record.source_record_id
+    assert rid.startswith("sha256:") and m.record.url == f"https://a.fr/export.json#{rid.replace(':', '%3A')}"
+    assert map_record(dict(raw), "avise", FRENCH_FIELDS, "https://a.fr/export.json").record.source_record_id == rid
+    changed = map_record({**raw, "titre": "Autre"}, "avise", FRENCH_FIELDS, "https://a.fr/export.json")
+    assert changed.record.source_record_id != rid
+    kept = map_record({**raw, "id": "A-7"}, "avise", FRENCH_FIELDS, "https://a.fr/export.json#x")
+    assert (kept.record.source_record_id, kept.record.url) == ("A-7", "https://a.fr/export.json#A-7")
+
+
+@pytest.mark.parametrize(("key", "field"), [("titre", "title"), ("url", "url")])
 def test_empty_required_field_is_an_error_not_a_missing_one(key: str, field: str) -> None:
     m = one({**FULL, key: ""})
     assert m.record is None

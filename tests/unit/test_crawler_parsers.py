@@ -207,7 +207,7 @@ def test_wordpress_posts_with_custom_fields() -> None:
 
 def test_wordpress_pagination() -> None:
     assert wordpress.page_url("https://a.fr/wp-json/wp/v2", "posts", 3, 50) == \
-        "https://a.fr/wp-json/wp/v2/posts?per_page=50&page=3&orderby=id&order=asc"
+        "https://a.fr/wp-json/wp/v2/posts?per_page=50&page=3&orderby=id&order=asc&_embed=wp%3Aterm"
     assert wordpress.total_pages({"x-wp-totalpages": "7"}) == 7
     assert wordpress.total_pages({}) == 1 and wordpress.total_pages({"x-wp-totalpages": "x"}) == 1
     assert wordpress.total_pages({"x-wp-totalpages": "999999"}) == 1000

@@ -119,8 +119,12 @@ def test_abroad_without_coordinates(gaz) -> None:
     loc = geocode(project(commune="Bruxelles", postcode="1000", country="Belgique"), gaz)
     assert loc.country == "BE"
     assert loc.commune_code is None and loc.departement_code is None and loc.region_code is None
-    assert loc.postcode is None and loc.lat is None and loc.lon is None
-    assert loc.precision == "country" and loc.method == "abroad"
+    # located in its own city (world gazetteer), never in France
+    assert loc.postcode is None and loc.locality == "Brussels" and abs(loc.lat - 50.85) < 0.05
+    assert loc.precision == "commune" and loc.method == "abroad-city"
+    # a foreign country without a known city: the country only
+    loc = geocode(project(commune="Un village de brousse", country="Burkina Faso"), gaz)
+    assert (loc.country, loc.locality, loc.lat, loc.precision) == ("BF", None, None, "country")
 
 
 def test_abroad_with_coordinates(gaz) -> None:

@@ -81,13 +81,18 @@ class CrawlStore:
                 UPDATE crawl_runs SET finished_at = now(), status = :status, complete = :complete,
                     requests = :requests, fetched = :fetched, not_modified = :not_modified, unchanged = :unchanged,
                     new = :new, updated = :updated, deleted = :deleted, rejected = :rejected, errors = :errors,
-                    error_samples = CAST(:samples AS jsonb)
+                    error_samples = CAST(:samples AS jsonb), items = :items, projects = :projects,
+                    excluded = :excluded, by_rule = CAST(:by_rule AS jsonb),
+                    first_reasons = CAST(:first_reasons AS jsonb)
                 WHERE id = :id
                 """),
                 {"id": run_id, "status": status, "complete": stats.get("complete", False),
                  **{k: int(stats.get(k, 0)) for k in ("requests", "fetched", "not_modified", "unchanged", "new",
-                                                      "updated", "deleted", "rejected", "errors")},
-                 "samples": _json(stats.get("error_samples", [])[:20])})
+                                                      "updated", "deleted", "rejected", "errors", "items",
+                                                      "projects", "excluded")},
+                 "samples": _json(stats.get("error_samples", [])[:20]),
+                 "by_rule": _json(stats.get("by_rule", {})),
+                 "first_reasons": _json(stats.get("first_reasons", [])[:20])})
 
     async def sync_partners(self, partners) -> None:
         """The configured partners, for the gateway's GET /api/v1/partners (removed ones disabled)."""

@@ -7,8 +7,9 @@ import hashlib
 import re
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import quote, urldefrag, urlsplit
 
+import orjson
 from lxml import html as lxml_html
 from pydantic import ValidationError
 
@@ -37,19 +38,69 @@ def decode_text(body: bytes, charset: str | None = None) -> str:
         return body.decode("latin-1")
 
 
-def html_to_text(fragment: str | None) -> str | None:
-    """Visible text of an HTML fragment, white space collapsed; markup is never passed downstream."""
+BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "section", "article", "main",
+                    "header", "footer", "nav", "aside", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
+                    "figure", "figcaption", "address", "form", "fieldset", "br", "hr", "td", "th"})
+LABEL_CELLS = frozenset({"dt", "th"})
+"""Cells that label the next one (``<dt>Commune</dt><dd>Ambert</dd>``): written ``Commune : Ambert``."""
+
+
+def html_to_text(fragment: str | None, lines: bool = False) -> str | None:
+    """Visible text of an HTML fragment, white space collapsed; markup is never passed downstream.
+
+    ``lines``: one line per block element (paragraph, list item, table row, ``<br>``), a label
+    cell (``dt``, ``th``) joined to its value as ``label : value`` — what "Label : value"
+    extraction reads.
+    """
     if fragment is None:
         return None
     if "<" not in fragment and "&" not in fragment:
-        return _WS.sub(" ", fragment).strip()
+        return _lines(fragment) if lines else _WS.sub(" ", fragment).strip()
     try:
         doc = lxml_html.fragment_fromstring(fragment, create_parent="div")
     except Exception:  # noqa: BLE001 — lxml raises several types on broken markup
         return _WS.sub(" ", re.sub(r"<[^>]*>", " ", fragment)).strip()
-    for bad in doc.xpath("//script|//style|//noscript"):
+    return element_text(doc, lines)
+
+
+def element_text(element, lines: bool = False) -> str:
+    """The text of a parsed lxml element (see ``html_to_text``)."""
+    for bad in element.xpath(".//script|.//style|.//noscript|.//template"):
         bad.drop_tree()
-    return _WS.sub(" ", doc.text_content()).strip()
+    if not lines:
+        return _WS.sub(" ", element.text_content()).strip()
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        block = tag in BLOCKS and tag not in ("td", "dd")  # a value cell stays on its label's line
+        if block:
+            parts.append("\n")
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if tag in LABEL_CELLS:
+            parts.append(" : ")
+        elif tag in ("td", "dd"):
+            parts.append(" ")
+        elif block:
+            parts.append("\n")
+
+    walk(element)
+    return _lines("".join(parts))
+
+
+def _lines(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        line = _WS.sub(" ", line).strip()
+        line = re.sub(r"\s*:\s*:\s*", " : ", line).removesuffix(" :").rstrip()  # a label cell whose text already ends with a colon
+        if line:
+            out.append(line)
+    return "\n".join(out)
 
 
 def clean_url(url: str) -> str:
@@ -98,11 +149,15 @@ def to_float(value: Any) -> float | None:
     return None
 
 
+LABEL_SEPARATORS = re.compile(r"\s*[;,|]\s*|\s+/\s+|(?<=\w)/(?=\w)")
+"""Between theme labels: ``;`` ``,`` ``|`` and ``/`` (``Habitat / Vieillissement``)."""
+
+
 def split_labels(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [v.strip() for v in re.split(r"[;,|]", value) if v.strip()]
+        return [v.strip() for v in LABEL_SEPARATORS.split(value) if v.strip()]
     if isinstance(value, (list, tuple)):
         out: list[str] = []
         for v in value:
@@ -143,6 +198,17 @@ def build_record(raw: Any, source: str, data: dict[str, Any]) -> Mapped:
         return Mapped(raw, record=PartnerRecord.model_validate(clean), raw_id=raw_id)
     except ValidationError as exc:
         return Mapped(raw, error=describe_validation_error(exc), raw_id=raw_id)
+
+
+def fill_identity(data: dict[str, Any], raw: dict[str, Any], file_url: str | None) -> None:
+    """A row of an export without an id or a URL: an id from a hash of its content, and the
+    export's URL with the id as fragment (stable while the row is unchanged / the id is kept)."""
+    rid = data.get("source_record_id")
+    if rid in (None, ""):
+        content = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str)
+        rid = data["source_record_id"] = "sha256:" + hashlib.sha256(content).hexdigest()[:32]
+    if data.get("url") in (None, "") and file_url:
+        data["url"] = f"{clean_url(file_url)}#{quote(str(rid), safe='')}"
 
 
 def truncate(text: str | None, limit: int) -> str | None:

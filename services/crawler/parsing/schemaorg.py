@@ -24,6 +24,12 @@ from services.crawler.parsing.common import (
     to_float,
     truncate,
 )
+from services.crawler.parsing.labels import (
+    address_parts,
+    field_for,
+    put_value,
+    split_place,
+)
 
 DEFAULT_TYPES = ("Project", "Organization", "Event", "Place")
 SUBTYPES = {
@@ -136,28 +142,78 @@ def _text(value: Any) -> str | None:
     return html_to_text(value) if isinstance(value, str) else None
 
 
+def _postal(addr: dict, out: dict[str, Any]) -> None:
+    street = _text(addr.get("streetAddress"))
+    out.setdefault("address", street)
+    out.setdefault("postcode", _text(addr.get("postalCode")))
+    out.setdefault("commune", _text(addr.get("addressLocality")))
+    out.setdefault("country", _text(addr.get("addressCountry")))
+
+
+def _one_line(value: str, out: dict[str, Any]) -> None:
+    """``12 rue Carnot, 21000 Dijon`` → address, postcode, commune (and a trailing country)."""
+    out.setdefault("address", truncate(value, 300))
+    for key, part in address_parts(value).items():
+        out.setdefault(key, part)
+
+
 def _address(item: dict) -> dict:
-    """streetAddress/postalCode/addressLocality/addressCountry and geo from the item or its location."""
+    """Address and geo from the item, its ``location`` (a Place, a PostalAddress or a line of text,
+    alone or in a list) or its ``address``; else the place it serves (``areaServed``)."""
     out: dict[str, Any] = {}
     candidates = [item]
-    loc = _first(item.get("location"))
-    if isinstance(loc, dict):
-        candidates.append(loc)
+    locations = item.get("location")
+    for loc in locations if isinstance(locations, list) else [locations]:
+        if isinstance(loc, dict):
+            candidates.append(loc)
+        elif isinstance(loc, str) and loc.strip():
+            _one_line(html_to_text(loc) or "", out)
     for c in candidates:
+        if c is not item and _types(c) & {"PostalAddress"}:
+            _postal(c, out)
+            continue
         addr = _first(c.get("address"))
         if isinstance(addr, dict):
-            out.setdefault("address", _text(addr.get("streetAddress")))
-            out.setdefault("postcode", _text(addr.get("postalCode")))
-            out.setdefault("commune", _text(addr.get("addressLocality")))
-            out.setdefault("country", _text(addr.get("addressCountry")))
+            _postal(addr, out)
         elif isinstance(addr, str):
-            out.setdefault("address", _text(addr))
+            _one_line(html_to_text(addr) or "", out)
         geo = _first(c.get("geo"))
         if isinstance(geo, dict) and "lat" not in out:
             lat, lon = to_float(_first(geo.get("latitude"))), to_float(_first(geo.get("longitude")))
             if lat is not None and lon is not None:
                 out["lat"], out["lon"] = lat, lon
+    if not out.get("commune"):
+        served = _first(item.get("areaServed"))
+        if isinstance(served, dict) and isinstance(_first(served.get("address")), dict):
+            _postal(_first(served["address"]), out)
+        name = _text(served)
+        if name and not out.get("commune"):
+            place = split_place(name)
+            out["commune"] = place.get("commune")
+            if place.get("postcode"):
+                out.setdefault("postcode", place["postcode"])
     return {k: v for k, v in out.items() if v is not None}
+
+
+def additional_properties(item: dict) -> dict[str, Any]:
+    """``additionalProperty`` PropertyValues whose name (or propertyID) is a known label → fields."""
+    found: dict[str, Any] = {}
+    props = item.get("additionalProperty")
+    for prop in props if isinstance(props, list) else [props]:
+        if not isinstance(prop, dict):
+            continue
+        target = None
+        for key in ("name", "propertyID"):
+            label = _text(prop.get(key))
+            target = field_for(label) if label else None
+            if target:
+                break
+        value = prop.get("value")
+        if isinstance(value, dict):
+            value = _text(value)
+        if target and value not in (None, ""):
+            put_value(found, target, value)
+    return found
 
 
 def item_fields(item: dict, page_url: str) -> dict[str, Any]:
@@ -184,20 +240,42 @@ def item_fields(item: dict, page_url: str) -> dict[str, Any]:
                "phone": _text(item.get("telephone")) or _text(cp.get("telephone")),
                "website": website}
     keywords = item.get("keywords")
+    extra = additional_properties(item)
     themes = split_labels(keywords) + split_labels(
         [_text(a) for a in (item.get("about") if isinstance(item.get("about"), list) else [item.get("about")]) if a])
+    themes += extra.pop("themes", [])
+    address = _address(item)
+    for key in ("commune", "postcode", "address", "country"):
+        if key in extra and not address.get(key):
+            address[key] = extra[key]
+    if holder is None and extra.get("holder.name"):
+        holder = {"name": truncate(extra["holder.name"], 200)}
+    contact["email"] = contact["email"] or extra.get("contact.email")
+    contact["phone"] = contact["phone"] or extra.get("contact.phone")
     return {
         "source_record_id": ident or (record_id_for_url(node_id) if node_id else None) or record_id_for_url(url),
         "url": clean_url(url),
         "title": truncate(_text(item.get("name")) or _text(item.get("headline")) or "", 300),
         "description": truncate(_text(item.get("description")), 20_000),
-        **_address(item),
+        **address,
+        "stage": truncate(extra.get("stage"), 100),
         "themes": [truncate(t, 100) for t in themes][:30],
         "holder": holder,
         "contact": contact,
         "published_at": to_date(_first(item.get("datePublished") or item.get("foundingDate") or item.get("startDate"))),
         "updated_at": to_date(_first(item.get("dateModified"))),
     }
+
+
+PROPERTIES = {
+    "source_record_id": "identifier|@id|url", "url": "url", "title": "name|headline", "description": "description",
+    "address": "location|address", "commune": "location|address|areaServed|additionalProperty",
+    "postcode": "location|address|additionalProperty", "country": "address.addressCountry",
+    "lat": "geo", "lon": "geo", "themes": "keywords|about|additionalProperty", "stage": "additionalProperty",
+    "holder": "founder|organizer|…", "contact": "email|telephone|contactPoint",
+    "published_at": "datePublished|foundingDate|startDate", "updated_at": "dateModified",
+}
+"""Where each field is read from in a schema.org item (what ``crawler preview`` shows)."""
 
 
 def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...] = DEFAULT_TYPES) -> list[Mapped]:
@@ -208,7 +286,12 @@ def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...
     items.sort(key=lambda it: min((order.get(k, 99) for k in _main_types(it)), default=99))
     out, ids = [], set()
     for item in items:
-        m = build_record(item, source, item_fields(item, url))
+        fields = item_fields(item, url)
+        m = build_record(item, source, fields)
+        kind = min(_types(item)) if _types(item) else "item"
+        m = Mapped(m.raw, m.record, m.error, m.raw_id,
+                   sources={k: f"schema.org {kind}.{PROPERTIES.get(k, k)}"
+                            for k, v in fields.items() if v not in (None, "", [], {})})
         key = m.raw_id
         if key in ids:
             continue
@@ -219,3 +302,35 @@ def page_records(body: bytes | str, url: str, source: str, types: tuple[str, ...
 
 def _main_types(item: dict) -> list[str]:
     return [main for main, subs in SUBTYPES.items() if _types(item) & subs]
+
+
+def page_types(body: bytes | str) -> set[str]:
+    """Every JSON-LD ``@type`` of a page (``CollectionPage``, ``NewsArticle``...), whatever is kept."""
+    text = decode_text(body) if isinstance(body, bytes) else body
+    if "application/ld+json" not in text:
+        return set()
+    try:
+        tree = parse_xmldom_html(text.encode("utf-8"), encoding="UTF-8")
+    except Exception:  # noqa: BLE001
+        return set()
+    found: set[str] = set()
+
+    def walk(node: Any, depth: int = 0) -> None:
+        if depth > 6:
+            return
+        if isinstance(node, list):
+            for n in node:
+                walk(n, depth + 1)
+        elif isinstance(node, dict):
+            if "@type" in node:
+                found.update(_types(node))
+            for key in ("@graph", "mainEntity"):
+                if key in node:
+                    walk(node[key], depth + 1)
+
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            walk(json.loads(script.text_content(), strict=False))
+        except ValueError:
+            continue
+    return found

@@ -11,6 +11,7 @@ from services.crawler.parsing.common import (
     build_record,
     coerce_field,
     decode_text,
+    fill_identity,
 )
 
 CSV_FIELDS: dict[str, str] = {
@@ -23,6 +24,10 @@ CSV_FIELDS: dict[str, str] = {
     "contact.website": "site_web",
 }
 """Platform field → usual French column name; a partner's ``fields`` override these."""
+
+
+EXTRA_CELLS = "\x00extra"
+"""Key of a row's cells beyond the header's columns."""
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -45,22 +50,35 @@ def read_rows(body: bytes, delimiter: str | None = None, encoding: str | None = 
     rows = []
     try:
         for row in reader:
-            rows.append({(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
-                         for k, v in row.items() if k is not None})
+            clean = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else v)
+                     for k, v in row.items() if k is not None}
+            if row.get(None):  # more cells than the header: kept aside, reported (never dropped silently)
+                clean[EXTRA_CELLS] = [v for v in row[None] if v and v.strip()]
+            rows.append(clean)
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise ValueError(f"unreadable CSV at line {reader.line_num}: {exc}") from None
     return rows
 
 
-def row_record(row: dict[str, Any], source: str, fields: dict[str, str]) -> Mapped:
+def row_record(row: dict[str, Any], source: str, fields: dict[str, str], file_url: str | None = None) -> Mapped:
+    row = dict(row)
+    extra = row.pop(EXTRA_CELLS, None)
     data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for target, column in fields.items():
-        value = coerce_field(target, row.get(column.lower()))
+        value = coerce_field(target, row.get(column.strip().lower()))
+        if value not in (None, "", []):
+            sources[target] = f"column {column!r}"
         put_field(data, target, value)
-    return build_record(row, source, data)
+    fill_identity(data, row, file_url)
+    m = build_record(row, source, data)
+    warning = (f"{len(extra)} cell(s) more than the header's columns, not read: {extra!r} "
+               f"(an unquoted delimiter in a cell shifts the following ones)") if extra else None
+    return Mapped(m.raw, m.record, m.error, m.raw_id, sources=sources, warning=warning)
 
 
 def csv_records(body: bytes, source: str, fields: dict[str, str] | None = None, delimiter: str | None = None,
-                encoding: str | None = None) -> list[Mapped]:
+                encoding: str | None = None, file_url: str | None = None) -> list[Mapped]:
+    """Column names are matched in any case (headers are lower-cased when read)."""
     mapping = {**CSV_FIELDS, **(fields or {})}
-    return [row_record(r, source, mapping) for r in read_rows(body, delimiter, encoding)]
+    return [row_record(r, source, mapping, file_url) for r in read_rows(body, delimiter, encoding)]

@@ -4,15 +4,15 @@ One row per API key and minute: requests and records received. The gateway adds 
 statement (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), so every replica and worker counts
 against the same figures. Rows older than a day are removed by the gateway's cleanup.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -23,7 +23,7 @@ from services.geocoder.domain import haversine_km
 from services.indexer.dedup.features import Features
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
-MATCH_PROBABILITY = 0.99
+MATCH_PROBABILITY = 0.999
 """Merged automatically at or above this probability: a false merge hides a project."""
 REVIEW_PROBABILITY = 0.5
 """Between this and MATCH_PROBABILITY a pair goes to the moderators' review queue, unmerged."""

@@ -113,7 +113,7 @@ def strip_decorations(title: str, town: str = "", holder: str = "") -> tuple[lis
                     words.pop()
                 named_town = " ".join(town_words)
         content = _content(words)
-        if not content or (holder_words and content == holder_words):
+        if not content or (segments and content == holder_words):  # a project is often named as its holder
             continue
         segments.append(content)
     if not segments:  # the title is only the town, or only stop words: keep what there is

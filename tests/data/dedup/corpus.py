@@ -121,11 +121,20 @@ def decorate(title: str, p: dict, vocab: Vocab, rng: random.Random) -> tuple[str
         return title, []
     templates = rng.sample(vocab.titles, k=rng.choice((1, 1, 2)))
     used = []
-    for tpl in sorted(templates, key=lambda t: t.startswith("{") and t[1] in "una"):  # case last
+    # the name's own changes first, the case last
+    for tpl in sorted(templates, key=lambda t: (t not in ("{typo}", "{nokind}"), t.startswith("{") and t[1] in "una")):
         if tpl == "{upper}":
             title = title.upper()
         elif tpl == "{noaccent}":
             title = unidecode(title)
+        elif tpl == "{typo}":
+            words = title.split()
+            j = max(range(len(words)), key=lambda k: len(words[k]))
+            words[j] = typo(words[j], rng) if len(words[j]) >= 5 else words[j]
+            title = " ".join(words)
+        elif tpl == "{nokind}":
+            kind = p["kind"]
+            title = title[len(kind):].strip() if title.lower().startswith(kind.lower() + " ") else title
         elif tpl == "{apostrophe}":
             title = title.replace("'", "’") if "'" in title else title.replace("’", "'")
         else:

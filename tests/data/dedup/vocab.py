@@ -56,7 +56,7 @@ DEV = Vocab(
     publics=("les habitants du quartier", "les familles", "les personnes âgées isolées", "les jeunes de 16 à 25 ans",
              "les demandeurs d'emploi", "les étudiants"),
     titles=("{t} : {sub}", "{t}, porté par {holder}", "{t} – {town}", "{t} ({town})", "Projet « {t} »",
-            "{t}, {kind}", "{upper}", "{noaccent}", "{apostrophe}"),
+            "{t}, {kind}", "{upper}", "{noaccent}", "{apostrophe}", "{typo}", "{nokind}", "{nokind}"),
     descriptions=(
         "{name} est né à {town} en {year} à l'initiative d'habitants. Il propose {activity} pour {public}.",
         "À {town}, {holder} fait vivre {name}, un projet de {kind} : {activity}. Ouvert depuis {year} à {public}.",

@@ -40,9 +40,7 @@ COMPARISONS: dict[str, tuple[str, ...]] = {
     "title": ("exact", "contained", "close", "related", "other_town", "different"),
     "description": ("near_identical", "similar", "some", "different"),
     "holder": ("same", "close", "different"),
-    "email": ("same", "different"),
-    "phone": ("same", "different"),
-    "domain": ("same", "different"),
+    "contact": ("same", "different"),
     "place": ("same_commune", "same_postcode", "under_10km", "under_30km", "far", "same_departement", "other_departement",
               "other_country"),
 }
@@ -145,10 +143,11 @@ def compare(a: Features, b: Features) -> tuple[dict[str, str], dict[str, float]]
         s = fuzz.token_sort_ratio(a.holder, b.holder)
         sims["holder"] = s
         levels["holder"] = "same" if s >= 95 else "close" if s >= 80 else "different"
-    for name in CONTACTS:
-        x, y = getattr(a, name), getattr(b, name)
-        if x and y:
-            levels[name] = "same" if x == y else "different"
+    # e-mail, phone and website are one comparison: they name the same organisation together (an
+    # organisation running two projects shares all three), so they are not counted three times
+    both = [(getattr(a, n), getattr(b, n)) for n in CONTACTS if getattr(a, n) and getattr(b, n)]
+    if both:
+        levels["contact"] = "same" if any(x == y for x, y in both) else "different"
     place, km = _place_level(a, b)
     if place:
         levels["place"] = place
@@ -162,7 +161,7 @@ def score(a: Features, b: Features) -> Score:
     levels, sims = compare(a, b)
     weight = PRIOR + sum(LEVELS[k][v] for k, v in levels.items())
     rule = None
-    shared_contact = any(levels.get(k) == "same" for k in CONTACTS)
+    shared_contact = levels.get("contact") == "same"
     if a.url == b.url:
         rule = "same_url"
     elif a.source == b.source:

@@ -134,7 +134,8 @@ def decorate(title: str, p: dict, vocab: Vocab, rng: random.Random) -> tuple[str
             title = " ".join(words)
         elif tpl == "{nokind}":
             kind = p["kind"]
-            title = title[len(kind):].strip() if title.lower().startswith(kind.lower() + " ") else title
+            rest = title[len(kind):].strip()
+            title = rest if title.lower().startswith(kind.lower() + " ") and rest[:1].isupper() and " " in rest else title
         elif tpl == "{apostrophe}":
             title = title.replace("'", "’") if "'" in title else title.replace("’", "'")
         else:

@@ -41,7 +41,7 @@ COMPARISONS: dict[str, tuple[str, ...]] = {
     "description": ("near_identical", "similar", "some", "different"),
     "holder": ("same", "close", "different"),
     "contact": ("same", "different"),
-    "place": ("same_commune", "same_city", "same_postcode", "under_10km", "under_30km", "far", "same_departement", "other_departement",
+    "place": ("same_commune", "same_postcode", "under_10km", "under_30km", "far", "same_departement", "other_departement",
               "other_country"),
 }
 
@@ -117,10 +117,8 @@ def _title_level(a: Features, b: Features) -> tuple[str, float]:
 def _place_level(a: Features, b: Features) -> tuple[str | None, float | None]:
     if a.country and b.country and a.country != b.country:
         return "other_country", None
-    if a.commune and a.commune == b.commune:
-        return "same_commune", 0.0
-    if a.city and a.city == b.city and a.city in (a.commune, b.commune):
-        return "same_city", 0.0  # an arrondissement is in its city; two arrondissements are not one place
+    if a.commune and (a.commune == b.commune or (a.city == b.city and a.city in (a.commune, b.commune))):
+        return "same_commune", 0.0  # an arrondissement equals its city; two arrondissements are not one place
     if a.postcode and a.postcode == b.postcode:
         return "same_postcode", None  # one postcode, several communes: which one is uncertain
     if a.located and b.located:

@@ -41,7 +41,7 @@ GENERIC = frozenset(
 )
 
 
-SEPARATORS = re.compile(r"\s[:–—|-]\s|[,;:()\[\]«»\"“”/!?.]|\s[–—-]$|^[–—-]\s")
+SEPARATORS = re.compile(r"\s[:–—|-]\s|[,;:()\[\]«»\"“”/!?]|\s[–—-]$|^[–—-]\s")
 HOLDER_CLAUSE = re.compile(r"\b(?:porte|portee|portes|portees|anime|animee|mene|menee|propose|proposee)\s+par\b.*")
 PLACE_LINK = ("a", "de", "d", "du", "sur", "en", "au", "aux")
 ARRONDISSEMENT = re.compile(r"\s+\d+(?:er|e|eme)?\s+arrondissement$")
@@ -61,7 +61,7 @@ class Features:
     source: str
     url: str
     title: str  # the name: the title's first naming segment without decorations, folded, stop words out
-    tokens: tuple[str, ...]  # every word of the title but the holder clause, the town and stop words
+    tokens: tuple[str, ...]  # every word of the title but the holder clause, the town's words and stop words
     title_town: str  # the record's own town when its title names it ("brest" in "… de Brest")
     description: str  # folded, first 600 characters
     holder: str
@@ -118,7 +118,11 @@ def strip_decorations(title: str, town: str = "", holder: str = "") -> tuple[lis
         segments.append(content)
     if not segments:  # the title is only the town, or only stop words: keep what there is
         segments = [_content(_words(title)) or _words(title)]
-    return segments[0], [w for s in segments for w in s], named_town
+    everything = [w for s in segments for w in s]
+    if town_words and any(w in town_words for w in everything) and len(everything) > len(town_words):
+        named_town = named_town or " ".join(town_words)  # "Roubaix zéro déchet": the town is no project's name
+        everything = [w for w in everything if w not in town_words]
+    return segments[0], everything, named_town
 
 
 def features(project: NormalizedProject, location: Location) -> Features:

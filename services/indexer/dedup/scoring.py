@@ -101,7 +101,7 @@ def _title_level(a: Features, b: Features) -> tuple[str, float]:
     if not a.title or not b.title:
         return "different", 0.0
     x, y = set(a.title.split()), set(b.title.split())
-    if x == y:
+    if x == y or set(a.tokens) == set(b.tokens):  # the same name, or the same words in other segments
         return "exact", 100.0
     if x <= set(b.tokens) or y <= set(a.tokens):
         return "contained", 100.0 * min(len(x), len(y)) / max(len(x), len(y))

@@ -165,12 +165,21 @@ class Generator:
         self.records: list[dict] = []
         self.n = 0
         self.cache: dict[tuple, dict] = {}
+        self.names: set[tuple[str, str]] = set()  # (name, city) already drawn
 
     def new_project(self, town: Commune, name: str | None = None, kind: str | None = None, **over) -> dict:
         rng, v = self.rng, self.vocab
         self.n += 1
         kind = kind or rng.choice(v.kinds)
+        city = town.parent or town.code
+        for _ in range(50):  # two unrelated projects of one name in one town would be indistinguishable
+            if name is not None:
+                break
+            drawn = project_name(v, rng, kind)
+            if (unidecode(drawn).lower(), city) not in self.names:
+                name = drawn
         name = name or project_name(v, rng, kind)
+        self.names.add((unidecode(name).lower(), city))
         head = rng.choice(v.heads)
         slug = "".join(ch for ch in unidecode(name).lower() if ch.isalnum())[:14] or "projet"
         p = dict(cluster=f"p{self.n:05d}", name=name, kind=kind, town=town, town_name=self.towns.name(town),

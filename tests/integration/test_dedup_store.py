@@ -36,8 +36,8 @@ async def test_same_project_from_two_partners_is_one_canonical(engine):
     assert b.canonical_id == a.canonical_id, "same folded title, same commune"
     assert b.version == 2
     assert {s.partner for s in b.project.sources} == {"avise", "cerdd"}
-    assert b.project.description == "une description plus longue"
-    assert b.project.field_sources["description"] == "cerdd:9"
+    assert b.project.description == "court"  # the oldest source's, not the longest
+    assert b.project.field_sources["description"] == "avise:1"
 
     # a replay (redelivery) returns the current state without a new version
     [again] = await store.apply(_event("cerdd", "9", "ROUBAIX zéro-déchet !", "une description plus longue"))

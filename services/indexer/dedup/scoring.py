@@ -25,11 +25,11 @@ from services.indexer.dedup.features import Features
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 MATCH_PROBABILITY = 0.999
 """Merged automatically at or above this probability: a false merge hides a project."""
-REVIEW_PROBABILITY = 0.5
+REVIEW_PROBABILITY = 0.95
 """Between this and MATCH_PROBABILITY a pair goes to the moderators' review queue, unmerged."""
 MATCH_WEIGHT = math.log2(MATCH_PROBABILITY / (1 - MATCH_PROBABILITY))
 REVIEW_WEIGHT = math.log2(REVIEW_PROBABILITY / (1 - REVIEW_PROBABILITY))
-KEEP_WEIGHT = REVIEW_WEIGHT  # pairs below this are not stored
+KEEP_WEIGHT = 0.0  # pairs below this (more likely different than the same) are not stored
 FAR_KM = 30.0
 """Two records further apart than this are never merged on text alone (a shared e-mail, phone or
 website can still merge them: a project that moved, a partner that geocoded its office)."""
@@ -89,6 +89,7 @@ class Score:
             "weight": round(self.weight, 3),
             "probability": round(self.probability, 4),
             "rule": self.rule,
+            "review": self.review,
             "prior": PRIOR,
             "comparisons": {k: {"level": v, "weight": LEVELS[k][v], "similarity": self.similarities.get(k)}
                             for k, v in self.levels.items()},

@@ -96,14 +96,21 @@ def _key(r: dict) -> str:
     return f"{r['source']}:{r['source_record_id']}"
 
 
-def report(rows: list[dict], predicted: dict[str, str]) -> dict:
-    result = metrics({_key(r): r["cluster"] for r in rows}, predicted)
+def report(rows: list[dict], predicted: dict[str, str], review: list[tuple[str, str]] | None = None) -> dict:
+    """``review``: the pairs left waiting for a moderator (two projects, a grey score)."""
+    truth = {_key(r): r["cluster"] for r in rows}
+    result = metrics(truth, predicted)
     result["near_miss_pairs"], result["near_miss_merged"] = near_miss_merged(rows, predicted)
+    if review is not None:
+        result["review_pairs"] = len(review)
+        result["review_duplicates"] = sum(truth[a] == truth[b] for a, b in review)
     return result
 
 
 async def run_store(engine, path: Path = SETS["labelled"]) -> tuple[dict, dict[str, str], dict[str, str]]:
     """Feed a set through the real store, one event at a time, and measure."""
+    from sqlalchemy import text
+
     from services.indexer.adapters.db import DedupStore
 
     store = DedupStore(engine)
@@ -112,11 +119,17 @@ async def run_store(engine, path: Path = SETS["labelled"]) -> tuple[dict, dict[s
         await store.apply(to_event(r))
     predicted = await store.clusters()
     truth = {_key(r): r["cluster"] for r in rows}
-    return report(rows, predicted), truth, predicted
+    async with engine.connect() as conn:
+        review = [tuple(r) for r in (await conn.execute(text(
+            "SELECT record_a, record_b FROM dedup_matches WHERE NOT matched AND rule IS NULL "
+            "AND explanation @> '{\"review\": true}'"))).all()]
+    review = [(a, b) for a, b in review if predicted.get(a) != predicted.get(b)]
+    return report(rows, predicted, review), truth, predicted
 
 
-def run_pure(rows: list[dict], block_cap: int = 300) -> dict[str, str]:
-    """The store's decisions in memory: blocks (capped), scores, one constrained clustering."""
+def run_pure(rows: list[dict], block_cap: int = 300) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The store's decisions in memory: blocks (capped), scores, one constrained clustering; and
+    the pairs left for review."""
     from services.indexer.dedup import Edge, block_keys, cluster, features, score
 
     feats, blocks = {}, defaultdict(list)
@@ -125,7 +138,7 @@ def run_pure(rows: list[dict], block_cap: int = 300) -> dict[str, str]:
         feats[e.key] = features(e.project, e.location)
         for b in block_keys(feats[e.key]):
             blocks[b].append(e.key)
-    seen, edges = set(), []
+    seen, edges, grey = set(), [], []
     for members in blocks.values():
         if len(members) > block_cap:
             continue
@@ -135,8 +148,11 @@ def run_pure(rows: list[dict], block_cap: int = 300) -> dict[str, str]:
                 s = score(feats[a], feats[b])
                 if s.matched:
                     edges.append(Edge(a, b, s.weight))
+                elif s.review:
+                    grey.append((a, b))
     nodes = {k: (f.source, f.url) for k, f in feats.items()}
-    return {k: comp[0] for comp in cluster(nodes, edges) for k in comp}
+    predicted = {k: comp[0] for comp in cluster(nodes, edges) for k in comp}
+    return predicted, [(a, b) for a, b in grey if predicted[a] != predicted[b]]
 
 
 def explain_pairs(path: Path = SETS["dev"]) -> None:
@@ -175,7 +191,8 @@ def _line(name: str, result: dict) -> str:
     return (f"{name:9} records={result['records']} true_pairs={result['true_pairs']} precision={result['precision']:.4f} "
             f"recall={result['recall']:.4f} f1={result['f1']:.4f} purity={result['purity']:.4f} "
             f"false_merges={result['false_merges']} missed={result['missed']} "
-            f"near_miss_merged={result['near_miss_merged']}/{result['near_miss_pairs']}")
+            f"near_miss_merged={result['near_miss_merged']}/{result['near_miss_pairs']} "
+            f"review_queue={result['review_pairs']} (duplicates {result['review_duplicates']})")
 
 
 def _main() -> None:
@@ -190,7 +207,7 @@ def _main() -> None:
     if "--pure" in sys.argv:
         for name, path in SETS.items():
             rows = load(path)
-            print(_line(name, report(rows, run_pure(rows))))
+            print(_line(name, report(rows, *run_pure(rows))))
         return
 
     async def run(stack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -191,8 +193,7 @@ def test_hard_rules() -> None:
     same_source = score(f("Tiers-lieu La Quincaillerie"), f("Tiers-lieu La Quincaillerie", rid="2"))
     assert same_source.rule == "same_source" and not same_source.matched and same_source.weight > MATCH_WEIGHT
     a = f("Tiers-lieu La Quincaillerie")
-    same_url = score(a, f("Autre chose", LYON, rid="2").__class__(**{**f("Autre chose", LYON, rid="2").to_json(),
-                                                                      "url": a.url}))
+    same_url = score(a, dataclasses.replace(f("Autre chose", LYON, rid="2"), url=a.url))
     assert same_url.rule == "same_url" and same_url.matched
     unrelated = score(f("Atelier vélo Le Phare", contact=Contact(phone="0320123456")),
                       f("Ressourcerie La Fabrique", source="cerdd", rid="2", contact=Contact(phone="0320999999")))
@@ -236,3 +237,13 @@ def test_assign_ids_keeps_ids_where_most_records_stay() -> None:
     # two projects merge: the older keeps its id
     old = {"p1": {"a:1"}, "p2": {"b:1"}}
     assert assign_ids([["a:1", "b:1", "c:1"]], old, trigger="c:1", preference={"p1": (2,), "p2": (1,)}) == {0: "p2"}
+
+
+def test_features_round_trip_and_stale_versions() -> None:
+    from services.indexer.dedup.features import Features, StaleFeatures
+
+    x = f("La Forge – Roubaix", contact=Contact(email="a@forge.fr"))
+    assert Features.from_json(x.to_json()) == x
+    old = {k: v for k, v in x.to_json().items() if k != "v"}
+    with pytest.raises(StaleFeatures):
+        Features.from_json(old)

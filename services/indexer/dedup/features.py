@@ -56,6 +56,14 @@ def city_code(code: str) -> str:
     return span[2] if span and span[0] <= code <= span[1] else code
 
 
+FEATURES_VERSION = 2
+"""Stored with the features; features of another version are recomputed from the record."""
+
+
+class StaleFeatures(ValueError):
+    """Stored features of an older version of the matching."""
+
+
 @dataclass(frozen=True)
 class Features:
     source: str
@@ -78,11 +86,13 @@ class Features:
     located: bool  # lat/lon say where the commune (or better) is, not a département's centre
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "v": FEATURES_VERSION}
 
     @classmethod
     def from_json(cls, data: dict) -> Features:
-        return cls(**{**data, "tokens": tuple(data["tokens"])})
+        if data.get("v") != FEATURES_VERSION:
+            raise StaleFeatures(f"features of version {data.get('v')}")
+        return cls(**{k: v for k, v in data.items() if k != "v"} | {"tokens": tuple(data["tokens"])})
 
 
 def _words(text: str) -> list[str]:

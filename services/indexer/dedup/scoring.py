@@ -34,6 +34,7 @@ FAR_KM = 30.0
 """Two records further apart than this are never merged on text alone (a shared e-mail, phone or
 website can still merge them: a project that moved, a partner that geocoded its office)."""
 CONTACTS = ("email", "phone", "domain")
+FAR_LEVELS = ("far", "other_country")
 
 # comparison -> its levels, from the most to the least alike (the order of the vectors in training)
 COMPARISONS: dict[str, tuple[str, ...]] = {
@@ -130,20 +131,13 @@ def _place_level(a: Features, b: Features) -> tuple[str | None, float | None]:
     return None, None
 
 
-def compare(a: Features, b: Features) -> tuple[dict[str, str], dict[str, float]]:
-    """The level of each comparison (absent when a side is missing it), and the similarities."""
+def compare(a: Features, b: Features, stop_if_far: bool = False) -> tuple[dict[str, str], dict[str, float]]:
+    """The level of each comparison (absent when a side is missing it), and the similarities.
+    ``stop_if_far``: two records far apart without a shared contact can never merge; their
+    description and holder are then not compared (most candidate pairs from nationwide name
+    blocks are such pairs)."""
     levels: dict[str, str] = {}
     sims: dict[str, float] = {}
-    levels["title"], sims["title"] = _title_level(a, b)
-    if len(a.description) >= 40 and len(b.description) >= 40:
-        s = fuzz.token_sort_ratio(a.description, b.description)
-        sims["description"] = round(s, 1)
-        levels["description"] = ("near_identical" if s >= 92 else "similar" if s >= 75 else "some" if s >= 55
-                                 else "different")
-    if a.holder and b.holder:
-        s = fuzz.token_sort_ratio(a.holder, b.holder)
-        sims["holder"] = s
-        levels["holder"] = "same" if s >= 95 else "close" if s >= 80 else "different"
     # e-mail, phone and website are one comparison: they name the same organisation together (an
     # organisation running two projects shares all three), so they are not counted three times
     both = [(getattr(a, n), getattr(b, n)) for n in CONTACTS if getattr(a, n) and getattr(b, n)]
@@ -154,12 +148,24 @@ def compare(a: Features, b: Features) -> tuple[dict[str, str], dict[str, float]]
         levels["place"] = place
         if km is not None:
             sims["place"] = km
+    levels["title"], sims["title"] = _title_level(a, b)
+    if stop_if_far and place in FAR_LEVELS and levels.get("contact") != "same":
+        return levels, sims
+    if len(a.description) >= 40 and len(b.description) >= 40:
+        s = fuzz.token_sort_ratio(a.description, b.description)
+        sims["description"] = round(s, 1)
+        levels["description"] = ("near_identical" if s >= 92 else "similar" if s >= 75 else "some" if s >= 55
+                                 else "different")
+    if a.holder and b.holder:
+        s = fuzz.token_sort_ratio(a.holder, b.holder)
+        sims["holder"] = s
+        levels["holder"] = "same" if s >= 95 else "close" if s >= 80 else "different"
     return levels, sims
 
 
 def score(a: Features, b: Features) -> Score:
     """Compare two records. Symmetric: score(a, b) == score(b, a)."""
-    levels, sims = compare(a, b)
+    levels, sims = compare(a, b, stop_if_far=a.url != b.url and a.source != b.source)
     weight = PRIOR + sum(LEVELS[k][v] for k, v in levels.items())
     rule = None
     shared_contact = levels.get("contact") == "same"
@@ -167,7 +173,7 @@ def score(a: Features, b: Features) -> Score:
         rule = "same_url"
     elif a.source == b.source:
         rule = "same_source"
-    elif levels.get("place") in ("far", "other_country") and not shared_contact:
+    elif levels.get("place") in FAR_LEVELS and not shared_contact:
         rule = "far_apart"
     elif levels["title"] in ("different", "other_town"):
         rule = "title_differs"

@@ -27,7 +27,8 @@ GENERIC_HOSTS = ("facebook.com", "fb.com", "instagram.com", "linkedin.com", "twi
                  "sites.google.com", "free.fr", "orange.fr", "wanadoo.fr", "gmail.com", "yahoo.fr", "hotmail.fr",
                  "linktr.ee", "canalblog.com", "jimdo.com", "e-monsite.com")
 LOCATED = ("coordinates", "address", "commune", "postcode")
-# words naming a kind of project rather than one project: "Jardin partagé" alone identifies nothing
+# words naming a kind of project rather than one project ("jardin partagé"): beyond the commune,
+# only the other words of a title make blocking keys (a nationwide "jardin" block says nothing)
 GENERIC = frozenset(
     "jardin partage epicerie solidaire sociale social repair cafe ressourcerie recyclerie tiers lieu atelier velo "
     "garage fablab fab lab colocation intergenerationnel conciergerie halte repit maison aidants cuisine "

@@ -7,8 +7,14 @@ from services.indexer.adapters.db import DedupStore
 from tests.data.dedup.evaluate import SETS, load, run_store, to_event
 
 
+FROZEN_TEST_SPLIT_SHA256 = "41aea61c5fe9e48a9a04054d4d9f9b965797a68f07097050d0f032010802e10b"
+
+
 async def test_frozen_test_split_meets_targets(engine):
     """Records none of the weights were estimated on: other partners, names, templates, towns."""
+    import hashlib
+
+    assert hashlib.sha256(SETS["test"].read_bytes()).hexdigest() == FROZEN_TEST_SPLIT_SHA256, "the test split is frozen"
     result, truth, _ = await run_store(engine, SETS["test"])
     print("\ndedup test split:", result)
     sizes: dict[str, int] = {}

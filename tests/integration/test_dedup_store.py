@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from libs.contracts.events import (
     Location,
     NormalizedProject,
@@ -36,8 +38,8 @@ async def test_same_project_from_two_partners_is_one_canonical(engine):
     assert b.canonical_id == a.canonical_id, "same folded title, same commune"
     assert b.version == 2
     assert {s.partner for s in b.project.sources} == {"avise", "cerdd"}
-    assert b.project.description == "une description plus longue"
-    assert b.project.field_sources["description"] == "cerdd:9"
+    assert b.project.description == "court"  # the oldest source's, not the longest
+    assert b.project.field_sources["description"] == "avise:1"
 
     # a replay (redelivery) returns the current state without a new version
     [again] = await store.apply(_event("cerdd", "9", "ROUBAIX zéro-déchet !", "une description plus longue"))
@@ -73,3 +75,20 @@ async def test_different_communes_do_not_merge_and_a_moved_record_leaves_its_clu
 
 async def test_deleting_an_unknown_record_changes_nothing(engine):
     assert await DedupStore(engine).apply(_event("avise", "nope", "", op=Operation.DELETE)) == []
+
+
+async def test_features_of_an_older_matching_are_recomputed_and_rescore_keeps_ids(engine):
+    store = DedupStore(engine)
+    [a] = await store.apply(_event("avise", "1", "Roubaix Zéro Déchet", "court"))
+    async with engine.begin() as conn:  # as stored by an older version: no version, other fields
+        await conn.execute(text("UPDATE dedup_records SET features = jsonb_build_object('title', 'x')"))
+    [b] = await store.apply(_event("cerdd", "9", "ROUBAIX zéro-déchet !", "une description plus longue"))
+    assert b.canonical_id == a.canonical_id, "the stale candidate was recomputed, not skipped"
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE dedup_records SET features = jsonb_build_object('title', 'x')"))
+    before = await store.clusters()
+    assert await store.rescore_all(batch=1) >= 1
+    assert await store.clusters() == before
+    async with engine.connect() as conn:
+        versions = (await conn.execute(text("SELECT DISTINCT features->>'v' FROM dedup_records"))).scalars().all()
+    assert versions == ["2"]

@@ -173,3 +173,10 @@ def test_validate_edit_answers_fields_or_errors_never_raises(data):
         assert set(checked) == set(domain.PUBLISHED_FIELDS)
     else:
         assert r.fields == {} and all(isinstance(m, str) and m for m in r.errors.values())
+
+
+def test_no_confirmation_address_when_the_sources_disagree_on_the_contact():
+    doc = {"project": {"contact": {"email": "contact@jardin.fr"}, "contact_agreed": False}}
+    assert domain.published_contact(doc) is None
+    assert domain.published_contact({"project": {"contact": {"email": "contact@jardin.fr"},
+                                                 "contact_agreed": True}}) == "contact@jardin.fr"

@@ -91,40 +91,66 @@ def test_merge_cluster() -> None:
                contact=Contact(website="https://www.roubaix.fr"))
     for order in ([a, b], [b, a]):
         c = merge("cid", order, NOW)
-        assert c.title == "Roubaix, territoire pilote zéro déchet"  # from the longest description
+        assert c.title == "Roubaix, territoire pilote zéro déchet"  # from the oldest source (b)
         assert c.description == "Une description nettement plus longue." and c.summary == "Résumé B"
-        assert c.location == ROUBAIX_POINT  # coordinates beat the commune centroid
+        assert c.location == ROUBAIX_POINT
         assert c.themes == ["sante", "environnement-dechets", "democratie-citoyennete"]  # union, taxonomy order
         assert c.engineering == ["sociale", "territoriale"]
         assert c.stage == "essaimage"  # most recently updated
-        assert c.holder_name == "Ville de Roubaix"  # longest holder name
+        assert c.holder_name == "Ville de Roubaix"  # the oldest source's
         assert [(s.partner, s.record_id) for s in c.sources] == [("avise", "avise-0147"), ("cerdd", "cerdd-ini-0142")]
         assert [s.url for s in c.sources] == ["https://avise.example.org/avise-0147", "https://cerdd.example.org/cerdd-ini-0142"]
         assert c.sources[0].last_seen == a.last_seen
         assert c.field_sources == {
             "title": "cerdd:cerdd-ini-0142", "description": "cerdd:cerdd-ini-0142", "location": "cerdd:cerdd-ini-0142",
             "stage": "cerdd:cerdd-ini-0142", "holder": "cerdd:cerdd-ini-0142", "contact": "avise:avise-0147",
+            "website": "cerdd:cerdd-ini-0142",
         }
-        assert c.contact == Contact(email="a@roubaix.fr")
+        assert c.contact == Contact(email="a@roubaix.fr", website="https://www.roubaix.fr")
         assert c.website == "https://www.roubaix.fr"
+        assert c.contact_agreed  # one e-mail published
         assert c.first_seen == T0
         assert c.updated_at == NOW
 
 
+def test_a_newer_look_alike_takes_over_nothing() -> None:
+    """Partner B published first; partner A pushes a look-alike with its own title, a longer
+    description, its contact and coordinates elsewhere: B's project keeps B's fields."""
+    b = member("b-partner", "1", title="Ressourcerie de Brest", description="Courte.", holder_name="Asso B",
+               contact=Contact(email="contact@b.fr", phone="0298000000"), first_seen=T0)
+    a = member("a-partner", "9", title="RESSOURCERIE DE BREST – la vraie", description="Bien plus longue " * 20,
+               holder_name="Une association plus longue A", location=LILLE.model_copy(update={"precision": "coordinates"}),
+               contact=Contact(email="pirate@a.fr", phone="0100000000", website="https://a.example"),
+               first_seen=T0 + timedelta(days=30))
+    for order in ([a, b], [b, a]):
+        c = merge("x", order, NOW)
+        assert (c.title, c.description, c.holder_name) == ("Ressourcerie de Brest", "Courte.", "Asso B")
+        assert c.contact.email == "contact@b.fr" and c.contact.phone == "0298000000"
+        assert c.location == ROUBAIX  # a more precise point in another commune does not move it
+        assert not c.contact_agreed  # two e-mails: no claim confirmation by e-mail
+        assert {c.field_sources[k] for k in ("title", "description", "holder", "contact", "location")} == {
+            "b-partner:1"}
+
+
 def test_merge_location_precision_ranking() -> None:
+    """The oldest source with a location places the project; a newer one only refines it in the
+    same commune."""
     dep = Location(departement_code="59", postcode="59999", precision="departement")
     none = Location()
     c = merge("x", [member("a", "1", location=none, description="long description"), member("b", "2", location=dep),
                     member("c", "3", location=ROUBAIX)], NOW)
-    assert c.location == ROUBAIX and c.field_sources["location"] == "c:3"
+    assert c.location == dep and c.field_sources["location"] == "b:2"
     assert c.field_sources["title"] == "a:1"
+    c = merge("x", [member("a", "1", location=ROUBAIX), member("b", "2", location=ROUBAIX_POINT,
+                                                                 first_seen=T0 + timedelta(days=1))], NOW)
+    assert c.location == ROUBAIX_POINT and c.field_sources["location"] == "b:2"
 
 
 def test_merge_is_deterministic_on_ties() -> None:
     a, b = member("avise", "1", description="same"), member("cerdd", "2", description="same")
     c1, c2 = merge("x", [a, b], NOW), merge("x", [b, a], NOW)
     assert c1 == c2
-    assert c1.field_sources["title"] == "cerdd:2"  # tie broken by the greatest record key
+    assert c1.field_sources["title"] == "avise:1"  # same age: tie broken by the smallest record key
     assert c1.field_sources["location"] == "avise:1"  # tie broken by the smallest record key
 
 

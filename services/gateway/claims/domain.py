@@ -63,8 +63,13 @@ def mask_email(email: str) -> str:
 
 
 def published_contact(doc: Mapping[str, Any] | None) -> str | None:
-    """The e-mail the partners publish for the project (where a confirmation link may go)."""
-    contact = ((doc or {}).get("project") or {}).get("contact") or {}
+    """The e-mail the partners publish for the project (where a confirmation link may go), only
+    when all its sources agree on it: a partner publishing a look-alike record with its own
+    e-mail must not receive another project's confirmation link (the claim goes to review)."""
+    project = (doc or {}).get("project") or {}
+    if project.get("contact_agreed") is False:
+        return None
+    contact = project.get("contact") or {}
     email = contact.get("email") if isinstance(contact, Mapping) else None
     return email if isinstance(email, str) and "@" in email else None
 

@@ -31,6 +31,7 @@ from services.indexer.dedup import (
     new_canonical_id,
     score,
 )
+from services.indexer.dedup.features import StaleFeatures
 from services.indexer.dedup.scoring import KEEP_WEIGHT
 
 BLOCK_CAP = 300
@@ -70,8 +71,10 @@ class DedupStore:
     async def apply(self, event: ProjectGeocoded) -> list[CanonicalChanged]:
         return await self.apply_batch([event])
 
-    async def apply_batch(self, events: list[ProjectGeocoded]) -> list[CanonicalChanged]:
-        """Apply events in order; a record named twice starts a new step (same transaction)."""
+    async def apply_batch(self, events: list[ProjectGeocoded], rescore: bool = False) -> list[CanonicalChanged]:
+        """Apply events in order; a record named twice starts a new step (same transaction).
+        ``rescore``: an unchanged record is featurised, scored and clustered again (after the
+        matching changed, see ``rescore_all``) instead of being a replay."""
         if not events:
             return []
         now = datetime.now(timezone.utc)
@@ -83,17 +86,17 @@ class DedupStore:
             for event in events:
                 if event.key in seen:
                     seen = set()
-                    for c in await self._apply_segment(conn, segment, now):
+                    for c in await self._apply_segment(conn, segment, now, rescore):
                         latest[c.canonical_id] = c
                     segment = []
                 segment.append(event)
                 seen.add(event.key)
-            for c in await self._apply_segment(conn, segment, now):
+            for c in await self._apply_segment(conn, segment, now, rescore):
                 latest[c.canonical_id] = c
         return [latest[k] for k in sorted(latest)]
 
     async def _apply_segment(self, conn: AsyncConnection, events: list[ProjectGeocoded],
-                             now: datetime) -> list[CanonicalChanged]:
+                             now: datetime, rescore: bool = False) -> list[CanonicalChanged]:
         cause = events[-1]
         keys = [e.key for e in events]
         olds = {r["record_key"]: r for r in (await conn.execute(
@@ -108,7 +111,8 @@ class DedupStore:
             if old is not None and old["canonical_id"]:
                 previous[e.key] = old["canonical_id"]
             if e.op is Operation.UPSERT:
-                if (old is not None and not old["deleted"] and old["content_hash"] == e.project.content_hash
+                if (not rescore and old is not None and not old["deleted"]
+                        and old["content_hash"] == e.project.content_hash
                         and old["url"] == e.project.url
                         and _load(old["location"]) == e.location.model_dump(mode="json")):
                     emit.add(old["canonical_id"])
@@ -218,11 +222,21 @@ class DedupStore:
             members.setdefault(block, []).append(rec)
         others = {r for recs in members.values() for r in recs} - set(mine)
         feats: dict[str, Features] = dict(mine)
+        stale = []
         if others:
             for rec, data in (await conn.execute(text(
                     "SELECT record_key, features::text FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
                     {"k": sorted(others)})).all():
-                feats[rec] = Features.from_json(_load(data))
+                try:
+                    feats[rec] = Features.from_json(_load(data))
+                except StaleFeatures:
+                    stale.append(rec)
+        if stale:  # stored by an older version of the matching: recomputed (``rescore_all`` rewrites them)
+            for rec, project, location in (await conn.execute(text(
+                    "SELECT record_key, project::text, location::text FROM dedup_records WHERE record_key = ANY(:k)"),
+                    {"k": stale})).all():
+                feats[rec] = features(NormalizedProject.model_validate_json(project),
+                                      Location.model_validate_json(location))
         rows, matched, seen = [], set(), set()
         for key, f in mine.items():
             candidates = sorted({r for b in wanted[key] for r in members.get(b, ()) if r != key and r in feats})
@@ -389,6 +403,25 @@ class DedupStore:
                     deleted=EXCLUDED.deleted, updated_at=EXCLUDED.updated_at
                 """), dict(i=list(cols[0]), v=list(cols[1]), p=list(cols[2]), d=list(cols[3]), now=now))
         return changes
+
+    async def rescore_all(self, batch: int = 500) -> int:
+        """Featurise, block, score and cluster every live record again, in batches (after the
+        matching or its weights changed); project ids stay stable. Returns the number of canonical
+        changes; the search index is then rebuilt with ``make reindex``."""
+        after, changes = "", 0
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(text(
+                    "SELECT record_key, source, source_record_id, project::text, location::text FROM dedup_records "
+                    "WHERE NOT deleted AND record_key > :after ORDER BY record_key LIMIT :n"),
+                    {"after": after, "n": batch})).all()
+            if not rows:
+                return changes
+            events = [ProjectGeocoded(op=Operation.UPSERT, source=r.source, source_record_id=r.source_record_id,
+                                      project=NormalizedProject.model_validate_json(r.project),
+                                      location=Location.model_validate_json(r.location)) for r in rows]
+            changes += len(await self.apply_batch(events, rescore=True))
+            after = rows[-1].record_key
 
     # ------------------------------------------------------------------ reads
 

@@ -26,8 +26,9 @@ GENERIC_HOSTS = ("facebook.com", "fb.com", "instagram.com", "linkedin.com", "twi
                  "helloasso.com", "wixsite.com", "wordpress.com", "blogspot.com", "over-blog.com", "google.com",
                  "sites.google.com", "free.fr", "orange.fr", "wanadoo.fr", "gmail.com", "yahoo.fr", "hotmail.fr",
                  "linktr.ee", "canalblog.com", "jimdo.com", "e-monsite.com")
-PRECISE = ("coordinates", "address")
-# words naming a kind of project rather than one project: "Jardin partagé" alone identifies nothing
+LOCATED = ("coordinates", "address", "commune", "postcode")
+# words naming a kind of project rather than one project ("jardin partagé"): beyond the commune,
+# only the other words of a title make blocking keys (a nationwide "jardin" block says nothing)
 GENERIC = frozenset(
     "jardin partage epicerie solidaire sociale social repair cafe ressourcerie recyclerie tiers lieu atelier velo "
     "garage fablab fab lab colocation intergenerationnel conciergerie halte repit maison aidants cuisine "
@@ -41,44 +42,127 @@ GENERIC = frozenset(
 )
 
 
+SEPARATORS = re.compile(r"\s[:–—|-]\s|[,;:()\[\]«»\"“”/!?]|\s[–—-]$|^[–—-]\s")
+HOLDER_CLAUSE = re.compile(r"\b(?:porte|portee|portes|portees|anime|animee|mene|menee|propose|proposee)\s+par\b.*")
+PLACE_LINK = ("a", "de", "d", "du", "sur", "en", "au", "aux")
+ARRONDISSEMENT = re.compile(r"\s+\d+(?:er|e|eme)?\s+arrondissement$")
+CITY_OF_ARRONDISSEMENT = {"75": ("75101", "75120", "75056"), "69": ("69381", "69389", "69123"),
+                          "13": ("13201", "13216", "13055")}
+"""INSEE: the municipal arrondissements of Paris, Lyon and Marseille and their city's code."""
+
+
+def city_code(code: str) -> str:
+    """The commune an INSEE code belongs to: an arrondissement is its city ("69387" → "69123")."""
+    span = CITY_OF_ARRONDISSEMENT.get(code[:2])
+    return span[2] if span and span[0] <= code <= span[1] else code
+
+
+FEATURES_VERSION = 2
+"""Stored with the features; features of another version are recomputed from the record."""
+
+
+class StaleFeatures(ValueError):
+    """Stored features of an older version of the matching."""
+
+
 @dataclass(frozen=True)
 class Features:
     source: str
     url: str
-    title: str  # folded, abbreviations expanded, stop words and the commune's name removed
-    tokens: tuple[str, ...]
-    name: str  # the title without generic words nor the commune: what names this project ("la ruche")
-    place_name: str  # the same, keeping the commune's name ("roubaix" for "Roubaix zéro déchet")
-    kind: tuple[str, ...]  # the generic words of the title ("epicerie", "solidaire")
+    title: str  # the name: the title's first naming segment without decorations, folded, stop words out
+    tokens: tuple[str, ...]  # every word of the title but the holder clause, the town's words and stop words
+    title_town: str  # the record's own town when its title names it ("brest" in "… de Brest")
     description: str  # folded, first 600 characters
     holder: str
     domain: str
     email: str
     phone: str
     commune: str
+    city: str  # the commune, an arrondissement counting as its city
+    postcode: str
     departement: str
     country: str
     lat: float | None
     lon: float | None
-    precise: bool
+    located: bool  # lat/lon say where the commune (or better) is, not a département's centre
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "v": FEATURES_VERSION}
 
     @classmethod
     def from_json(cls, data: dict) -> Features:
-        return cls(**{**data, "tokens": tuple(data["tokens"]), "kind": tuple(data["kind"])})
+        if data.get("v") != FEATURES_VERSION:
+            raise StaleFeatures(f"features of version {data.get('v')}")
+        return cls(**{k: v for k, v in data.items() if k != "v"} | {"tokens": tuple(data["tokens"])})
 
 
-def normalise_title(title: str, drop: frozenset[str] = frozenset()) -> tuple[str, tuple[str, ...]]:
+def _words(text: str) -> list[str]:
     words = []
-    for w in fold(title).split():
-        w = ABBREVIATIONS.get(w, w)
-        words.extend(w.split())
-    core = [w for w in words if w not in STOPWORDS] or words
-    if drop:  # the commune's name, when the title says where it is ("… de Roubaix", "… (Roubaix)")
-        core = [w for w in core if w not in drop] or core
-    return " ".join(core), tuple(core)
+    for w in fold(text).split():
+        words.extend(ABBREVIATIONS.get(w, w).split())
+    return words
+
+
+def _content(words: list[str]) -> list[str]:
+    return [w for w in words if w not in STOPWORDS]
+
+
+def strip_decorations(title: str, town: str = "", holder: str = "") -> tuple[list[str], list[str], str]:
+    """A title cut at its punctuation into segments; the holder clause ("porté par …"), segments
+    that only name the town or the holder, and a trailing "de <town>" are decorations. Returns
+    (the name: the first segment left with content, every content word left, the town if named)."""
+    town_words, holder_words = _words(town), _content(_words(holder))
+    named_town = ""
+    segments = []
+    for raw in SEPARATORS.split(title):
+        words = _words(HOLDER_CLAUSE.sub("", fold(raw)))
+        if town_words:
+            n = len(town_words)
+            if words[-n:] == town_words:
+                words = words[:-n]
+                while words and words[-1] in PLACE_LINK:
+                    words.pop()
+                named_town = " ".join(town_words)
+        content = _content(words)
+        if not content or (segments and content == holder_words):  # a project is often named as its holder
+            continue
+        segments.append(content)
+    if not segments:  # the title is only the town, or only stop words: keep what there is
+        segments = [_content(_words(title)) or _words(title)]
+    everything = [w for s in segments for w in s]
+    if town_words and any(w in town_words for w in everything) and len(everything) > len(town_words):
+        named_town = named_town or " ".join(town_words)  # "Roubaix zéro déchet": the town is no project's name
+        everything = [w for w in everything if w not in town_words]
+    return segments[0], everything, named_town
+
+
+def features(project: NormalizedProject, location: Location) -> Features:
+    town = ARRONDISSEMENT.sub("", fold(location.commune_name or ""))
+    name, tokens, named_town = strip_decorations(project.title, town, project.holder_name or "")
+    contact = project.contact
+    holder = " ".join(_content(_words(project.holder_name or "")))
+    email = (contact.email or "").strip().lower() if contact else ""
+    commune = location.commune_code or ""
+    return Features(
+        source=project.source,
+        url=project.url,
+        title=" ".join(name),
+        tokens=tuple(tokens),
+        title_town=named_town,
+        description=fold((project.description or project.summary or "")[:700])[:600],
+        holder=holder,
+        domain=domain_of(contact.website if contact else None),
+        email=email,
+        phone=phone_of(contact.phone if contact else None),
+        commune=commune,
+        city=city_code(commune) if commune else "",
+        postcode=location.postcode or "",
+        departement=location.departement_code or "",
+        country=location.country or "",
+        lat=location.lat,
+        lon=location.lon,
+        located=location.precision in LOCATED and location.lat is not None,
+    )
 
 
 def domain_of(url: str | None) -> str:
@@ -101,43 +185,11 @@ def phone_of(phone: str | None) -> str:
     return digits if len(digits) >= 8 else ""
 
 
-def features(project: NormalizedProject, location: Location) -> Features:
-    town = frozenset(fold(location.commune_name or "").split()) - STOPWORDS
-    title, tokens = normalise_title(project.title, town)
-    name = " ".join(t for t in tokens if t not in GENERIC)
-    _, full = normalise_title(project.title)
-    place_name = " ".join(t for t in full if t not in GENERIC)
-    kind = tuple(sorted({t for t in tokens if t in GENERIC}))
-    contact = project.contact
-    holder, _ = normalise_title(project.holder_name or "")
-    email = (contact.email or "").strip().lower() if contact else ""
-    return Features(
-        source=project.source,
-        url=project.url,
-        title=title,
-        tokens=tokens,
-        name=name,
-        place_name=place_name,
-        kind=kind,
-        description=fold((project.description or project.summary or "")[:700])[:600],
-        holder=holder,
-        domain=domain_of(contact.website if contact else None),
-        email=email,
-        phone=phone_of(contact.phone if contact else None),
-        commune=location.commune_code or "",
-        departement=location.departement_code or "",
-        country=location.country or "",
-        lat=location.lat,
-        lon=location.lon,
-        precise=location.precision in PRECISE and location.lat is not None,
-    )
-
-
 def block_keys(f: Features) -> list[str]:
     """Keys that put two records in one candidate block. Blocks larger than the store's cap are
     skipped at query time (a token shared by thousands of projects is not rare)."""
     keys = set()
-    place = f.commune or (f.departement and f"d{f.departement}") or f.country
+    place = f.city or (f.departement and f"d{f.departement}") or f.country
     area = f.departement or f.country
     words = [t for t in f.tokens if len(t) >= 3 or t.isdigit()]
     # beyond the commune, only the words that name the project ("quincaillerie", not "jardin")

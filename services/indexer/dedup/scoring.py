@@ -2,60 +2,60 @@
 with an m probability (among true duplicates) and a u probability (among non-duplicates); the
 level's weight is log2(m/u); the match weight is the prior plus the sum of the weights, and the
 probability is 2^w / (1 + 2^w). Every level is stored with the match, so a decision can be
-explained feature by feature.
+explained comparison by comparison.
 
-m and u were set by hand from the labelled pairs in tests/data/dedup (see docs/dedup.md); a
-false merge hides a project, so the threshold favours precision.
+m, u and the prior are not set by hand: they are estimated offline (u from random pairs, m and
+the prior by expectation-maximisation over unlabelled candidate pairs of a generated corpus, see
+``tests/data/dedup/train.py`` and docs/dedup.md) and shipped in ``weights.json``, read once here.
+Scoring is pure and incremental: one pair at a time.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rapidfuzz import fuzz
 
+from services.geocoder.domain import haversine_km
 from services.indexer.dedup.features import Features
 
-PRIOR = math.log2(1 / 60)  # about one candidate pair in sixty is a duplicate
-MATCH_WEIGHT = 5.0  # probability ≥ 0.97
-KEEP_WEIGHT = 0.0  # pairs below this are not stored
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+MATCH_PROBABILITY = 0.999
+"""Merged automatically at or above this probability: a false merge hides a project."""
+REVIEW_PROBABILITY = 0.95
+"""Between this and MATCH_PROBABILITY a pair goes to the moderators' review queue, unmerged."""
+MATCH_WEIGHT = math.log2(MATCH_PROBABILITY / (1 - MATCH_PROBABILITY))
+REVIEW_WEIGHT = math.log2(REVIEW_PROBABILITY / (1 - REVIEW_PROBABILITY))
+KEEP_WEIGHT = 0.0  # pairs below this (more likely different than the same) are not stored
+FAR_KM = 30.0
+"""Two records further apart than this are never merged on text alone (a shared e-mail, phone or
+website can still merge them: a project that moved, a partner that geocoded its office)."""
+CONTACTS = ("email", "phone", "domain")
+FAR_LEVELS = ("far", "other_country")
 
-
-def _w(m: float, u: float) -> float:
-    return round(math.log2(m / u), 3)
-
-
-# comparison -> level -> weight
-LEVELS: dict[str, dict[str, float]] = {
-    "title": {
-        "exact": _w(0.55, 0.002),  # the same words, in any order
-        "same_name": _w(0.20, 0.003),  # the same name; the kind of project missing on one side
-        "close": _w(0.12, 0.01),  # a typo or a word more in the name
-        "generic_exact": _w(0.03, 0.01),  # both only say what kind of project ("Jardin partagé")
-        "kind_differs": _w(0.005, 0.05),  # same name, but two different kinds of project
-        "generic_vs_named": _w(0.02, 0.08),
-        "related": _w(0.04, 0.10),
-        "different": _w(0.04, 0.777),
-    },
-    "description": {
-        "near_identical": _w(0.30, 0.003),
-        "similar": _w(0.30, 0.04),
-        "some": _w(0.35, 0.35),
-        "different": _w(0.05, 0.607),
-    },
-    "holder": {"same": _w(0.60, 0.01), "close": _w(0.20, 0.03), "different": _w(0.20, 0.96)},
-    "domain": {"same": _w(0.45, 0.01), "different": _w(0.30, 0.95)},
-    "email": {"same": _w(0.50, 0.002), "different": _w(0.40, 0.95)},
-    "phone": {"same": _w(0.50, 0.002), "different": _w(0.40, 0.95)},
-    "place": {
-        "same_commune": _w(0.90, 0.03),
-        "same_departement": _w(0.03, 0.15),
-        "different_departement": _w(0.01, 0.80),
-        "different_country": _w(0.005, 0.07),
-    },
-    "distance": {"under_500m": _w(0.60, 0.01), "under_3km": _w(0.30, 0.05), "over_10km": _w(0.02, 0.80)},
+# comparison -> its levels, from the most to the least alike (the order of the vectors in training)
+COMPARISONS: dict[str, tuple[str, ...]] = {
+    "title": ("exact", "contained", "close", "related", "other_town", "different"),
+    "description": ("near_identical", "similar", "some", "different"),
+    "holder": ("same", "close", "different"),
+    "contact": ("same", "different"),
+    "place": ("same_commune", "same_postcode", "under_10km", "under_30km", "far", "same_departement", "other_departement",
+              "other_country"),
 }
+
+
+def _load_weights(path: Path = WEIGHTS_FILE) -> tuple[float, dict[str, dict[str, float]]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    prior = data["prior"]
+    levels = {name: {level: round(math.log2(p["m"] / p["u"]), 3) for level, p in data["comparisons"][name].items()}
+              for name in COMPARISONS}
+    return round(math.log2(prior / (1 - prior)), 3), levels
+
+
+PRIOR, LEVELS = _load_weights()
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ class Score:
     similarities: dict[str, float] = field(default_factory=dict)
     rule: str | None = None
     """a hard rule that decided instead of the weights: ``same_url`` (one page: always the same
-    project), ``same_source`` (a partner does not publish one project twice) or ``title_differs``
-    (unrelated titles and no shared e-mail, phone or website: never merged on place and text alone)"""
+    project), ``same_source`` (a partner does not publish one project twice), ``far_apart`` (more
+    than FAR_KM apart and no shared e-mail, phone or website) or ``title_differs`` (unrelated
+    titles, or titles naming two towns: never merged automatically)"""
 
     @property
     def probability(self) -> float:
@@ -75,57 +76,81 @@ class Score:
 
     @property
     def matched(self) -> bool:
-        if self.rule in ("same_source", "title_differs"):
-            return False
-        return self.rule == "same_url" or self.weight >= MATCH_WEIGHT
+        if self.rule is not None:
+            return self.rule == "same_url"
+        return self.weight >= MATCH_WEIGHT
+
+    @property
+    def review(self) -> bool:
+        """Neither surely the same nor surely different: a moderator decides."""
+        return self.rule is None and REVIEW_WEIGHT <= self.weight < MATCH_WEIGHT
 
     def explain(self) -> dict:
         return {
             "weight": round(self.weight, 3),
             "probability": round(self.probability, 4),
             "rule": self.rule,
-            "prior": round(PRIOR, 3),
+            "review": self.review,
+            "prior": PRIOR,
             "comparisons": {k: {"level": v, "weight": LEVELS[k][v], "similarity": self.similarities.get(k)}
                             for k, v in self.levels.items()},
         }
 
 
-def _haversine_km(a: Features, b: Features) -> float:
-    p1, p2 = math.radians(a.lat), math.radians(b.lat)
-    dp, dl = p2 - p1, math.radians(b.lon - a.lon)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 12742 * math.asin(min(1.0, math.sqrt(h)))
-
-
 def _title_level(a: Features, b: Features) -> tuple[str, float]:
-    sort = fuzz.token_sort_ratio(a.title, b.title)
-    if a.name and (a.title == b.title or sort == 100 or a.title.replace(" ", "") == b.title.replace(" ", "")):
+    if a.title_town and b.title_town and a.title_town != b.title_town and a.city != b.city:
+        return "other_town", 0.0  # "Ressourcerie numérique de Brest" / "… de Dijon"
+    if not a.title or not b.title:
+        return "different", 0.0
+    x, y = set(a.title.split()), set(b.title.split())
+    if x == y or set(a.tokens) == set(b.tokens):  # the same name, or the same words in other segments
         return "exact", 100.0
-    if not a.name and not b.name:
-        # only generic words and maybe the town: "Roubaix zéro déchet" names the town's own project
-        if a.place_name and a.place_name == b.place_name and sort >= 90:
-            return "exact", sort
-        if a.place_name and b.place_name and a.place_name != b.place_name:
-            return "different", sort
-        return ("generic_exact" if sort >= 90 else "different"), sort
-    if not a.name or not b.name:
-        return "generic_vs_named", sort
-    name = fuzz.token_sort_ratio(a.name, b.name)
-    kinds_clash = bool(a.kind and b.kind and not set(a.kind) & set(b.kind))
-    if name == 100:
-        return ("kind_differs" if kinds_clash else "same_name"), name
-    if name >= 88 or sort >= 90 or fuzz.ratio(a.title, b.title) >= 90:
-        return ("kind_differs" if kinds_clash else "close"), max(name, sort)
-    if fuzz.token_set_ratio(a.title, b.title) >= 80:
-        return "related", sort
-    return "different", sort
+    if x <= set(b.tokens) or y <= set(a.tokens):
+        return "contained", 100.0 * min(len(x), len(y)) / max(len(x), len(y))
+    ratio = fuzz.ratio(a.title, b.title)
+    if ratio >= 88 or fuzz.token_sort_ratio(a.title, b.title) >= 90:
+        return "close", ratio
+    set_ratio = fuzz.token_set_ratio(" ".join(a.tokens), " ".join(b.tokens))
+    if set_ratio >= 75:
+        return "related", set_ratio
+    return "different", set_ratio
 
 
-def score(a: Features, b: Features) -> Score:
-    """Compare two records. Symmetric: score(a, b) == score(b, a)."""
+def _place_level(a: Features, b: Features) -> tuple[str | None, float | None]:
+    if a.country and b.country and a.country != b.country:
+        return "other_country", None
+    if a.commune and (a.commune == b.commune or (a.city == b.city and a.city in (a.commune, b.commune))):
+        return "same_commune", 0.0  # an arrondissement equals its city; two arrondissements are not one place
+    if a.postcode and a.postcode == b.postcode:
+        return "same_postcode", None  # one postcode, several communes: which one is uncertain
+    if a.located and b.located:
+        km = haversine_km(a.lat, a.lon, b.lat, b.lon)
+        return ("under_10km" if km < 10 else "under_30km" if km <= FAR_KM else "far"), round(km, 2)
+    if a.departement and b.departement:
+        return ("same_departement" if a.departement == b.departement else "other_departement"), None
+    return None, None
+
+
+def compare(a: Features, b: Features, stop_if_far: bool = False) -> tuple[dict[str, str], dict[str, float]]:
+    """The level of each comparison (absent when a side is missing it), and the similarities.
+    ``stop_if_far``: two records far apart without a shared contact can never merge; their
+    description and holder are then not compared (most candidate pairs from nationwide name
+    blocks are such pairs)."""
     levels: dict[str, str] = {}
     sims: dict[str, float] = {}
+    # e-mail, phone and website are one comparison: they name the same organisation together (an
+    # organisation running two projects shares all three), so they are not counted three times
+    both = [(getattr(a, n), getattr(b, n)) for n in CONTACTS if getattr(a, n) and getattr(b, n)]
+    if both:
+        levels["contact"] = "same" if any(x == y for x, y in both) else "different"
+    place, km = _place_level(a, b)
+    if place:
+        levels["place"] = place
+        if km is not None:
+            sims["place"] = km
     levels["title"], sims["title"] = _title_level(a, b)
+    if stop_if_far and place in FAR_LEVELS and levels.get("contact") != "same":
+        return levels, sims
     if len(a.description) >= 40 and len(b.description) >= 40:
         s = fuzz.token_sort_ratio(a.description, b.description)
         sims["description"] = round(s, 1)
@@ -135,32 +160,21 @@ def score(a: Features, b: Features) -> Score:
         s = fuzz.token_sort_ratio(a.holder, b.holder)
         sims["holder"] = s
         levels["holder"] = "same" if s >= 95 else "close" if s >= 80 else "different"
-    for name in ("domain", "email", "phone"):
-        x, y = getattr(a, name), getattr(b, name)
-        if x and y:
-            levels[name] = "same" if x == y else "different"
-    if a.country and b.country and a.country != b.country:
-        levels["place"] = "different_country"
-    elif a.commune and b.commune:
-        levels["place"] = ("same_commune" if a.commune == b.commune
-                           else "same_departement" if a.departement == b.departement else "different_departement")
-    elif a.departement and b.departement and a.departement != b.departement:
-        levels["place"] = "different_departement"
-    if a.precise and b.precise:
-        km = _haversine_km(a, b)
-        sims["distance"] = round(km, 3)
-        if km < 0.5:
-            levels["distance"] = "under_500m"
-        elif km < 3:
-            levels["distance"] = "under_3km"
-        elif km > 10:
-            levels["distance"] = "over_10km"
+    return levels, sims
+
+
+def score(a: Features, b: Features) -> Score:
+    """Compare two records. Symmetric: score(a, b) == score(b, a)."""
+    levels, sims = compare(a, b, stop_if_far=a.url != b.url and a.source != b.source)
     weight = PRIOR + sum(LEVELS[k][v] for k, v in levels.items())
     rule = None
+    shared_contact = levels.get("contact") == "same"
     if a.url == b.url:
         rule = "same_url"
     elif a.source == b.source:
         rule = "same_source"
-    elif levels["title"] == "different" and not any(levels.get(k) == "same" for k in ("email", "phone", "domain")):
-        rule = "title_differs"  # two titles with nothing in common need a shared contact to merge
+    elif levels.get("place") in FAR_LEVELS and not shared_contact:
+        rule = "far_apart"
+    elif levels["title"] in ("different", "other_town"):
+        rule = "title_differs"
     return Score(weight=weight, levels=levels, similarities=sims, rule=rule)

@@ -1,0 +1,85 @@
+"""Use cases of the review queue: list it (and publish its size as a metric), record a
+moderator's decision as an override and ask the indexer to re-cluster around the pair."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from faststream.kafka import KafkaBroker
+from prometheus_client import Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.contracts.events import DedupOverrideChanged
+from libs.contracts.runtime.messaging import publish
+from libs.contracts.topics import DEDUP_OVERRIDES
+from services.gateway.accounts.identity import User
+from services.gateway.moderation import rules, store
+
+log = structlog.get_logger()
+QUEUE_SIZE = Gauge("carrefour_dedup_review_queue", "Pairs of records waiting for a moderator's decision")
+REFRESH_SECONDS = 30.0
+
+
+class NotFound(LookupError):
+    pass
+
+
+async def queue(engine: AsyncEngine, page: int = 1) -> tuple[list[dict[str, Any]], int]:
+    """One page of the waiting pairs, ready for the page, and the queue's size."""
+    async with engine.connect() as conn:
+        total = await store.count(conn)
+        items = await store.pending(conn, rules.PAGE_SIZE, (max(page, 1) - 1) * rules.PAGE_SIZE)
+    QUEUE_SIZE.set(total)
+    for item in items:
+        item["rows"] = rules.side_by_side(item["a"], item["b"])
+        item["why"] = rules.explanation_rows(item["explanation"])
+        item["percent"] = rules.percent(item["probability"])
+    return items, total
+
+
+async def refresh_metric(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        total = await store.count(conn)
+    QUEUE_SIZE.set(total)
+    return total
+
+
+async def decide(engine: AsyncEngine, broker: KafkaBroker, user: User, record_a: str | None, record_b: str | None,
+                 choice: str | None, reason: str | None = None) -> str:
+    """Store the decision as an override, then ask the indexer to re-cluster (as the admin API)."""
+    decision = rules.decision(choice)
+    a, b = rules.pair(record_a, record_b)
+    reason = (reason or "").strip()[:500] or None
+    async with engine.begin() as conn:
+        if not await store.records_exist(conn, a, b):
+            raise NotFound("Paire de fiches inconnue.")
+        await store.save_override(conn, a, b, decision, f"moderation:{user.id}", reason)
+    event = DedupOverrideChanged(record_a=a, record_b=b, decision=decision)
+    await publish(broker, DEDUP_OVERRIDES, event, key=f"{a}|{b}")
+    log.info("dedup review decided", record_a=a, record_b=b, decision=decision, moderator=user.id,
+             correlation_id=event.correlation_id)
+    await refresh_metric(engine)
+    return decision
+
+
+@asynccontextmanager
+async def metric_refresher(engine_of) -> AsyncIterator[None]:
+    """Keeps the queue-size gauge current between page views (the indexer fills the queue)."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await refresh_metric(engine_of())
+            except Exception as exc:  # the database may restart; the next round tries again
+                log.warning("review queue metric not refreshed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(REFRESH_SECONDS)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()

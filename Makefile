@@ -31,7 +31,7 @@ browser-deps:
 ## Everything: lint (pyflakes errors), unit, integration (embedded broker + database) and end-to-end tests
 test: install browser-deps
 	$(PY) -m ruff check --select F,E9 --no-fix services libs tools tests benchmarks scripts migrations
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=30
 
 test-unit: install
 	$(PY) -m pytest -ra tests/unit

@@ -21,6 +21,12 @@ HOLDER_EDITS = "projects.holder_edits.v1"
 """A verified holder's edits of the fields a holder owns (``HolderEditChanged``), keyed by
 canonical id; the indexer lays them over the canonical project."""
 
+CRAWL_PREVIEW_REQUESTS = "crawl.preview_requests.v1"
+"""An operator asks the crawler for a preview of a partner (``PreviewRequested``), keyed by request id."""
+CRAWL_PREVIEWS = "crawl.previews.v1"
+"""The crawler's answer (``PreviewCompleted``): records with their field sources, items set aside with
+their reasons; bounded well under the broker's message limit. Keyed by request id."""
+
 ALL_TOPICS = (
     PARTNER_INGEST,
     CRAWL_RECORDS,
@@ -31,6 +37,8 @@ ALL_TOPICS = (
     DEDUP_OVERRIDES,
     MATCHMAKING,
     HOLDER_EDITS,
+    CRAWL_PREVIEW_REQUESTS,
+    CRAWL_PREVIEWS,
 )
 
 DEFAULT_PARTITIONS = 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -37,6 +38,9 @@ PATH = "/operateur/apercus"
 GROUP = "gateway-previews"
 REQUEST_ID = re.compile(r"^[a-f0-9]{32}$")
 DEFAULT_PAGES = 20
+STALE_AFTER_S = 300
+"""A request still unanswered after this: the page stops reloading and says the crawler may be down
+(the crawler answers every request, an error included, within its 3-minute limit)."""
 LABELS = {**STATUS_LABELS, "pending": "en cours", "error": "impossible"}
 VERDICTS = {"skipped": "écarté", "rejected": "rejeté", "emitted": "publié avec une perte"}
 
@@ -119,8 +123,11 @@ async def preview_page(request: Request, request_id: str) -> Response:
     result = row["result"]
     if isinstance(result, str):
         result = orjson.loads(result)
+    waited = (datetime.now(timezone.utc) - row["requested_at"]).total_seconds()
+    stale = row["status"] == "pending" and waited > STALE_AFTER_S
     return Template("partners/apercu.html", headers={"cache-control": "no-store"},
-                    context={"p": dict(row), "result": result, "labels": LABELS, "verdicts": VERDICTS})
+                    context={"p": dict(row), "result": result, "labels": LABELS, "verdicts": VERDICTS,
+                             "stale": stale, "stale_minutes": STALE_AFTER_S // 60})
 
 
 async def store_answer(engine, done: PreviewCompleted) -> str:

@@ -1,4 +1,4 @@
-"""Test helpers for anything behind a login (issue 7): users inserted directly, logging a test client
+"""Test helpers for anything behind a login: users inserted directly, logging a test client
 in (session cookie + CSRF header), and reading the mail the gateway delivered to its Maildir.
 
     user_id = await create_user(engine, "porteur@example.org")            # verified holder

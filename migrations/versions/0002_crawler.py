@@ -1,4 +1,4 @@
-"""crawl state and runs (issue 3).
+"""crawl state and runs.
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""scored deduplication (issue 5): records with features, blocks, scored matches, operator
+"""scored deduplication: records with features, blocks, scored matches, operator
 overrides, canonical projects with stable ids.
 
 Replaces the foundation's exact-key tables ``source_records`` and ``canonical_projects`` (nothing

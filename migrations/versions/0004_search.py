@@ -1,4 +1,4 @@
-"""search, map and stats (issue 6): label columns, narrow heap rows, indexes for the gateway.
+"""search, map and stats: label columns, narrow heap rows, indexes for the gateway.
 
 - ``region_name``, ``departement_name``, ``commune_name``: facet labels as plain columns (the
   reader no longer opens the ``doc`` jsonb to label a facet);

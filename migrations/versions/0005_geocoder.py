@@ -1,4 +1,4 @@
-"""geocoder cache (issue 4): answers of the optional online geocoder (BAN / addok), kept so
+"""geocoder cache: answers of the optional online geocoder (BAN / addok), kept so
 that a query is sent once, survives restarts and is shared by every geocoder replica.
 
 Revision ID: 0005

@@ -1,4 +1,4 @@
-"""accounts (issue 7): users, sessions, roles, login throttling, outbox, audit log, partner organisations.
+"""accounts: users, sessions, roles, login throttling, outbox, audit log, partner organisations.
 
 Revision ID: 0006
 Revises: 0005

@@ -1,4 +1,4 @@
-"""claims and holder edits (issue 7): who holds which project, and the fields they edited.
+"""claims and holder edits: who holds which project, and the fields they edited.
 
 - ``claims``: a user's claim on a canonical project; at most one ``approved`` claim per project
   (its holder), at most one ``pending`` claim per project and user. The confirmation link

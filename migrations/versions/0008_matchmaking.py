@@ -1,4 +1,4 @@
-"""matchmaking posts (issue 7): calls for expertise, job offers, job searches, offers of expertise; reports.
+"""matchmaking posts: calls for expertise, job offers, job searches, offers of expertise; reports.
 
 - ``mm_posts``: one row per post; the searched text is folded in Python (as the project search
   does: the embedded server has no ``unaccent``), with a generated French ``tsvector`` (title

@@ -1,4 +1,4 @@
-"""contact between visitors and holders (issue 7): conversations and messages.
+"""contact between visitors and holders: conversations and messages.
 
 A conversation is about one target (a project or a matchmaking post) between its sender (a
 visitor: an account, or only a name and an e-mail) and its recipient (the project's verified

@@ -1,4 +1,4 @@
-"""search speed (issue 6): indexes and precomputed data the search backend reads.
+"""search speed: indexes and precomputed data the search backend reads.
 
 An index generation number for the gateway's search result cache: ``search_index_state`` holds
 one row whose ``generation`` a statement-level trigger on ``search_documents`` bumps in the same

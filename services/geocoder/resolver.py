@@ -8,7 +8,7 @@ partner's separate postcode, when it has one) into a :class:`Match` with a preci
 confidence in [0, 1] and the method used. It never guesses silently: a homonym picked by
 population, a fuzzy match, or a name that contradicts its postcode gets a low confidence.
 
-Confidence scale (documented in docs/normalizer-geocoder.md):
+Confidence scale (documented in docs/normalizer.md):
 
 * 1.0 INSEE code; 0.98 name confirmed by its postcode; 0.95 unique exact name (0.97 when a
   département hint agrees); 0.9 arrondissement, EPCI name, département or région name;

@@ -1,4 +1,4 @@
-"""Issue 7's "done when", in one real browser journey (Playwright + Debian's chromium), on a
+"""The holder journey, in one real browser session (Playwright + Debian's chromium), on a
 gateway of its own, through the French pages only:
 
 1. a project holder signs up, confirms the address from the e-mail, logs in;

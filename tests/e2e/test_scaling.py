@@ -23,7 +23,7 @@ def _handled(path, marker: str) -> list[dict]:
             d = json.loads(line)
         except ValueError:
             continue
-        if d.get("event") == "handled" and d.get("topic") == PARTNER_INGEST and marker in d.get("correlation_id", ""):
+        if d.get("event") == "handled" and d.get("topic") == PARTNER_INGEST and d.get("correlation_id", "").startswith(marker):
             out.append(d)
     return out
 
@@ -35,11 +35,19 @@ async def test_two_normalizers_share_the_partitions(stack, tmp_path):
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
     try:
         await producer.start()
-        # let both members join before pushing, so the group is balanced when records arrive
-        await wait_until(lambda: _both_started(tmp_path), timeout=60, what="two normalizers started")
-        import asyncio
+        # probes on every partition until both members have handled some: the group is balanced
+        probe = f"p{marker}"
 
-        await asyncio.sleep(8)
+        async def both_members_consume():
+            for i in range(8):
+                record = PartnerRecord(source="fej", source_record_id=f"{probe}-{uuid.uuid4().hex[:6]}-{i}",
+                                       url="https://exemple.org/s", title=f"Sonde {i}")
+                event = SourceRecordEvent.upsert(record, correlation_id=f"{probe}{i:04d}")
+                await producer.send(PARTNER_INGEST, event.model_dump_json().encode(), key=record.record_key.encode())
+            await producer.flush()
+            return all(_handled(tmp_path / f"n{i}" / "normalizer.log", probe) for i in range(2))
+
+        await wait_until(both_members_consume, timeout=90, interval=1, what="both normalizers consuming")
         for i in range(120):
             record = PartnerRecord(source="fej", source_record_id=f"{marker}-{i}", url="https://exemple.org/s",
                                    title=f"Projet {i}")
@@ -61,7 +69,3 @@ async def test_two_normalizers_share_the_partitions(stack, tmp_path):
     parts = [{d["partition"] for d in _handled(tmp_path / f"n{i}" / "normalizer.log", marker)} for i in range(2)]
     assert not parts[0] & parts[1], f"a partition belongs to one consumer at a time: {parts}"
 
-
-async def _both_started(tmp_path) -> bool:
-    return all((tmp_path / f"n{i}" / "normalizer.log").exists()
-               and '"starting"' in (tmp_path / f"n{i}" / "normalizer.log").read_text() for i in range(2))

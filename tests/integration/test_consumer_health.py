@@ -7,21 +7,15 @@ import uuid
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from libs.contracts.runtime import metrics
 from libs.contracts.runtime.health import GroupMonitor, serve_health
+from tests.integration.test_messaging import _topic
 from tools.devstack import free_port
 
 
 async def _topic_with(bootstrap: str, n: int) -> str:
-    topic = f"health-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    topic = await _topic(bootstrap)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:

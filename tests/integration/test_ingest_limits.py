@@ -73,12 +73,7 @@ async def test_a_bulk_line_of_any_size_is_answered_and_dead_lettered_and_good_li
     for size in sizes:  # a description at the contract's limit, past it, and past every other limit
         lines.append(orjson.dumps(_record(f"big-{size}", description="é" * size)))
     lines.append(orjson.dumps(_record("good-2")))
-    async with AsyncTestClient(_app(stack, url)) as client:
-        r = await client.post("/api/v1/ingest/bulk", content=b"\n".join(lines),
-                              headers={"X-API-Key": key, "content-type": "application/x-ndjson",
-                                       "X-Correlation-Id": cid})
-    assert r.status_code == 202, r.text[:300]
-    body = r.json()
+    body = await _bulk(stack, url, key, cid, lines)
     over = [s for s in sizes if s > limit]
     assert body["accepted"] == 2 + len(sizes) - len(over) and body["rejected"] == len(over)
     assert all("description" in rj["reason"] for rj in body["rejects"])
@@ -97,12 +92,7 @@ async def test_rejects_of_one_push_are_capped_in_letters_and_all_counted(stack, 
     cid = f"cap{bad}-" + uuid.uuid4().hex[:8]
     lines = [orjson.dumps(_record(f"g-{bad}-{i}")) for i in range(3)]
     lines += [orjson.dumps({"source": PARTNER, "n": i}) for i in range(bad)]
-    async with AsyncTestClient(_app(stack, url)) as client:
-        r = await client.post("/api/v1/ingest/bulk", content=b"\n".join(lines),
-                              headers={"X-API-Key": key, "content-type": "application/x-ndjson",
-                                       "X-Correlation-Id": cid})
-    assert r.status_code == 202, r.text[:300]
-    body = r.json()
+    body = await _bulk(stack, url, key, cid, lines)
     assert body["accepted"] == 3 and body["rejected"] == bad
     assert len(body["rejects"]) == min(bad, 100) and sum(body["reject_kinds"].values()) == bad
     want = min(bad, BULK_REJECT_LETTERS) + (1 if bad > BULK_REJECT_LETTERS else 0)
@@ -115,6 +105,16 @@ async def test_rejects_of_one_push_are_capped_in_letters_and_all_counted(stack, 
         assert sum(orjson.loads(summaries[0]["payload"])["kinds"].values()) == bad - BULK_REJECT_LETTERS
     else:
         assert summaries == []
+
+
+async def _bulk(stack, url: str, key: str, cid: str, lines: list[bytes]) -> dict:
+    """One NDJSON push under correlation id ``cid``; its 202 answer."""
+    async with AsyncTestClient(_app(stack, url)) as client:
+        r = await client.post("/api/v1/ingest/bulk", content=b"\n".join(lines),
+                              headers={"X-API-Key": key, "content-type": "application/x-ndjson",
+                                       "X-Correlation-Id": cid})
+    assert r.status_code == 202, r.text[:300]
+    return r.json()
 
 
 async def _key(url: str, name: str) -> str:

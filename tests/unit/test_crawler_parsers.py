@@ -300,13 +300,24 @@ def test_page_parsers_never_crash(doc: str) -> None:
 
 
 @given(MARKUP)
-def test_document_parsers_fail_only_with_value_error(doc: str) -> None:
+def test_document_parsers_read_or_refuse_with_a_reason(doc: str) -> None:
     body = doc.encode("utf-8", errors="replace")
-    for parse in (sitemap.parse_sitemap, feeds.parse_feed, lambda b: tabular.csv_records(b, "p")):
+    outcomes = {}
+    for name, parse in (("sitemap", sitemap.parse_sitemap), ("feed", feeds.parse_feed),
+                        ("csv", lambda b: tabular.csv_records(b, "p"))):
         try:
-            parse(body)
-        except ValueError:
-            pass
+            outcomes[name] = parse(body)
+        except ValueError as exc:
+            assert str(exc).strip(), f"{name}: a refusal must say why"
+            outcomes[name] = exc
+    if not isinstance(outcomes["sitemap"], ValueError):
+        assert outcomes["sitemap"].kind in ("urlset", "sitemapindex")
+        assert all(isinstance(e.loc, str) for e in outcomes["sitemap"].entries)
+    if not isinstance(outcomes["feed"], ValueError):
+        assert isinstance(outcomes["feed"], list)
+    if not isinstance(outcomes["csv"], ValueError):  # every row is a record or a reasoned rejection
+        assert all((m.record is None) != (m.error is None) for m in outcomes["csv"])
+        assert all(m.error for m in outcomes["csv"] if m.record is None)
 
 
 def test_csv_field_over_the_size_limit_is_a_value_error() -> None:

@@ -46,12 +46,12 @@ class Settings(BaseSettings):
     ingest_requests_per_minute: int = Field(120, ge=1, description="Pushes one API key may make per minute")
     ingest_records_per_minute: int = Field(200_000, ge=1, description="Records (and bulk lines) one API key "
                                                                        "may push per minute")
-    # contact (issue 7): replies by e-mail to reponse+<token>@<mail_domain>
+    # contact: replies by e-mail to reponse+<token>@<mail_domain>
     inbound_mailbox_dir: str | None = Field(".run/inbound", description="Maildir polled for replies by e-mail "
                                                                          "(empty: not polled)")
     inbound_secret: str | None = Field(None, description="Shared secret of POST /api/v1/inbound-mail (unset: off)")
     inbound_poll_s: float = Field(5.0, gt=0, description="Seconds between two polls of the inbound Maildir")
-    # accounts (issue 7)
+    # accounts
     secret_key: str | None = Field(None, description="Signs CSRF tokens; set the same value on every gateway replica "
                                                      "(unset: a random one per process)")
     session_cookie_secure: bool | None = Field(None, description="Secure flag of the session cookie (unset: on, "

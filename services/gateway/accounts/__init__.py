@@ -1,1 +1,1 @@
-"""Accounts (issue 7): users, sessions, roles, e-mail tokens, throttling, audit log, partner organisations."""
+"""Accounts: users, sessions, roles, e-mail tokens, throttling, audit log, partner organisations."""

@@ -1,4 +1,4 @@
-"""Matchmaking posts (issue 7): calls for expertise, job offers, job searches, offers of expertise.
+"""Matchmaking posts: calls for expertise, job offers, job searches, offers of expertise.
 
 - ``skills``: the controlled vocabulary of skills (data) and the free-text fallback;
 - ``domain``: pure rules — validation, search query, suggestions with French explanations, expiry;

@@ -11,7 +11,13 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import create_api_key, fresh_database, print_log_tails, wait_ready, wait_until
+from tests.conftest import (
+    create_api_key,
+    fresh_database,
+    print_log_tails,
+    wait_ready,
+    wait_until,
+)
 from tools.devstack import free_port
 
 pytestmark = pytest.mark.e2e

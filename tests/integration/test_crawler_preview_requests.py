@@ -10,15 +10,19 @@ import uuid
 import pytest
 import yaml
 
-from libs.contracts.events import PREVIEW_MAX_BYTES, PreviewCompleted, PreviewRequested
+from libs.contracts.events import (
+    PREVIEW_MAX_BYTES,
+    PartnerRecord,
+    PreviewCompleted,
+    PreviewRequested,
+)
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.config import load_partners
-from services.crawler.preview import Preview, to_event
 from services.crawler.crawl import RunStats
 from services.crawler.domain import Mapped
 from services.crawler.outcomes import Outcome
+from services.crawler.preview import Preview, to_event
 from services.crawler.preview_requests import answer, partner_for
-from libs.contracts.events import PartnerRecord
 from tests.fixtures.onboarding.grade import serve_split, truth
 
 

@@ -17,7 +17,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import PreviewCompleted, PreviewField, PreviewItem, PreviewRecord
+from libs.contracts.events import (
+    PreviewCompleted,
+    PreviewField,
+    PreviewItem,
+    PreviewRecord,
+)
 from libs.contracts.runtime.messaging import make_broker, publish
 from libs.contracts.runtime.settings import Settings
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS

@@ -8,7 +8,11 @@ from datetime import datetime, timezone
 
 from libs.contracts.events import CanonicalProject, Location, SourceRef
 from services.gateway.adapters.search_meili import LABELLED as READER_LABELLED
-from services.indexer.adapters.search_meili import LABELLED, meili_document, meili_settings
+from services.indexer.adapters.search_meili import (
+    LABELLED,
+    meili_document,
+    meili_settings,
+)
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import orjson
@@ -27,7 +27,12 @@ from litestar.params import Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
-from libs.contracts.events import PREVIEW_CONFIG_CHARS, PREVIEW_MAX_PAGES, PreviewCompleted, PreviewRequested
+from libs.contracts.events import (
+    PREVIEW_CONFIG_CHARS,
+    PREVIEW_MAX_PAGES,
+    PreviewCompleted,
+    PreviewRequested,
+)
 from libs.contracts.runtime.messaging import consumer, publish
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
 from services.gateway.accounts.identity import current_user

@@ -47,6 +47,7 @@ DEFAULT_PARTITIONS = 4
 DEADLETTER_RETENTION_MS = 30 * 24 * 3600 * 1000
 DEADLETTER_RETENTION_BYTES = 512 * 1024 * 1024
 MAX_MESSAGE_BYTES = 1024 * 1024
+PREVIEW_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     DEADLETTER: {
@@ -55,6 +56,9 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
         "max.message.bytes": str(MAX_MESSAGE_BYTES),
     },
     PARTNER_INGEST: {"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    # previews: the gateway keeps the answers in its own table; a week on the broker is plenty
+    CRAWL_PREVIEW_REQUESTS: {"retention.ms": str(PREVIEW_RETENTION_MS), "max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    CRAWL_PREVIEWS: {"retention.ms": str(PREVIEW_RETENTION_MS), "max.message.bytes": str(MAX_MESSAGE_BYTES)},
 }
 """Topic settings applied when the topics are created (``/entrypoint.sh topics``, ``make up``) and
 re-applied to existing topics by the same command. Dead letters are bounded (an excerpt of at most

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import gettext
+import re
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 from unidecode import unidecode
 
-FACET_FIELDS = ("theme", "stage", "engineering", "holder_type", "source", "region", "departement", "commune")
-"""Facets every backend counts. ``theme``, ``engineering`` and ``source`` are multi-valued."""
+FACET_FIELDS = ("theme", "stage", "engineering", "holder_type", "source", "country", "region", "departement",
+                "commune")
+"""Facets every backend counts. ``theme``, ``engineering`` and ``source`` are multi-valued. ``country``
+is the ISO 3166-1 alpha-2 code of a located project (``FR`` with overseas France; none when unlocated)."""
 
 MEILI_INDEX = "projects"
 MEILI_SETTINGS = {
@@ -33,6 +38,12 @@ class SearchDocument(BaseModel):
     holder_name: str | None = None
     holder_type: str | None = None
     source: list[str] = Field(default_factory=list)
+    country: str | None = None
+    """ISO 3166-1 alpha-2 code; None for a project not located at all."""
+    country_name: str | None = None
+    """The country's French name (pycountry's ISO 3166 names and their French translation)."""
+    locality: str | None = None
+    """Abroad: the city (world gazetteer name); in France the commune fields are used."""
     region: str | None = None
     region_name: str | None = None
     departement: str | None = None
@@ -44,6 +55,23 @@ class SearchDocument(BaseModel):
     lon: float | None = None
     first_seen: datetime
     updated_at: datetime
+
+
+@functools.lru_cache(maxsize=512)
+def country_name(code: str | None) -> str | None:
+    """French name of an ISO 3166-1 alpha-2 code (``BE`` → ``Belgique``); None for anything else."""
+    if not code or not re.fullmatch(r"[A-Z]{2}", code):
+        return None
+    import pycountry
+
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return None
+    try:
+        fr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["fr"]).gettext
+    except OSError:
+        fr = str
+    return fr(getattr(country, "common_name", None) or country.name)
 
 
 def fold(text: str) -> str:

@@ -21,6 +21,12 @@ HOLDER_EDITS = "projects.holder_edits.v1"
 """A verified holder's edits of the fields a holder owns (``HolderEditChanged``), keyed by
 canonical id; the indexer lays them over the canonical project."""
 
+CRAWL_PREVIEW_REQUESTS = "crawl.preview_requests.v1"
+"""An operator asks the crawler for a preview of a partner (``PreviewRequested``), keyed by request id."""
+CRAWL_PREVIEWS = "crawl.previews.v1"
+"""The crawler's answer (``PreviewCompleted``): records with their field sources, items set aside with
+their reasons; bounded well under the broker's message limit. Keyed by request id."""
+
 ALL_TOPICS = (
     PARTNER_INGEST,
     CRAWL_RECORDS,
@@ -31,6 +37,8 @@ ALL_TOPICS = (
     DEDUP_OVERRIDES,
     MATCHMAKING,
     HOLDER_EDITS,
+    CRAWL_PREVIEW_REQUESTS,
+    CRAWL_PREVIEWS,
 )
 
 DEFAULT_PARTITIONS = 4
@@ -39,6 +47,7 @@ DEFAULT_PARTITIONS = 4
 DEADLETTER_RETENTION_MS = 30 * 24 * 3600 * 1000
 DEADLETTER_RETENTION_BYTES = 512 * 1024 * 1024
 MAX_MESSAGE_BYTES = 1024 * 1024
+PREVIEW_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     DEADLETTER: {
@@ -47,6 +56,9 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
         "max.message.bytes": str(MAX_MESSAGE_BYTES),
     },
     PARTNER_INGEST: {"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    # previews: the gateway keeps the answers in its own table; a week on the broker is plenty
+    CRAWL_PREVIEW_REQUESTS: {"retention.ms": str(PREVIEW_RETENTION_MS), "max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    CRAWL_PREVIEWS: {"retention.ms": str(PREVIEW_RETENTION_MS), "max.message.bytes": str(MAX_MESSAGE_BYTES)},
 }
 """Topic settings applied when the topics are created (``/entrypoint.sh topics``, ``make up``) and
 re-applied to existing topics by the same command. Dead letters are bounded (an excerpt of at most

@@ -15,6 +15,7 @@ from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
 from services.crawler.handlers import BrokerEmitter, crawl_partner
+from services.crawler.preview_requests import register as register_previews
 
 SERVICE = "crawler"
 PARALLEL_PARTNERS = 4
@@ -29,11 +30,12 @@ def create_app() -> FastStream:
     app = FastStream(broker, logger=None)
     tasks: list[asyncio.Task] = []
     enabled = [p for p in partners.partners if p.enabled]
+    client = PoliteClient(partners.user_agent)  # shared: one request at a time per host, previews included
+    register_previews(broker, partners, client)
 
     async def loop() -> None:
         engine = create_async_engine(cfg.database_url, pool_size=PARALLEL_PARTNERS + 1, pool_pre_ping=True)
         store = CrawlStore(engine)
-        client = PoliteClient(partners.user_agent)
         emitter = BrokerEmitter(broker)
         gate = asyncio.Semaphore(PARALLEL_PARTNERS)
         due: dict[str, float] = {}
@@ -76,7 +78,6 @@ def create_app() -> FastStream:
             log.exception("crawl loop stopped")
             raise
         finally:
-            await client.close()
             await engine.dispose()
 
     @app.after_startup
@@ -89,6 +90,7 @@ def create_app() -> FastStream:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
 
     return app
 

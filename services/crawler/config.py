@@ -323,6 +323,11 @@ def load_partners(path: str | Path | None = None) -> PartnersFile:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read partners file: {exc}") from None
+    return parse_partners(data, str(path))
+
+
+def parse_partners(data, origin: str) -> PartnersFile:
+    """A partners file's parsed YAML → validated partners; errors name the partner and field."""
     try:
         parsed = PartnersFile.model_validate(data)
     except ValidationError as exc:
@@ -336,9 +341,9 @@ def load_partners(path: str | Path | None = None) -> PartnersFile:
             else:
                 msg = err["msg"]
             problems.append(f"{_where(loc, data)}: {msg}")
-        raise ConfigError(f"{path}: invalid partners file:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(f"{origin}: invalid partners file:\n  " + "\n  ".join(problems)) from None
     slugs = [p.slug for p in parsed.partners]
     dupes = {s for s in slugs if slugs.count(s) > 1}
     if dupes:
-        raise ConfigError(f"{path}: duplicate partner slugs: {', '.join(sorted(dupes))}")
+        raise ConfigError(f"{origin}: duplicate partner slugs: {', '.join(sorted(dupes))}")
     return parsed

@@ -73,10 +73,10 @@ def _state(request: Request | ASGIConnection) -> State:
     return request.app.state
 
 
-def _query(q, theme, stage, engineering, holder_type, source, region, departement, commune,
+def _query(q, theme, stage, engineering, holder_type, source, country, region, departement, commune,
            lat, lon, radius_km, bbox, sort, page, per_page) -> SearchQuery:
     filters = {k: v for k, v in dict(theme=theme, stage=stage, engineering=engineering, holder_type=holder_type,
-                                     source=source, region=region, departement=departement,
+                                     source=source, country=country, region=region, departement=departement,
                                      commune=commune).items() if v}
     return parse_search(q=q, filters=filters, lat=lat, lon=lon, radius_km=radius_km, bbox=bbox, sort=sort,
                         page=page, per_page=per_page)
@@ -97,6 +97,7 @@ async def search(
     engineering: Multi = None,
     holder_type: Multi = None,
     source: Multi = None,
+    country: Multi = None,
     region: Multi = None,
     departement: Multi = None,
     commune: Multi = None,
@@ -111,7 +112,7 @@ async def search(
     """The answer (hits highlighted) is cached whole per gateway process while the index does not
     change (``SearchBackend.memo``): a repeated search costs no database work and no encoding."""
     try:
-        query = _query(q, theme, stage, engineering, holder_type, source, region, departement, commune,
+        query = _query(q, theme, stage, engineering, holder_type, source, country, region, departement, commune,
                        lat, lon, radius_km, bbox, sort, page, per_page)
     except QueryError as exc:
         raise ValidationException(str(exc)) from None
@@ -147,7 +148,7 @@ def _query_from(request: Request, **overrides) -> SearchQuery:
 
 
 SEARCH_PARAMS = ("q", "lat", "lon", "radius_km", "bbox", "sort", "page", "per_page", "zoom", "format", "limit",
-                 "theme", "stage", "engineering", "holder_type", "source", "region", "departement", "commune")
+                 "theme", "stage", "engineering", "holder_type", "source", "country", "region", "departement", "commune")
 
 
 def _reject_unknown(request: Request, allowed: tuple[str, ...]) -> None:
@@ -325,7 +326,7 @@ async def ready(request: Request) -> Response:
 
 
 FACET_TITLES = {"theme": "Thématique", "stage": "Étape", "engineering": "Ingénierie", "holder_type": "Porteur",
-                "source": "Source", "region": "Région", "departement": "Département", "commune": "Commune"}
+                "source": "Source", "country": "Pays", "region": "Région", "departement": "Département", "commune": "Commune"}
 
 
 def _labels(result: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -2,7 +2,7 @@
 
 A candidate set is every project that matches a search's words (every project when there are
 none), as columns: ids in the database's id order, first seen, text rank, coordinates, and the
-eight facets. The gateway fetches it once per distinct words and index generation
+nine facets. The gateway fetches it once per distinct words and index generation
 (``adapters/search.py``), then answers every combination of facets, geo, sort and page from it:
 a visitor who ticks a facet, moves the map or turns a page costs no database work.
 
@@ -27,8 +27,9 @@ from libs.contracts.search import FACET_FIELDS
 from services.gateway.domain import EARTH_RADIUS_KM
 
 MULTI = ("theme", "engineering", "source")
-SINGLE = ("stage", "holder_type", "region", "departement", "commune")
-LABEL_COLUMNS = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+SINGLE = ("stage", "holder_type", "country", "region", "departement", "commune")
+LABEL_COLUMNS = {"country": "country_name", "region": "region_name", "departement": "departement_name",
+                 "commune": "commune_name"}
 COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values())
 """What the adapter selects, in this order: ``first_seen`` as epoch seconds (+inf when unknown),
 ``r`` the text rank, ``lat``/``lon`` NaN when unknown, facets as stored, labels."""

@@ -22,6 +22,7 @@ EARTH_RADIUS_KM = 6371.0
 
 _PATTERNS = {
     "source": re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+    "country": re.compile(r"^[A-Z]{2}$"),
     "region": re.compile(r"^(?:\d{2}|COM)$"),
     "departement": re.compile(r"^(?:\d{2,3}|2[AB])$"),
     "commune": re.compile(r"^(?:\d{5}|2[AB]\d{3})$"),

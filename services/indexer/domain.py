@@ -8,6 +8,7 @@ each merged field records which source it came from.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from libs.contracts.events import (
     NormalizedProject,
     SourceRef,
 )
-from libs.contracts.search import SearchDocument
+from libs.contracts.search import SearchDocument, country_name
 from libs.contracts.taxonomy import taxonomy
 from services.indexer.dedup import new_canonical_id as canonical_id  # noqa: F401  (re-exported)
 
@@ -120,6 +121,9 @@ def same_content(a: CanonicalProject, b: CanonicalProject) -> bool:
 
 def search_document(project: CanonicalProject, version: int) -> SearchDocument:
     loc = project.location
+    # a located project's country (its ISO code, as the geocoder gives it); an unlocated one has none
+    located = loc.precision != "none" or loc.country != "FR"
+    country = loc.country if located and re.fullmatch(r"[A-Z]{2}", loc.country or "") else None
     return SearchDocument(
         id=project.id,
         version=version,
@@ -133,6 +137,9 @@ def search_document(project: CanonicalProject, version: int) -> SearchDocument:
         holder_name=project.holder_name,
         holder_type=project.holder_type,
         source=sorted({s.partner for s in project.sources}),
+        country=country,
+        country_name=country_name(country),
+        locality=loc.locality,
         region=loc.region_code,
         region_name=loc.region_name,
         departement=loc.departement_code,

@@ -77,6 +77,7 @@ OPERATOR = {(m, p) for m, p in [
     ("POST", "/operateur/moderateurs/{user_id:int}/retirer"),
     ("POST", "/api/v1/projects/{project_id:str}/holder/revoke"),
     ("GET", "/operateur/collecte"), ("GET", "/operateur/collecte/{slug:str}"),
+    ("GET", "/operateur/apercus"), ("POST", "/operateur/apercus"), ("GET", "/operateur/apercus/{request_id:str}"),
 ]}
 MODERATOR = {
     ("GET", "/moderation"), ("POST", "/api/v1/matchmaking/posts/{post_id:str}/hide"),

@@ -25,10 +25,18 @@ WORDS = [*KEYWORDS, "jardn partage", "epiceri", "ressourcerei", "velo", "lien so
 THEME_SLUGS = sorted({t for ts in THEMES.values() for t in ts})
 
 
+ABROAD = [("BE", "Brussels", 50.8503, 4.3517), ("CH", "Geneva", 46.2022, 6.1457), ("CA", "Montreal", 45.5088, -73.5878),
+          ("BE", "Liege", 50.6337, 5.5675)]
+
+
 def _corpus(n: int) -> list:
     out = []
     for i, p in enumerate(projects(n, seed=3)):
-        if i % 17 == 0:  # unlocated: no coordinates (sorted last by nearest, outside every radius)
+        if i % 13 == 0:  # abroad, as the geocoder places a city abroad: a country, a locality, no French place
+            country, city, lat, lon = ABROAD[(i // 13) % len(ABROAD)]
+            p = p.model_copy(update={"location": Location(country=country, locality=city, lat=lat, lon=lon,
+                                                          precision="commune", method="abroad-city")})
+        elif i % 17 == 0:  # unlocated: no coordinates (sorted last by nearest, outside every radius)
             p = p.model_copy(update={"location": Location(departement_code=p.location.departement_code,
                                                           region_code=p.location.region_code)})
         if i % 29 == 0:  # same first seen as its neighbour: ties broken by id
@@ -51,6 +59,8 @@ def _random_query(rng: random.Random) -> dict:
         params["filters"]["engineering"] = [rng.choice(ENGINEERING)]
     if rng.random() < 0.15:
         params["filters"]["region"] = rng.sample(["11", "84", "93", "32", "76", "44"], k=rng.randint(1, 2))
+    if rng.random() < 0.2:
+        params["filters"]["country"] = rng.sample(["FR", "BE", "CH", "CA", "DE"], k=rng.randint(1, 2))
     if rng.random() < 0.1:
         params["filters"]["departement"] = rng.sample(["75", "69", "13", "59", "31", "33"], k=2)
     geo = rng.random()
@@ -104,6 +114,7 @@ async def test_random_searches_give_the_sql_answers(readers):
         for part in ("total", "hits", "facets", "labels"):
             assert got[part] == expected[part], (n, params, part, {k: _difference(got[part][k], expected[part][k]) for k in got[part]} if part == "labels" else _difference(got[part], expected[part]))
     assert memory.candidates.hits > 250  # the in-memory path answered (one candidate set per words)
+    assert {"FR", "BE", "CH", "CA"} <= set((await sql.search(parse_search()))["facets"]["country"])
     assert memory.candidates.misses <= len(set(WORDS)) + 2
 
 

@@ -30,7 +30,8 @@ from services.indexer.domain import search_document
 
 MEILI_IMAGE = "getmeili/meilisearch:v1.12"
 HIT_FIELDS = set(SearchDocument.model_fields)
-LABELLED = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
+            "commune": "commune_name"}
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 
 # --------------------------------------------------------------------------- fixtures: data
@@ -50,8 +51,8 @@ PLACES = {
                       postcode="13001", lat=43.2965, lon=5.3698),
     "mayotte": dict(region_code="06", region_name="Mayotte", departement_code="976", departement_name="Mayotte",
                     commune_code="97611", commune_name="Mamoudzou", postcode="97600", lat=-12.7806, lon=45.2279),
-    "bruxelles": dict(country="BE", commune_name="Bruxelles", postcode="1000", lat=50.8503, lon=4.3517,
-                      precision="commune", method="gazetteer"),
+    "bruxelles": dict(country="BE", locality="Brussels", postcode="1000", lat=50.8503, lon=4.3517,
+                      precision="commune", method="abroad-city"),  # as the geocoder places a city abroad
     "pevele": dict(region_code="32", region_name="Hauts-de-France", departement_code="59", departement_name="Nord",
                    precision="departement", method="postcode"),  # no coordinates
 }
@@ -301,7 +302,7 @@ async def test_text_and_filter(index):
 FILTERS = {
     "theme": ["environnement-dechets"], "stage": ["developpement"], "engineering": ["technique"],
     "holder_type": ["association"], "source": ["beta"], "region": ["32"], "departement": ["69"],
-    "commune": ["59512"],
+    "commune": ["59512"], "country": ["BE"],
 }
 
 
@@ -342,6 +343,26 @@ async def test_facets_without_filters(index):
     assert result["labels"] == labels
     assert result["facets"]["theme"]["alimentation"] == 6
     assert result["labels"]["region"]["06"] == "Mayotte"
+
+
+async def test_country_facet_and_filter(index):
+    _, reader = index
+    result = await search(reader)
+    assert result["facets"]["country"] == {"FR": len(PROJECTS) - 1, "BE": 1}
+    assert result["labels"]["country"] == {"FR": "France", "BE": "Belgique"}  # French names
+    query = parse_search(filters={"country": ["BE"]})
+    result = await reader.search(query)
+    assert ids_of(result) == {"repair-bruxelles"} and result["total"] == 1
+    facets, labels = expected_facets(query)
+    assert result["facets"] == facets and result["labels"] == labels
+    assert result["facets"]["region"] == {} and result["facets"]["departement"] == {}  # never in France
+    [hit] = result["hits"]
+    assert (hit["country"], hit["country_name"], hit["locality"]) == ("BE", "Belgique", "Brussels")
+    assert (hit["lat"], hit["lon"]) == (50.8503, 4.3517)  # on the map at its city
+    # its city is searchable; France (FR) without it
+    assert ids_of(await search(reader, q="brussels")) == {"repair-bruxelles"}
+    france = await search(reader, filters={"country": ["FR"]}, per_page=50)
+    assert "repair-bruxelles" not in ids_of(france) and france["total"] == len(PROJECTS) - 1
 
 
 async def test_disjunctive_facets(index):

@@ -16,11 +16,12 @@ LILLE, ROUBAIX, PARIS = (50.6292, 3.0573), (50.6942, 3.1746), (48.8566, 2.3522)
 
 def row(id, first_seen=1000.0, r=0.0, at=(NAN, NAN), theme=(), engineering=(), source=("avise",), stage=None,
         holder_type=None, region=None, departement=None, commune=None, region_name=None,
-        departement_name=None, commune_name=None):
+        departement_name=None, commune_name=None, country=None, country_name=None):
     values = dict(id=id, first_seen=first_seen, r=r, lat=at[0], lon=at[1], theme=list(theme),
                   engineering=list(engineering), source=list(source), stage=stage, holder_type=holder_type,
                   region=region, departement=departement, commune=commune, region_name=region_name,
-                  departement_name=departement_name, commune_name=commune_name)
+                  departement_name=departement_name, commune_name=commune_name, country=country,
+                  country_name=country_name)
     return tuple(values[c] for c in COLUMNS)
 
 

@@ -199,6 +199,7 @@ def test_search_document_carries_facets() -> None:
     assert doc.url == "https://avise.example.org/1"  # first source in record-key order
     assert (doc.first_seen, doc.updated_at) == (T0, NOW)
     assert doc.description == "Longue description"
+    assert (doc.country, doc.country_name, doc.locality) == ("FR", "France", None)
 
 
 def test_search_document_abroad_has_no_french_facets() -> None:
@@ -206,6 +207,23 @@ def test_search_document_abroad_has_no_french_facets() -> None:
     doc = search_document(c, 1)
     assert doc.region is None and doc.departement is None and doc.commune is None and doc.lat is None
     assert doc.source == ["esspace"]
+    assert (doc.country, doc.country_name) == ("BE", "Belgique")
+
+
+def test_search_document_abroad_city_is_on_the_map_with_its_country() -> None:
+    brussels = Location(country="BE", locality="Brussels", lat=50.8503, lon=4.3517, precision="commune",
+                        method="abroad-city", confidence=0.85)
+    doc = search_document(merge("cid", [member("esspace", "52", location=brussels)], NOW), 1)
+    assert (doc.country, doc.country_name, doc.locality, doc.lat, doc.lon) == ("BE", "Belgique", "Brussels", 50.8503,
+                                                                              4.3517)
+    assert doc.region is None and doc.departement is None and doc.commune is None
+
+
+def test_search_document_unlocated_has_no_country() -> None:
+    doc = search_document(merge("cid", [member("avise", "9", location=Location())], NOW), 1)
+    assert doc.country is None and doc.country_name is None
+    swiss = search_document(merge("cid", [member("avise", "9", location=Location(country="CH"))], NOW), 1)
+    assert (swiss.country, swiss.country_name) == ("CH", "Suisse")  # abroad, even without a precision
 
 
 def test_every_location_precision_has_a_merge_rank() -> None:

@@ -31,7 +31,8 @@ from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
 from services.gateway.domain import SearchQuery
 
 HIT_FIELDS = list(SearchDocument.model_fields)
-LABELLED = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
+            "commune": "commune_name"}
 """Same convention as the indexer's writer: ``<facet>_label`` = ``"<code>|<name>"``."""
 LABEL_SEPARATOR = "|"
 DOCUMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,511}$")  # what Meilisearch accepts as a document id

@@ -31,7 +31,7 @@ REBUILD_BATCH = 500
 REBUILD_LOCK = 60_406  # pg_advisory_lock key: one rebuild at a time
 COLUMNS = ("id, version, deleted, doc, title_folded, body_folded, theme, stage, engineering, holder_type, source, "
            "region, departement, commune, lat, lon, first_seen, updated_at, indexed_at, region_name, departement_name, "
-           "commune_name")
+           "commune_name, country, country_name")
 
 
 class PostgresIndexWriter:
@@ -44,24 +44,26 @@ class PostgresIndexWriter:
     def _params(project: CanonicalProject, version: int) -> dict:
         doc = search_document(project, version)
         body = " ".join(filter(None, [doc.summary, doc.description, doc.holder_name, doc.commune_name,
-                                      doc.departement_name, doc.region_name]))
+                                      doc.departement_name, doc.region_name,
+                                      doc.locality]))
         return dict(id=doc.id, version=version, title_folded=fold(doc.title), body_folded=fold(body),
                     theme=doc.theme, stage=doc.stage, engineering=doc.engineering, holder_type=doc.holder_type,
                     source=doc.source, region=doc.region, departement=doc.departement, commune=doc.commune,
                     lat=doc.lat, lon=doc.lon, first_seen=doc.first_seen, updated_at=doc.updated_at,
                     region_name=doc.region_name, departement_name=doc.departement_name,
-                    commune_name=doc.commune_name, doc=doc.model_dump_json(), project=project.model_dump_json())
+                    commune_name=doc.commune_name, country=doc.country, country_name=doc.country_name,
+                    doc=doc.model_dump_json(), project=project.model_dump_json())
 
     @staticmethod
     def _upsert_sql(table: str) -> str:
         return f"""
                 INSERT INTO {table} (id, version, deleted, doc, title_folded, body_folded, theme, stage,
                     engineering, holder_type, source, region, departement, commune, lat, lon, first_seen, updated_at,
-                    region_name, departement_name, commune_name)
+                    region_name, departement_name, commune_name, country, country_name)
                 VALUES (:id, :version, false, CAST(:doc AS jsonb) || jsonb_build_object('project', CAST(:project AS jsonb)),
                     :title_folded, :body_folded, :theme, :stage, :engineering, :holder_type, :source, :region,
                     :departement, :commune, :lat, :lon, :first_seen, :updated_at,
-                    :region_name, :departement_name, :commune_name)
+                    :region_name, :departement_name, :commune_name, :country, :country_name)
                 ON CONFLICT (id) DO UPDATE SET version=EXCLUDED.version, deleted=false, doc=EXCLUDED.doc,
                     title_folded=EXCLUDED.title_folded, body_folded=EXCLUDED.body_folded, theme=EXCLUDED.theme,
                     stage=EXCLUDED.stage, engineering=EXCLUDED.engineering, holder_type=EXCLUDED.holder_type,
@@ -69,7 +71,7 @@ class PostgresIndexWriter:
                     commune=EXCLUDED.commune, lat=EXCLUDED.lat, lon=EXCLUDED.lon,
                     first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at, indexed_at=now(),
                     region_name=EXCLUDED.region_name, departement_name=EXCLUDED.departement_name,
-                    commune_name=EXCLUDED.commune_name
+                    commune_name=EXCLUDED.commune_name, country=EXCLUDED.country, country_name=EXCLUDED.country_name
                 WHERE {table}.version < EXCLUDED.version
                 """
 
@@ -95,7 +97,8 @@ class PostgresIndexWriter:
                 ON CONFLICT (id) DO UPDATE SET version=EXCLUDED.version, deleted=true, doc=NULL,
                     title_folded='', body_folded='', theme='{}', engineering='{}', source='{}',
                     stage=NULL, holder_type=NULL, region=NULL, departement=NULL, commune=NULL, lat=NULL, lon=NULL,
-                    region_name=NULL, departement_name=NULL, commune_name=NULL, indexed_at=now()
+                    region_name=NULL, departement_name=NULL, commune_name=NULL, country=NULL, country_name=NULL,
+                    indexed_at=now()
                 WHERE search_documents.version < EXCLUDED.version
                 """), {"id": canonical_id, "version": version})
             return result.rowcount > 0

@@ -33,7 +33,8 @@ from libs.contracts.events import CanonicalProject
 from libs.contracts.search import MEILI_INDEX, MEILI_SETTINGS
 from services.indexer.domain import search_document
 
-LABELLED = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}
+LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
+            "commune": "commune_name"}
 """Facets whose values are codes; ``<facet>_label`` = ``"<code>|<name>"`` (same convention in the reader)."""
 LABEL_SEPARATOR = "|"
 MAX_TOTAL_HITS = 10_000  # the gateway's MAX_RESULT_WINDOW: totals are exact up to this
@@ -48,9 +49,9 @@ def meili_settings() -> dict[str, Any]:
     """The contract's MEILI_SETTINGS, completed so Meilisearch answers like the PostgreSQL reader."""
     settings = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
                 for k, v in MEILI_SETTINGS.items()}
-    # the PostgreSQL reader also matches département and région names
+    # the PostgreSQL reader also matches département and région names, and the foreign city
     settings["searchableAttributes"] = list(dict.fromkeys(
-        [*settings["searchableAttributes"], "departement_name", "region_name"]))
+        [*settings["searchableAttributes"], "departement_name", "region_name", "locality"]))
     settings["filterableAttributes"] = list(dict.fromkeys(
         [*settings["filterableAttributes"], "deleted", "first_seen_month", "indexed_at_ts",
          *(f"{f}_label" for f in LABELLED)]))

@@ -86,6 +86,8 @@ MODERATOR = {
     ("POST", "/annonces/{post_id:str}/demasquer"), ("GET", "/api/v1/contact/reports"),
     ("POST", "/api/v1/contact/messages/{message_id:int}/hide"), ("POST", "/api/v1/contact/messages/{message_id:int}/unhide"),
     ("GET", "/moderation/messages"), ("POST", "/moderation/messages/{message_id:int}/{op:str}"),
+    ("GET", "/moderation/doublons"), ("POST", "/moderation/doublons/decision"),
+    ("GET", "/api/v1/moderation/dedup/queue"),
 }
 PARTNER_OR_OPERATOR = {  # claim review: a partner user of one of the project's sources, or an operator
     ("GET", "/api/v1/claims/pending"), ("GET", "/revendications"),

@@ -62,15 +62,13 @@ async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, wh
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-async def read_deadletters(bootstrap: str, predicate, *, want: int = 1, timeout: float = 30.0) -> list[dict]:
-    """Dead letters (as dicts) matching ``predicate``, read from the start of deadletter.v1 until
-    ``want`` are found or ``timeout`` passes; nothing is committed."""
+async def read_topic(bootstrap: str, topic: str, predicate, *, want: int = 1, timeout: float = 30.0) -> list[dict]:
+    """Messages of ``topic`` (as dicts) matching ``predicate``, read from its start until ``want``
+    are found or ``timeout`` passes; nothing is committed."""
     import orjson
     from aiokafka import AIOKafkaConsumer
 
-    from libs.contracts.topics import DEADLETTER
-
-    consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     found: list[dict] = []
@@ -82,6 +80,13 @@ async def read_deadletters(bootstrap: str, predicate, *, want: int = 1, timeout:
     finally:
         await consumer.stop()
     return found
+
+
+async def read_deadletters(bootstrap: str, predicate, *, want: int = 1, timeout: float = 30.0) -> list[dict]:
+    """Dead letters (as dicts) matching ``predicate``: :func:`read_topic` on deadletter.v1."""
+    from libs.contracts.topics import DEADLETTER
+
+    return await read_topic(bootstrap, DEADLETTER, predicate, want=want, timeout=timeout)
 
 
 def wait_ready(base_url: str, timeout: float = 60.0) -> None:

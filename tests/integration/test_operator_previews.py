@@ -6,13 +6,10 @@ unanswered stops reloading and says so."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -27,7 +24,7 @@ from libs.contracts.runtime.messaging import make_broker, publish
 from libs.contracts.runtime.settings import Settings
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
 from services.gateway.app import create_app
-from tests.conftest import fresh_database, wait_until
+from tests.conftest import fresh_database, read_topic, wait_until
 from tests.helpers_accounts import create_user, login
 
 OPERATOR = "op.previews@example.org"
@@ -44,21 +41,6 @@ async def env(stack, tmp_path):
     await engine.dispose()
 
 
-async def _requests_on_topic(bootstrap: str, request_id: str, timeout: float = 20.0) -> list[dict]:
-    consumer = AIOKafkaConsumer(CRAWL_PREVIEW_REQUESTS, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline and not found:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                found += [d for d in (orjson.loads(r.value) for r in records) if d["request_id"] == request_id]
-    finally:
-        await consumer.stop()
-    return found
-
-
 async def test_request_published_and_answer_stored_and_shown(env, stack) -> None:
     app, engine = env
     async with AsyncTestClient(app=app) as client:
@@ -70,7 +52,7 @@ async def test_request_published_and_answer_stored_and_shown(env, stack) -> None
                               follow_redirects=False)
         assert r.status_code == 303, r.text
         request_id = re.fullmatch(r"/operateur/apercus/([0-9a-f]{32})", r.headers["location"]).group(1)
-        [sent] = await _requests_on_topic(stack.bootstrap, request_id)
+        [sent] = await read_topic(stack.bootstrap, CRAWL_PREVIEW_REQUESTS, lambda d: d["request_id"] == request_id, timeout=20)
         assert (sent["partner"], sent["max_pages"], sent["config_yaml"]) == ("dv-open", 7, "slug: dv-open\nname: Essai")
         assert sent["requested_by"].startswith("user#")
 

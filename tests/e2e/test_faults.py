@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
+from collections import Counter
 
 import httpx
 import pytest
@@ -46,11 +47,18 @@ async def _push(bootstrap: str, marker: str, n: int) -> None:
         await producer.stop()
 
 
-async def _indexed(engine, marker: str) -> int:
+async def _sources(engine, marker: str) -> Counter:
+    """How many live projects hold each source record whose id starts with ``marker``."""
     async with engine.connect() as conn:
-        return (await conn.execute(text(
-            "SELECT count(*) FROM search_documents WHERE NOT deleted AND doc->>'title' LIKE :m"),
-            {"m": f"%{marker}%"})).scalar()
+        rows = (await conn.execute(text(
+            "SELECT s->>'record_id' AS rid FROM search_documents d, jsonb_array_elements(d.doc->'project'->'sources') s "
+            "WHERE NOT d.deleted AND s->>'record_id' LIKE :m"), {"m": f"{marker}-%"})).all()
+    return Counter(r.rid for r in rows)
+
+
+async def _indexed(engine, marker: str) -> int:
+    """Source records pushed under ``marker`` that are in the index (merged or not)."""
+    return len(await _sources(engine, marker))
 
 
 def _durable(database_url: str) -> None:
@@ -136,11 +144,9 @@ async def _in_flight(bootstrap: str, engine, stream: Stream) -> tuple[int, int]:
 
 
 async def _exactly_once(engine, marker: str, n: int) -> None:
-    async with engine.connect() as conn:
-        titles = (await conn.execute(text(
-            "SELECT doc->>'title' FROM search_documents WHERE NOT deleted AND doc->>'title' LIKE :m"),
-            {"m": f"%{marker}%"})).scalars().all()
-    assert len(titles) == len(set(titles)) == n, (len(titles), len(set(titles)), n)
+    """Every record pushed is in exactly one live project (two may merge: each keeps its source)."""
+    counts = await _sources(engine, marker)
+    assert len(counts) == n and set(counts.values()) == {1}, (len(counts), n, counts.most_common(2))
 
 
 async def test_database_killed_mid_stream(stack, pipeline_services):

@@ -274,6 +274,7 @@ def consumer(
         # output acknowledgements awaited once per batch, then one commit
         async def _batch(body: list[bytes], message: KafkaMessage) -> None:
             records = message.raw_message
+            _log_received(records)
             async with deferred_confirms():
                 for raw in records:
                     await run_one(broker, service, model, fn, raw.value or b"", raw)
@@ -284,6 +285,18 @@ def consumer(
         return fn
 
     return register
+
+
+def _log_received(records: tuple) -> None:
+    """One line per partition of a polled batch, before any of it is handled: with the group's
+    committed offsets it tells what a crash now would redeliver."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for raw in records:
+        span = spans.setdefault((raw.topic, raw.partition), [raw.offset, raw.offset])
+        span[1] = raw.offset
+    for (topic, partition), (first, last) in spans.items():
+        log.info("batch received", topic=topic, partition=partition, first_offset=first, last_offset=last,
+                 size=last - first + 1)
 
 
 def _record_batch_lag(service: str, message: Any, records: tuple) -> None:
@@ -332,6 +345,7 @@ def batch_consumer(
 
         async def _batch(body: list[bytes], message: KafkaMessage) -> None:
             records = message.raw_message
+            _log_received(records)
             started = time.perf_counter()
             async with deferred_confirms():
                 valid: list[tuple[M, Any]] = []

@@ -12,6 +12,8 @@ itself) until the answer is there. Operators only; forms carry the CSRF token.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -156,11 +158,32 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     async def preview_completed(done: PreviewCompleted) -> str:
         return await store_answer(engine, done)
 
-    await broker.start()
+    # joining the group must not hold up the gateway's start (nor its stop): it runs beside it
+    joining = asyncio.create_task(_start(broker))
     try:
         yield
     finally:
-        await broker.stop()
+        joining.cancel()
+        with contextlib.suppress(BaseException):
+            await joining
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broker.stop(), 10)
+
+
+async def _start(broker: KafkaBroker) -> None:
+    """Start the subscriber, retrying while the broker is away."""
+    attempt = 0
+    while True:
+        try:
+            await broker.start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — the gateway serves without previews meanwhile
+            attempt += 1
+            log.warning("preview subscriber not started, retrying", error=f"{type(exc).__name__}: {exc}",
+                        attempt=attempt)
+            await asyncio.sleep(min(30, 2 ** attempt))
 
 
 routes = [preview_form, ask_preview, preview_page]

@@ -8,7 +8,9 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import orjson
+import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.contracts.events import (
@@ -21,6 +23,14 @@ from libs.contracts.events import (
     ProjectGeocoded,
 )
 from services.indexer import domain
+from services.indexer.adapters.candidates import (
+    BLOCK_LOCKS,
+    CLUSTER_LOCKS,
+    FeatureCache,
+    is_deadlock,
+    lock,
+)
+from services.indexer.adapters.matching import match, prescore
 from services.indexer.dedup import (
     Edge,
     Features,
@@ -29,15 +39,13 @@ from services.indexer.dedup import (
     cluster,
     features,
     new_canonical_id,
-    score,
 )
-from services.indexer.dedup.features import StaleFeatures
-from services.indexer.dedup.scoring import KEEP_WEIGHT
+
+log = structlog.get_logger()
 
 BLOCK_CAP = 300
 """A block holding more records than this is not selective (a common word, a big city): skipped."""
-MAX_CANDIDATES = 2000
-LOCK = 0x6465647570  # one advisory lock: dedup transactions are serialised (see docs/dedup.md)
+ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again (see adapters/candidates.py)
 
 
 def _json(model) -> str:
@@ -64,9 +72,10 @@ class DedupStore:
     changed project instead of one per event, in a fixed number of statements.
     """
 
-    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP):
+    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP, cache_size: int = 200_000):
         self.engine = engine
         self.block_cap = block_cap
+        self.cache = FeatureCache(cache_size)
 
     async def apply(self, event: ProjectGeocoded) -> list[CanonicalChanged]:
         return await self.apply_batch([event])
@@ -77,10 +86,19 @@ class DedupStore:
         matching changed, see ``rescore_all``) instead of being a replay."""
         if not events:
             return []
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self._apply_batch(events, rescore)
+            except DBAPIError as exc:
+                if attempt == ATTEMPTS - 1 or not is_deadlock(exc):
+                    raise
+                log.info("dedup deadlock victim, running the batch again", events=len(events), attempt=attempt + 1)
+        raise AssertionError("unreachable")
+
+    async def _apply_batch(self, events: list[ProjectGeocoded], rescore: bool) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
         latest: dict[str, CanonicalChanged] = {}
         async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:l)"), {"l": LOCK})
             segment: list[ProjectGeocoded] = []
             seen: set[str] = set()
             for event in events:
@@ -100,8 +118,9 @@ class DedupStore:
         cause = events[-1]
         keys = [e.key for e in events]
         olds = {r["record_key"]: r for r in (await conn.execute(
-            text("SELECT record_key, canonical_id, content_hash, location, url, deleted FROM dedup_records "
-                 "WHERE record_key = ANY(:k)"), {"k": keys})).mappings().all()}
+            text("SELECT record_key, canonical_id, content_hash, location, url, deleted, "
+                 "ARRAY(SELECT block_key FROM dedup_blocks b WHERE b.record_key = r.record_key) AS blocks "
+                 "FROM dedup_records r WHERE record_key = ANY(:k)"), {"k": keys})).mappings().all()}
         emit: set[str] = set()  # replays: re-emit the current state
         upserts: list[tuple[ProjectGeocoded, Features]] = []
         deletions: list[str] = []
@@ -126,6 +145,11 @@ class DedupStore:
                 else:
                     deletions.append(e.key)
         changed_keys = [e.key for e, _ in upserts] + deletions
+        scored = await prescore(conn, self.cache, self.block_cap, upserts, now) if upserts else {}
+        # the records' blocks, old and new: from here on no other transaction writes a record that
+        # could be compared with one of these (candidates read above are checked again below)
+        await lock(conn, BLOCK_LOCKS, {b for k in changed_keys for b in (olds[k]["blocks"] if k in olds else ())}
+                   | {b for _, f in upserts for b in block_keys(f)})
         if changed_keys:
             gone = (await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key = ANY(:k) RETURNING block_key"),
                                        {"k": changed_keys})).scalars().all()
@@ -138,7 +162,7 @@ class DedupStore:
         neighbours: set[str] = set()
         if upserts:
             await self._store_records(conn, upserts, now)
-            neighbours = await self._match(conn, upserts, now)
+            neighbours = await match(conn, self.cache, self.block_cap, upserts, now, scored)
         if changed_keys:
             seeds = {e.key for e, _ in upserts} | neighbours
             old_cids = {previous[k] for k in changed_keys if k in previous}
@@ -159,7 +183,6 @@ class DedupStore:
         """Re-cluster around a pair after an operator decision (stored in ``dedup_overrides``)."""
         now = datetime.now(timezone.utc)
         async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:l)"), {"l": LOCK})
             rows = (await conn.execute(
                 text("SELECT record_key, canonical_id FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
                 {"k": [record_a, record_b]},
@@ -207,64 +230,6 @@ class DedupStore:
             "ON CONFLICT (block_key) DO UPDATE SET n = dedup_block_sizes.n + EXCLUDED.n"),
             {"b": keys, "n": [sign * counts[k] for k in keys]})
 
-    async def _match(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
-                     now: datetime) -> set[str]:
-        """Score the records against their candidates; store the pairs worth keeping; return the
-        records they match."""
-        mine = {e.key: f for e, f in upserts}
-        wanted = {e.key: block_keys(f) for e, f in upserts}
-        members: dict[str, list[str]] = {}
-        for block, rec in (await conn.execute(text(
-            """
-            SELECT b.block_key, b.record_key FROM dedup_block_sizes s JOIN dedup_blocks b USING (block_key)
-            WHERE s.block_key = ANY(CAST(:b AS text[])) AND s.n <= :cap
-            """), {"b": sorted({b for bs in wanted.values() for b in bs}), "cap": self.block_cap})).all():
-            members.setdefault(block, []).append(rec)
-        others = {r for recs in members.values() for r in recs} - set(mine)
-        feats: dict[str, Features] = dict(mine)
-        stale = []
-        if others:
-            for rec, data in (await conn.execute(text(
-                    "SELECT record_key, features::text FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
-                    {"k": sorted(others)})).all():
-                try:
-                    feats[rec] = Features.from_json(_load(data))
-                except StaleFeatures:
-                    stale.append(rec)
-        if stale:  # stored by an older version of the matching: recomputed (``rescore_all`` rewrites them)
-            for rec, project, location in (await conn.execute(text(
-                    "SELECT record_key, project::text, location::text FROM dedup_records WHERE record_key = ANY(:k)"),
-                    {"k": stale})).all():
-                feats[rec] = features(NormalizedProject.model_validate_json(project),
-                                      Location.model_validate_json(location))
-        rows, matched, seen = [], set(), set()
-        for key, f in mine.items():
-            candidates = sorted({r for b in wanted[key] for r in members.get(b, ()) if r != key and r in feats})
-            for other in candidates[:MAX_CANDIDATES]:
-                a, b = _pair(key, other)
-                if (a, b) in seen:
-                    continue
-                seen.add((a, b))
-                s = score(feats[a], feats[b])
-                if s.matched:
-                    matched.update((a, b))
-                if s.matched or s.weight >= KEEP_WEIGHT:
-                    rows.append((a, b, s.weight, s.probability, s.matched, s.rule, orjson.dumps(s.explain()).decode()))
-        if rows:
-            cols = list(zip(*rows))
-            await conn.execute(text(
-                """
-                INSERT INTO dedup_matches (record_a, record_b, weight, probability, matched, rule, explanation, scored_at)
-                SELECT a, b, w, p, m, r, CAST(e AS jsonb), :now
-                FROM unnest(CAST(:a AS text[]), CAST(:b AS text[]), CAST(:w AS float8[]), CAST(:p AS float8[]),
-                            CAST(:m AS bool[]), CAST(:r AS text[]), CAST(:e AS text[])) AS t(a, b, w, p, m, r, e)
-                ON CONFLICT (record_a, record_b) DO UPDATE SET weight=EXCLUDED.weight, probability=EXCLUDED.probability,
-                    matched=EXCLUDED.matched, rule=EXCLUDED.rule, explanation=EXCLUDED.explanation,
-                    scored_at=EXCLUDED.scored_at
-                """), dict(a=list(cols[0]), b=list(cols[1]), w=list(cols[2]), p=list(cols[3]), m=list(cols[4]),
-                           r=list(cols[5]), e=list(cols[6]), now=now))
-        return matched
-
     async def _recluster(self, conn: AsyncConnection, seeds: set[str], old_cids: set[str | None],
                          triggers: set[str], previous: dict[str, str]) -> set[str]:
         """Re-cluster the neighbourhood of ``seeds``; return the canonical ids whose content may
@@ -275,10 +240,19 @@ class DedupStore:
                 "SELECT record_a, record_b FROM dedup_overrides WHERE decision='same' "
                 "AND (record_a = ANY(:s) OR record_b = ANY(:s))"), {"s": list(seeds)})).all()
             seeds = seeds | {k for pair in same for k in pair}
-        rows = (await conn.execute(text(
-            "SELECT canonical_id FROM dedup_records WHERE record_key = ANY(:s) AND NOT deleted "
-            "AND canonical_id IS NOT NULL"), {"s": list(seeds)})).all() if seeds else []
-        cids = {c for c in old_cids if c} | {r.canonical_id for r in rows}
+        # lock the projects of the neighbourhood; another transaction may have moved a seed to
+        # another project before the lock was granted: read again until nothing new comes up
+        cids: set[str] = set()
+        todo = {c for c in old_cids if c}
+        while True:
+            await lock(conn, CLUSTER_LOCKS, todo - cids)
+            cids |= todo
+            rows = (await conn.execute(text(
+                "SELECT canonical_id FROM dedup_records WHERE record_key = ANY(:s) AND NOT deleted "
+                "AND canonical_id IS NOT NULL"), {"s": list(seeds)})).all() if seeds else []
+            todo = {r.canonical_id for r in rows} - cids
+            if not todo:
+                break
         nodes_rows = (await conn.execute(text(
             "SELECT record_key, source, url, canonical_id, project->>'title' AS title FROM dedup_records "
             "WHERE NOT deleted AND record_key = ANY(:s) UNION "
@@ -356,6 +330,7 @@ class DedupStore:
         wanted = sorted(c for c in cids if c)
         if not wanted:
             return []
+        await lock(conn, CLUSTER_LOCKS, wanted)  # held already when re-clustered here
         members: dict[str, list[domain.Member]] = {}
         for r in (await conn.execute(text(
                 "SELECT canonical_id, record_key, project, location, first_seen, last_seen FROM dedup_records "

@@ -11,7 +11,8 @@ rows copied into PostgreSQL as single-record projects, in chunks), then new geoc
 ``DedupStore.apply_batch`` in batches of ``BENCH_DEDUP_BATCH`` (200, the consumer's poll size):
 ``BENCH_DEDUP_N`` records by one consumer process, then ``BENCH_DEDUP_N`` others split between two
 consumer processes running at once (split by record key, as the broker's partitions are). Each
-consumer is its own process, started before the clock and warmed on one batch, so its peak
+consumer is its own process, started before the clock (its features cache filled as the indexer's
+is at start-up, ``DedupStore.warm``) and warmed on one batch, so its peak
 resident memory (``VmHWM``) is the dedup's own. Prints records/s for each and the ratio
 two/one. Starts the embedded PostgreSQL.
 """
@@ -105,6 +106,7 @@ async def bulk_load(dsn: str, records, communes) -> None:
 async def _consume(url: str, events: list[ProjectGeocoded], ready, go, out) -> None:
     engine = create_async_engine(url, pool_size=2)
     store = DedupStore(engine)
+    await store.warm()  # as the indexer does at start-up
     changes = len(await store.apply_batch(events[:BATCH]))  # warm-up: connection, statements, imports
     ready.set()
     go.wait()

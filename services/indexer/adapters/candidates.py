@@ -56,7 +56,7 @@ def is_deadlock(exc: BaseException) -> bool:
 class FeatureCache:
     """record key -> (last_seen, Features), at most ``size`` entries (the oldest inserted go first)."""
 
-    def __init__(self, size: int = 200_000):
+    def __init__(self, size: int = 100_000):
         self.size = size
         self.entries: dict[str, tuple[datetime, Features]] = {}
 
@@ -71,31 +71,42 @@ class FeatureCache:
         self.entries[key] = (stamp, f)
 
 
-async def candidate_pairs(conn: AsyncConnection, wanted: dict[str, list[str]], cap: int
-                          ) -> tuple[dict[str, set[str]], dict[str, datetime]]:
-    """For each record, the live records sharing one of its blocks of at most ``cap`` records,
-    and every candidate's stamp. One query."""
+async def candidate_pairs(conn: AsyncConnection, wanted: dict[str, list[str]], cap: int,
+                          pending: dict[str, int] | None = None, with_sizes: bool = False):
+    """For each record, the live records sharing one of its blocks of at most ``cap`` records
+    (counting ``pending``: this transaction's changes to the sizes, written at its end), and every
+    candidate's stamp (and, ``with_sizes``, the stored size of every block named)."""
     ks, bs = [], []
     for k, blocks in wanted.items():
         ks.extend([k] * len(blocks))
         bs.extend(blocks)
     out: dict[str, set[str]] = {k: set() for k in wanted}
     stamps: dict[str, datetime] = {}
+    sizes: dict[str, int] = {}
     if not ks:
-        return out, stamps
-    rows = await (await raw(conn)).fetch(
+        return (out, stamps, sizes) if with_sizes else (out, stamps)
+    conn_raw = await raw(conn)
+    if with_sizes:
+        sizes = dict(await conn_raw.fetch("SELECT block_key, n FROM dedup_block_sizes WHERE block_key = ANY($1::text[])",
+                                          sorted(set(bs))))
+    delta = {b: n for b, n in (pending or {}).items() if n}
+    rows = await conn_raw.fetch(
         """
+        WITH w AS (SELECT * FROM unnest($1::text[], $2::text[]) AS w(k, b)),
+             d AS (SELECT * FROM unnest($4::text[], $5::int[]) AS d(b, n)),
+             sel AS (SELECT u.b FROM (SELECT DISTINCT b FROM w) u
+                     LEFT JOIN dedup_block_sizes s ON s.block_key = u.b LEFT JOIN d ON d.b = u.b
+                     WHERE COALESCE(s.n, 0) + COALESCE(d.n, 0) <= $3)
         SELECT DISTINCT w.k, b.record_key, r.last_seen
-        FROM unnest($1::text[], $2::text[]) AS w(k, b)
-        JOIN dedup_block_sizes s ON s.block_key = w.b AND s.n <= $3
+        FROM w JOIN sel ON sel.b = w.b
         JOIN dedup_blocks b ON b.block_key = w.b
         JOIN dedup_records r ON r.record_key = b.record_key AND NOT r.deleted
         WHERE b.record_key <> w.k
-        """, ks, bs, cap)
+        """, ks, bs, cap, list(delta), list(delta.values()))
     for k, rec, stamp in rows:
         out[k].add(rec)
         stamps[rec] = stamp
-    return out, stamps
+    return (out, stamps, sizes) if with_sizes else (out, stamps)
 
 
 async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict[str, datetime]
@@ -131,3 +142,19 @@ async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict
             feats[key] = features(NormalizedProject.model_validate_json(project),
                                   Location.model_validate_json(location))
     return feats
+
+
+async def warm(conn: AsyncConnection, cache: FeatureCache) -> int:
+    """Fill the cache with the most recently seen records' features (at start-up)."""
+    n = 0
+    conn_raw = await raw(conn)
+    async with conn_raw.transaction():
+        async for key, stamp, data in conn_raw.cursor(
+                "SELECT record_key, last_seen, features::text FROM dedup_records WHERE NOT deleted "
+                "AND features IS NOT NULL ORDER BY last_seen DESC LIMIT $1", cache.size, prefetch=5000):
+            try:
+                cache.put(key, stamp, Features.from_json(orjson.loads(data)))
+            except StaleFeatures:
+                continue
+            n += 1
+    return n

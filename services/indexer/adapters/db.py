@@ -29,6 +29,7 @@ from services.indexer.adapters.candidates import (
     FeatureCache,
     is_deadlock,
     lock,
+    warm,
 )
 from services.indexer.adapters.matching import match, prescore
 from services.indexer.dedup import (
@@ -45,6 +46,9 @@ log = structlog.get_logger()
 
 BLOCK_CAP = 300
 """A block holding more records than this is not selective (a common word, a big city): skipped."""
+LOCK_ABOVE_CAP = 2
+"""Blocks up to this many times the cap are locked: one that big may still shrink under the cap
+(records deleted) while a transaction waits; beyond, it is never a candidate block again in practice."""
 ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again (see adapters/candidates.py)
 
 
@@ -72,10 +76,17 @@ class DedupStore:
     changed project instead of one per event, in a fixed number of statements.
     """
 
-    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP, cache_size: int = 200_000):
+    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP, cache_size: int = 100_000):
         self.engine = engine
         self.block_cap = block_cap
         self.cache = FeatureCache(cache_size)
+
+    async def warm(self) -> int:
+        """Read the most recently seen records' features into memory (start-up); returns how many."""
+        async with self.engine.connect() as conn:
+            n = await warm(conn, self.cache)
+        log.info("dedup features cached", records=n)
+        return n
 
     async def apply(self, event: ProjectGeocoded) -> list[CanonicalChanged]:
         return await self.apply_batch([event])
@@ -98,23 +109,27 @@ class DedupStore:
     async def _apply_batch(self, events: list[ProjectGeocoded], rescore: bool) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
         latest: dict[str, CanonicalChanged] = {}
+        resize: Counter = Counter()
         async with self.engine.begin() as conn:
             segment: list[ProjectGeocoded] = []
             seen: set[str] = set()
             for event in events:
                 if event.key in seen:
                     seen = set()
-                    for c in await self._apply_segment(conn, segment, now, rescore):
+                    for c in await self._apply_segment(conn, segment, now, resize, rescore):
                         latest[c.canonical_id] = c
                     segment = []
                 segment.append(event)
                 seen.add(event.key)
-            for c in await self._apply_segment(conn, segment, now, rescore):
+            for c in await self._apply_segment(conn, segment, now, resize, rescore):
                 latest[c.canonical_id] = c
+            # block sizes last, in one sorted statement: a size row shared with another consumer
+            # (a common word) stays locked only while this transaction commits
+            await self._resize(conn, resize)
         return [latest[k] for k in sorted(latest)]
 
-    async def _apply_segment(self, conn: AsyncConnection, events: list[ProjectGeocoded],
-                             now: datetime, rescore: bool = False) -> list[CanonicalChanged]:
+    async def _apply_segment(self, conn: AsyncConnection, events: list[ProjectGeocoded], now: datetime,
+                             resize: Counter, rescore: bool = False) -> list[CanonicalChanged]:
         cause = events[-1]
         keys = [e.key for e in events]
         olds = {r["record_key"]: r for r in (await conn.execute(
@@ -145,15 +160,17 @@ class DedupStore:
                 else:
                     deletions.append(e.key)
         changed_keys = [e.key for e, _ in upserts] + deletions
-        scored = await prescore(conn, self.cache, self.block_cap, upserts, now) if upserts else {}
-        # the records' blocks, old and new: from here on no other transaction writes a record that
-        # could be compared with one of these (candidates read above are checked again below)
-        await lock(conn, BLOCK_LOCKS, {b for k in changed_keys for b in (olds[k]["blocks"] if k in olds else ())}
-                   | {b for _, f in upserts for b in block_keys(f)})
+        scored, sizes = await prescore(conn, self.cache, self.block_cap, upserts, now) if upserts else ({}, {})
+        # the records' selective blocks, old and new: from here on no other transaction writes a
+        # record that could be compared with one of these (candidates read above are checked again
+        # in ``match``). A block far above the cap is never read for candidates: not locked.
+        touched = {b for k in changed_keys for b in (olds[k]["blocks"] if k in olds else ())} | \
+                  {b for _, f in upserts for b in block_keys(f)}
+        await lock(conn, BLOCK_LOCKS, {b for b in touched if sizes.get(b, 0) <= LOCK_ABOVE_CAP * self.block_cap})
         if changed_keys:
             gone = (await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key = ANY(:k) RETURNING block_key"),
                                        {"k": changed_keys})).scalars().all()
-            await self._resize(conn, Counter(gone), -1)
+            resize.subtract(gone)
             await conn.execute(text("DELETE FROM dedup_matches WHERE record_a = ANY(:k) OR record_b = ANY(:k)"),
                                {"k": changed_keys})
         if deletions:
@@ -161,8 +178,8 @@ class DedupStore:
                                     "last_seen=:now WHERE record_key = ANY(:k)"), {"k": deletions, "now": now})
         neighbours: set[str] = set()
         if upserts:
-            await self._store_records(conn, upserts, now)
-            neighbours = await match(conn, self.cache, self.block_cap, upserts, now, scored)
+            resize.update(await self._store_records(conn, upserts, now))
+            neighbours = await match(conn, self.cache, self.block_cap, upserts, now, resize, scored)
         if changed_keys:
             seeds = {e.key for e, _ in upserts} | neighbours
             old_cids = {previous[k] for k in changed_keys if k in previous}
@@ -196,7 +213,8 @@ class DedupStore:
     # ------------------------------------------------------------------ steps
 
     async def _store_records(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
-                             now: datetime) -> None:
+                             now: datetime) -> list[str]:
+        """Store the records and their blocks; return the blocks added."""
         cols = list(zip(*[(e.key, e.source, e.source_record_id, e.project.url, e.project.content_hash,
                            _json(e.project), _json(e.location), orjson.dumps(f.to_json()).decode())
                           for e, f in upserts]))
@@ -218,17 +236,17 @@ class DedupStore:
             "INSERT INTO dedup_blocks (block_key, record_key) "
             "SELECT * FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) ON CONFLICT DO NOTHING RETURNING block_key"),
             {"b": [b for b, _ in blocks], "k": [k for _, k in blocks]})).scalars().all()
-        await self._resize(conn, Counter(added), 1)
+        return added
 
     @staticmethod
-    async def _resize(conn: AsyncConnection, counts: Counter, sign: int) -> None:
-        if not counts:
+    async def _resize(conn: AsyncConnection, counts: Counter) -> None:
+        keys = sorted(k for k, n in counts.items() if n)
+        if not keys:
             return
-        keys = sorted(counts)
         await conn.execute(text(
             "INSERT INTO dedup_block_sizes (block_key, n) SELECT * FROM unnest(CAST(:b AS text[]), CAST(:n AS int[])) "
             "ON CONFLICT (block_key) DO UPDATE SET n = dedup_block_sizes.n + EXCLUDED.n"),
-            {"b": keys, "n": [sign * counts[k] for k in keys]})
+            {"b": keys, "n": [counts[k] for k in keys]})
 
     async def _recluster(self, conn: AsyncConnection, seeds: set[str], old_cids: set[str | None],
                          triggers: set[str], previous: dict[str, str]) -> set[str]:

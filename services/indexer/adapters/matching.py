@@ -29,13 +29,15 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 
 
 async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
-                   upserts: list[tuple[ProjectGeocoded, Features]], now: datetime) -> dict[tuple[str, str], tuple[datetime, datetime, Score]]:
+                   upserts: list[tuple[ProjectGeocoded, Features]], now: datetime
+                   ) -> tuple[dict[tuple[str, str], tuple[datetime, datetime, Score]], dict[str, int]]:
     """Score the records against the candidates stored now and against each other, before any
     lock (the costly part, done while another consumer writes). Each score is kept with the
-    two records' stamps: ``match`` reuses it only if neither changed meanwhile."""
+    two records' stamps: ``match`` reuses it only if neither changed meanwhile. Also returns the
+    sizes of the records' blocks."""
     mine = {e.key: f for e, f in upserts}
     wanted = {k: block_keys(f) for k, f in mine.items()}
-    pairs, stamps = await candidate_pairs(conn, wanted, cap)
+    pairs, stamps, sizes = await candidate_pairs(conn, wanted, cap, with_sizes=True)
     by_block: dict[str, list[str]] = {}
     for k, blocks in wanted.items():
         for b in blocks:
@@ -52,16 +54,17 @@ async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
             a, b = _pair(key, other)
             if (a, b) not in out:
                 out[a, b] = (stamps[a], stamps[b], score(feats[a], feats[b]))
-    return out
+    return out, sizes
 
 async def match(conn: AsyncConnection, cache: FeatureCache, cap: int, upserts: list[tuple[ProjectGeocoded, Features]],
-                now: datetime, scored: dict[tuple[str, str], tuple[datetime, datetime, Score]]) -> set[str]:
+                now: datetime, pending: dict[str, int],
+                scored: dict[tuple[str, str], tuple[datetime, datetime, Score]]) -> set[str]:
     """Score the records against their candidates (reusing ``scored`` where both records are
     unchanged); store the pairs worth keeping; return the records they match."""
     mine = {e.key: f for e, f in upserts}
     for k, f in mine.items():
         cache.put(k, now, f)  # our own rows carry last_seen = now (nothing if rolled back)
-    pairs, stamps = await candidate_pairs(conn, {k: block_keys(f) for k, f in mine.items()}, cap)
+    pairs, stamps = await candidate_pairs(conn, {k: block_keys(f) for k, f in mine.items()}, cap, pending)
     stamps.update(dict.fromkeys(mine, now))
     plan, todo = [], set()
     seen: set[tuple[str, str]] = set()

@@ -88,13 +88,14 @@ async def bulk_load(dsn: str, records, communes) -> None:
                              e.project.model_dump_json(), e.location.model_dump_json(),
                              orjson.dumps(f.to_json()).decode(), cid, False, now, now))
                 keys = block_keys(f)
-                blocks.extend((b, e.key) for b in keys)
+                blocks.extend((b, e.key, now) for b in keys)
                 sizes.update(keys)
                 canon.append((cid, 1, None, True, now, now))  # placeholders: merged lazily if touched
             await conn.copy_records_to_table("dedup_records", records=recs, columns=[
                 "record_key", "source", "source_record_id", "url", "content_hash", "project", "location", "features",
                 "canonical_id", "deleted", "first_seen", "last_seen"])
-            await conn.copy_records_to_table("dedup_blocks", records=blocks, columns=["block_key", "record_key"])
+            await conn.copy_records_to_table("dedup_blocks", records=blocks,
+                                             columns=["block_key", "record_key", "stamp"])
             await conn.copy_records_to_table("canonical_projects", records=canon, columns=[
                 "id", "version", "project", "deleted", "first_seen", "updated_at"])
         await conn.copy_records_to_table("dedup_block_sizes", records=list(sizes.items()), columns=["block_key", "n"])

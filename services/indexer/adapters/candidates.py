@@ -74,38 +74,29 @@ class FeatureCache:
 async def candidate_pairs(conn: AsyncConnection, wanted: dict[str, list[str]], cap: int,
                           pending: dict[str, int] | None = None, with_sizes: bool = False):
     """For each record, the live records sharing one of its blocks of at most ``cap`` records
+    (a deleted record has no blocks; a block row's stamp is its record's ``last_seen``)
     (counting ``pending``: this transaction's changes to the sizes, written at its end), and every
     candidate's stamp (and, ``with_sizes``, the stored size of every block named)."""
-    ks, bs = [], []
-    for k, blocks in wanted.items():
-        ks.extend([k] * len(blocks))
-        bs.extend(blocks)
     out: dict[str, set[str]] = {k: set() for k in wanted}
     stamps: dict[str, datetime] = {}
-    sizes: dict[str, int] = {}
-    if not ks:
-        return (out, stamps, sizes) if with_sizes else (out, stamps)
+    named = sorted({b for blocks in wanted.values() for b in blocks})
+    if not named:
+        return (out, stamps, {}) if with_sizes else (out, stamps)
     conn_raw = await raw(conn)
-    if with_sizes:
-        sizes = dict(await conn_raw.fetch("SELECT block_key, n FROM dedup_block_sizes WHERE block_key = ANY($1::text[])",
-                                          sorted(set(bs))))
-    delta = {b: n for b, n in (pending or {}).items() if n}
-    rows = await conn_raw.fetch(
-        """
-        WITH w AS (SELECT * FROM unnest($1::text[], $2::text[]) AS w(k, b)),
-             d AS (SELECT * FROM unnest($4::text[], $5::int[]) AS d(b, n)),
-             sel AS (SELECT u.b FROM (SELECT DISTINCT b FROM w) u
-                     LEFT JOIN dedup_block_sizes s ON s.block_key = u.b LEFT JOIN d ON d.b = u.b
-                     WHERE COALESCE(s.n, 0) + COALESCE(d.n, 0) <= $3)
-        SELECT DISTINCT w.k, b.record_key, r.last_seen
-        FROM w JOIN sel ON sel.b = w.b
-        JOIN dedup_blocks b ON b.block_key = w.b
-        JOIN dedup_records r ON r.record_key = b.record_key AND NOT r.deleted
-        WHERE b.record_key <> w.k
-        """, ks, bs, cap, list(delta), list(delta.values()))
-    for k, rec, stamp in rows:
-        out[k].add(rec)
+    sizes = dict(await conn_raw.fetch("SELECT block_key, n FROM dedup_block_sizes WHERE block_key = ANY($1::text[])",
+                                      named))
+    pending = pending or {}
+    selective = [b for b in named if sizes.get(b, 0) + pending.get(b, 0) <= cap]
+    members: dict[str, list[str]] = {}
+    for block, rec, stamp in await conn_raw.fetch(
+            "SELECT block_key, record_key, stamp FROM dedup_blocks WHERE block_key = ANY($1::text[])", selective):
+        members.setdefault(block, []).append(rec)
         stamps[rec] = stamp
+    for k, blocks in wanted.items():
+        mine = out[k]
+        for block in blocks:
+            mine.update(members.get(block, ()))
+        mine.discard(k)
     return (out, stamps, sizes) if with_sizes else (out, stamps)
 
 

@@ -233,9 +233,10 @@ class DedupStore:
                        p=list(cols[5]), l=list(cols[6]), f=list(cols[7]), now=now))
         blocks = [(b, e.key) for e, f in upserts for b in block_keys(f)]
         added = (await conn.execute(text(
-            "INSERT INTO dedup_blocks (block_key, record_key) "
-            "SELECT * FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) ON CONFLICT DO NOTHING RETURNING block_key"),
-            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks]})).scalars().all()
+            "INSERT INTO dedup_blocks (block_key, record_key, stamp) "
+            "SELECT b, k, :now FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) AS t(b, k) "
+            "ON CONFLICT DO NOTHING RETURNING block_key"),
+            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks], "now": now})).scalars().all()
         return added
 
     @staticmethod

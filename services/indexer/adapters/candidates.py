@@ -56,7 +56,7 @@ def is_deadlock(exc: BaseException) -> bool:
 class FeatureCache:
     """record key -> (last_seen, Features), at most ``size`` entries (the oldest inserted go first)."""
 
-    def __init__(self, size: int = 100_000):
+    def __init__(self, size: int = 75_000):
         self.size = size
         self.entries: dict[str, tuple[datetime, Features]] = {}
 

@@ -76,7 +76,7 @@ class DedupStore:
     changed project instead of one per event, in a fixed number of statements.
     """
 
-    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP, cache_size: int = 100_000):
+    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP, cache_size: int = 75_000):
         self.engine = engine
         self.block_cap = block_cap
         self.cache = FeatureCache(cache_size)

@@ -51,3 +51,30 @@ async def test_two_consumers_give_the_clusters_of_one(engine, stack):
     assert partition(together) == partition(alone)
     assert sizes == counted  # every block size written by the two consumers adds up
     assert live == len(set(together.values()))  # one live project per cluster, none left behind
+
+
+async def test_a_deadlock_victim_runs_again(engine):
+    """Two transactions locking two projects in crossed order: PostgreSQL picks a victim, which
+    is rolled back and run again; both end."""
+    from services.indexer.adapters.candidates import CLUSTER_LOCKS, lock
+    from services.indexer.adapters.db import _again_if_deadlocked
+
+    other = create_async_engine(engine.url.render_as_string(hide_password=False))
+    runs: list[str] = []
+
+    async def crossed(eng, first: str, second: str) -> str:
+        runs.append(first)
+        async with eng.begin() as conn:
+            await conn.execute(text("SELECT 1"))
+            await lock(conn, CLUSTER_LOCKS, [first])
+            await asyncio.sleep(0.3)
+            await lock(conn, CLUSTER_LOCKS, [second])
+        return first
+
+    try:
+        done = await asyncio.gather(_again_if_deadlocked(lambda: crossed(engine, "p-a", "p-b")),
+                                    _again_if_deadlocked(lambda: crossed(other, "p-b", "p-a")))
+    finally:
+        await other.dispose()
+    assert done == ["p-a", "p-b"]
+    assert len(runs) == 3  # one of the two ran twice

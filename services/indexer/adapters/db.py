@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 import orjson
 import structlog
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.contracts.events import (
@@ -60,8 +59,18 @@ def _load(value):
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def _pair(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
+async def _again_if_deadlocked(run):
+    """Run a dedup transaction; a deadlock victim (two transactions locking projects in crossed
+    order, see adapters/candidates.py) is rolled back whole and run again."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await run()
+        except Exception as exc:  # noqa: BLE001 — raised by SQLAlchemy (DBAPIError) or asyncpg (raw statements)
+            if attempt == ATTEMPTS or not is_deadlock(exc):
+                raise
+            log.info("dedup deadlock victim, running the transaction again", attempt=attempt)
+    raise AssertionError("unreachable")
+
 
 
 class DedupStore:
@@ -97,14 +106,7 @@ class DedupStore:
         matching changed, see ``rescore_all``) instead of being a replay."""
         if not events:
             return []
-        for attempt in range(ATTEMPTS):
-            try:
-                return await self._apply_batch(events, rescore)
-            except DBAPIError as exc:
-                if attempt == ATTEMPTS - 1 or not is_deadlock(exc):
-                    raise
-                log.info("dedup deadlock victim, running the batch again", events=len(events), attempt=attempt + 1)
-        raise AssertionError("unreachable")
+        return await _again_if_deadlocked(lambda: self._apply_batch(events, rescore))
 
     async def _apply_batch(self, events: list[ProjectGeocoded], rescore: bool) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
@@ -198,6 +200,9 @@ class DedupStore:
 
     async def apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
         """Re-cluster around a pair after an operator decision (stored in ``dedup_overrides``)."""
+        return await _again_if_deadlocked(lambda: self._apply_override(record_a, record_b, cause))
+
+    async def _apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
         async with self.engine.begin() as conn:
             rows = (await conn.execute(

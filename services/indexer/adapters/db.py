@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import orjson
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,6 +22,15 @@ from libs.contracts.events import (
     ProjectGeocoded,
 )
 from services.indexer import domain
+from services.indexer.adapters.candidates import (
+    BLOCK_LOCKS,
+    CLUSTER_LOCKS,
+    FeatureCache,
+    is_deadlock,
+    lock,
+    warm,
+)
+from services.indexer.adapters.matching import match, prescore
 from services.indexer.dedup import (
     Edge,
     Features,
@@ -29,15 +39,16 @@ from services.indexer.dedup import (
     cluster,
     features,
     new_canonical_id,
-    score,
 )
-from services.indexer.dedup.features import StaleFeatures
-from services.indexer.dedup.scoring import KEEP_WEIGHT
+
+log = structlog.get_logger()
 
 BLOCK_CAP = 300
 """A block holding more records than this is not selective (a common word, a big city): skipped."""
-MAX_CANDIDATES = 2000
-LOCK = 0x6465647570  # one advisory lock: dedup transactions are serialised (see docs/dedup.md)
+LOCK_ABOVE_CAP = 2
+"""Blocks up to this many times the cap are locked: one that big may still shrink under the cap
+(records deleted) while a transaction waits; beyond, it is never a candidate block again in practice."""
+ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again (see adapters/candidates.py)
 
 
 def _json(model) -> str:
@@ -48,8 +59,18 @@ def _load(value):
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def _pair(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
+async def _again_if_deadlocked(run):
+    """Run a dedup transaction; a deadlock victim (two transactions locking projects in crossed
+    order, see adapters/candidates.py) is rolled back whole and run again."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await run()
+        except Exception as exc:  # noqa: BLE001 — raised by SQLAlchemy (DBAPIError) or asyncpg (raw statements)
+            if attempt == ATTEMPTS or not is_deadlock(exc):
+                raise
+            log.info("dedup deadlock victim, running the transaction again", attempt=attempt)
+    raise AssertionError("unreachable")
+
 
 
 class DedupStore:
@@ -64,9 +85,17 @@ class DedupStore:
     changed project instead of one per event, in a fixed number of statements.
     """
 
-    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP):
+    def __init__(self, engine: AsyncEngine, block_cap: int = BLOCK_CAP, cache_size: int = 75_000):
         self.engine = engine
         self.block_cap = block_cap
+        self.cache = FeatureCache(cache_size)
+
+    async def warm(self) -> int:
+        """Read the most recently seen records' features into memory (start-up); returns how many."""
+        async with self.engine.connect() as conn:
+            n = await warm(conn, self.cache)
+        log.info("dedup features cached", records=n)
+        return n
 
     async def apply(self, event: ProjectGeocoded) -> list[CanonicalChanged]:
         return await self.apply_batch([event])
@@ -77,31 +106,38 @@ class DedupStore:
         matching changed, see ``rescore_all``) instead of being a replay."""
         if not events:
             return []
+        return await _again_if_deadlocked(lambda: self._apply_batch(events, rescore))
+
+    async def _apply_batch(self, events: list[ProjectGeocoded], rescore: bool) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
         latest: dict[str, CanonicalChanged] = {}
+        resize: Counter = Counter()
         async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:l)"), {"l": LOCK})
             segment: list[ProjectGeocoded] = []
             seen: set[str] = set()
             for event in events:
                 if event.key in seen:
                     seen = set()
-                    for c in await self._apply_segment(conn, segment, now, rescore):
+                    for c in await self._apply_segment(conn, segment, now, resize, rescore):
                         latest[c.canonical_id] = c
                     segment = []
                 segment.append(event)
                 seen.add(event.key)
-            for c in await self._apply_segment(conn, segment, now, rescore):
+            for c in await self._apply_segment(conn, segment, now, resize, rescore):
                 latest[c.canonical_id] = c
+            # block sizes last, in one sorted statement: a size row shared with another consumer
+            # (a common word) stays locked only while this transaction commits
+            await self._resize(conn, resize)
         return [latest[k] for k in sorted(latest)]
 
-    async def _apply_segment(self, conn: AsyncConnection, events: list[ProjectGeocoded],
-                             now: datetime, rescore: bool = False) -> list[CanonicalChanged]:
+    async def _apply_segment(self, conn: AsyncConnection, events: list[ProjectGeocoded], now: datetime,
+                             resize: Counter, rescore: bool = False) -> list[CanonicalChanged]:
         cause = events[-1]
         keys = [e.key for e in events]
         olds = {r["record_key"]: r for r in (await conn.execute(
-            text("SELECT record_key, canonical_id, content_hash, location, url, deleted FROM dedup_records "
-                 "WHERE record_key = ANY(:k)"), {"k": keys})).mappings().all()}
+            text("SELECT record_key, canonical_id, content_hash, location, url, deleted, "
+                 "ARRAY(SELECT block_key FROM dedup_blocks b WHERE b.record_key = r.record_key) AS blocks "
+                 "FROM dedup_records r WHERE record_key = ANY(:k)"), {"k": keys})).mappings().all()}
         emit: set[str] = set()  # replays: re-emit the current state
         upserts: list[tuple[ProjectGeocoded, Features]] = []
         deletions: list[str] = []
@@ -126,10 +162,17 @@ class DedupStore:
                 else:
                     deletions.append(e.key)
         changed_keys = [e.key for e, _ in upserts] + deletions
+        scored, sizes = await prescore(conn, self.cache, self.block_cap, upserts, now) if upserts else ({}, {})
+        # the records' selective blocks, old and new: from here on no other transaction writes a
+        # record that could be compared with one of these (candidates read above are checked again
+        # in ``match``). A block far above the cap is never read for candidates: not locked.
+        touched = {b for k in changed_keys for b in (olds[k]["blocks"] if k in olds else ())} | \
+                  {b for _, f in upserts for b in block_keys(f)}
+        await lock(conn, BLOCK_LOCKS, {b for b in touched if sizes.get(b, 0) <= LOCK_ABOVE_CAP * self.block_cap})
         if changed_keys:
             gone = (await conn.execute(text("DELETE FROM dedup_blocks WHERE record_key = ANY(:k) RETURNING block_key"),
                                        {"k": changed_keys})).scalars().all()
-            await self._resize(conn, Counter(gone), -1)
+            resize.subtract(gone)
             await conn.execute(text("DELETE FROM dedup_matches WHERE record_a = ANY(:k) OR record_b = ANY(:k)"),
                                {"k": changed_keys})
         if deletions:
@@ -137,8 +180,8 @@ class DedupStore:
                                     "last_seen=:now WHERE record_key = ANY(:k)"), {"k": deletions, "now": now})
         neighbours: set[str] = set()
         if upserts:
-            await self._store_records(conn, upserts, now)
-            neighbours = await self._match(conn, upserts, now)
+            resize.update(await self._store_records(conn, upserts, now))
+            neighbours = await match(conn, self.cache, self.block_cap, upserts, now, resize, scored)
         if changed_keys:
             seeds = {e.key for e, _ in upserts} | neighbours
             old_cids = {previous[k] for k in changed_keys if k in previous}
@@ -157,9 +200,11 @@ class DedupStore:
 
     async def apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
         """Re-cluster around a pair after an operator decision (stored in ``dedup_overrides``)."""
+        return await _again_if_deadlocked(lambda: self._apply_override(record_a, record_b, cause))
+
+    async def _apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
         async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:l)"), {"l": LOCK})
             rows = (await conn.execute(
                 text("SELECT record_key, canonical_id FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
                 {"k": [record_a, record_b]},
@@ -173,7 +218,8 @@ class DedupStore:
     # ------------------------------------------------------------------ steps
 
     async def _store_records(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
-                             now: datetime) -> None:
+                             now: datetime) -> list[str]:
+        """Store the records and their blocks; return the blocks added."""
         cols = list(zip(*[(e.key, e.source, e.source_record_id, e.project.url, e.project.content_hash,
                            _json(e.project), _json(e.location), orjson.dumps(f.to_json()).decode())
                           for e, f in upserts]))
@@ -192,78 +238,21 @@ class DedupStore:
                        p=list(cols[5]), l=list(cols[6]), f=list(cols[7]), now=now))
         blocks = [(b, e.key) for e, f in upserts for b in block_keys(f)]
         added = (await conn.execute(text(
-            "INSERT INTO dedup_blocks (block_key, record_key) "
-            "SELECT * FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) ON CONFLICT DO NOTHING RETURNING block_key"),
-            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks]})).scalars().all()
-        await self._resize(conn, Counter(added), 1)
+            "INSERT INTO dedup_blocks (block_key, record_key, stamp) "
+            "SELECT b, k, :now FROM unnest(CAST(:b AS text[]), CAST(:k AS text[])) AS t(b, k) "
+            "ON CONFLICT DO NOTHING RETURNING block_key"),
+            {"b": [b for b, _ in blocks], "k": [k for _, k in blocks], "now": now})).scalars().all()
+        return added
 
     @staticmethod
-    async def _resize(conn: AsyncConnection, counts: Counter, sign: int) -> None:
-        if not counts:
+    async def _resize(conn: AsyncConnection, counts: Counter) -> None:
+        keys = sorted(k for k, n in counts.items() if n)
+        if not keys:
             return
-        keys = sorted(counts)
         await conn.execute(text(
             "INSERT INTO dedup_block_sizes (block_key, n) SELECT * FROM unnest(CAST(:b AS text[]), CAST(:n AS int[])) "
             "ON CONFLICT (block_key) DO UPDATE SET n = dedup_block_sizes.n + EXCLUDED.n"),
-            {"b": keys, "n": [sign * counts[k] for k in keys]})
-
-    async def _match(self, conn: AsyncConnection, upserts: list[tuple[ProjectGeocoded, Features]],
-                     now: datetime) -> set[str]:
-        """Score the records against their candidates; store the pairs worth keeping; return the
-        records they match."""
-        mine = {e.key: f for e, f in upserts}
-        wanted = {e.key: block_keys(f) for e, f in upserts}
-        members: dict[str, list[str]] = {}
-        for block, rec in (await conn.execute(text(
-            """
-            SELECT b.block_key, b.record_key FROM dedup_block_sizes s JOIN dedup_blocks b USING (block_key)
-            WHERE s.block_key = ANY(CAST(:b AS text[])) AND s.n <= :cap
-            """), {"b": sorted({b for bs in wanted.values() for b in bs}), "cap": self.block_cap})).all():
-            members.setdefault(block, []).append(rec)
-        others = {r for recs in members.values() for r in recs} - set(mine)
-        feats: dict[str, Features] = dict(mine)
-        stale = []
-        if others:
-            for rec, data in (await conn.execute(text(
-                    "SELECT record_key, features::text FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
-                    {"k": sorted(others)})).all():
-                try:
-                    feats[rec] = Features.from_json(_load(data))
-                except StaleFeatures:
-                    stale.append(rec)
-        if stale:  # stored by an older version of the matching: recomputed (``rescore_all`` rewrites them)
-            for rec, project, location in (await conn.execute(text(
-                    "SELECT record_key, project::text, location::text FROM dedup_records WHERE record_key = ANY(:k)"),
-                    {"k": stale})).all():
-                feats[rec] = features(NormalizedProject.model_validate_json(project),
-                                      Location.model_validate_json(location))
-        rows, matched, seen = [], set(), set()
-        for key, f in mine.items():
-            candidates = sorted({r for b in wanted[key] for r in members.get(b, ()) if r != key and r in feats})
-            for other in candidates[:MAX_CANDIDATES]:
-                a, b = _pair(key, other)
-                if (a, b) in seen:
-                    continue
-                seen.add((a, b))
-                s = score(feats[a], feats[b])
-                if s.matched:
-                    matched.update((a, b))
-                if s.matched or s.weight >= KEEP_WEIGHT:
-                    rows.append((a, b, s.weight, s.probability, s.matched, s.rule, orjson.dumps(s.explain()).decode()))
-        if rows:
-            cols = list(zip(*rows))
-            await conn.execute(text(
-                """
-                INSERT INTO dedup_matches (record_a, record_b, weight, probability, matched, rule, explanation, scored_at)
-                SELECT a, b, w, p, m, r, CAST(e AS jsonb), :now
-                FROM unnest(CAST(:a AS text[]), CAST(:b AS text[]), CAST(:w AS float8[]), CAST(:p AS float8[]),
-                            CAST(:m AS bool[]), CAST(:r AS text[]), CAST(:e AS text[])) AS t(a, b, w, p, m, r, e)
-                ON CONFLICT (record_a, record_b) DO UPDATE SET weight=EXCLUDED.weight, probability=EXCLUDED.probability,
-                    matched=EXCLUDED.matched, rule=EXCLUDED.rule, explanation=EXCLUDED.explanation,
-                    scored_at=EXCLUDED.scored_at
-                """), dict(a=list(cols[0]), b=list(cols[1]), w=list(cols[2]), p=list(cols[3]), m=list(cols[4]),
-                           r=list(cols[5]), e=list(cols[6]), now=now))
-        return matched
+            {"b": keys, "n": [counts[k] for k in keys]})
 
     async def _recluster(self, conn: AsyncConnection, seeds: set[str], old_cids: set[str | None],
                          triggers: set[str], previous: dict[str, str]) -> set[str]:
@@ -275,10 +264,19 @@ class DedupStore:
                 "SELECT record_a, record_b FROM dedup_overrides WHERE decision='same' "
                 "AND (record_a = ANY(:s) OR record_b = ANY(:s))"), {"s": list(seeds)})).all()
             seeds = seeds | {k for pair in same for k in pair}
-        rows = (await conn.execute(text(
-            "SELECT canonical_id FROM dedup_records WHERE record_key = ANY(:s) AND NOT deleted "
-            "AND canonical_id IS NOT NULL"), {"s": list(seeds)})).all() if seeds else []
-        cids = {c for c in old_cids if c} | {r.canonical_id for r in rows}
+        # lock the projects of the neighbourhood; another transaction may have moved a seed to
+        # another project before the lock was granted: read again until nothing new comes up
+        cids: set[str] = set()
+        todo = {c for c in old_cids if c}
+        while True:
+            await lock(conn, CLUSTER_LOCKS, todo - cids)
+            cids |= todo
+            rows = (await conn.execute(text(
+                "SELECT canonical_id FROM dedup_records WHERE record_key = ANY(:s) AND NOT deleted "
+                "AND canonical_id IS NOT NULL"), {"s": list(seeds)})).all() if seeds else []
+            todo = {r.canonical_id for r in rows} - cids
+            if not todo:
+                break
         nodes_rows = (await conn.execute(text(
             "SELECT record_key, source, url, canonical_id, project->>'title' AS title FROM dedup_records "
             "WHERE NOT deleted AND record_key = ANY(:s) UNION "
@@ -356,6 +354,7 @@ class DedupStore:
         wanted = sorted(c for c in cids if c)
         if not wanted:
             return []
+        await lock(conn, CLUSTER_LOCKS, wanted)  # held already when re-clustered here
         members: dict[str, list[domain.Member]] = {}
         for r in (await conn.execute(text(
                 "SELECT canonical_id, record_key, project, location, first_seen, last_seen FROM dedup_records "

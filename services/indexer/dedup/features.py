@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ def city_code(code: str) -> str:
     return span[2] if span and span[0] <= code <= span[1] else code
 
 
+SHARED = ("source", "title_town", "commune", "city", "postcode", "departement", "country")
 FEATURES_VERSION = 2
 """Stored with the features; features of another version are recomputed from the record."""
 
@@ -93,7 +95,10 @@ class Features:
     def from_json(cls, data: dict) -> Features:
         if data.get("v") != FEATURES_VERSION:
             raise StaleFeatures(f"features of version {data.get('v')}")
-        return cls(**{k: v for k, v in data.items() if k != "v"} | {"tokens": tuple(data["tokens"])})
+        values = {k: v for k, v in data.items() if k != "v"}
+        for k in SHARED:  # the same few thousand values across records: one copy in memory
+            values[k] = sys.intern(values[k])
+        return cls(**values | {"tokens": tuple(sys.intern(t) for t in data["tokens"])})
 
 
 def _words(text: str) -> list[str]:

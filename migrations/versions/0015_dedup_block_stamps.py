@@ -2,15 +2,15 @@
 so the candidates of a batch and their stamps (which say whether the dedup's in-memory features
 are current) come from ``dedup_blocks`` alone, without a join on ``dedup_records``.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

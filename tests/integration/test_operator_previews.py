@@ -36,7 +36,8 @@ async def env(stack, tmp_path):
     engine = create_async_engine(url)
     await create_user(engine, OPERATOR, roles=("operator",))
     await create_user(engine, "holder.previews@example.org")
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m")))
+    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m"),
+                                  preview_subscriber=True))
     yield app, engine
     await engine.dispose()
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
         0.0, ge=0, le=60_000,
         description="Longest a cached search result may be served after a write to the index committed (0: never)")
     matchmaking_expiry_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the post expiry")
+    preview_subscriber: bool = Field(False, description="This gateway consumes the crawler's preview answers "
+                                                        "(on in the deployments and `make up`)")
     ingest_requests_per_minute: int = Field(120, ge=1, description="Pushes one API key may make per minute")
     ingest_records_per_minute: int = Field(200_000, ge=1, description="Records (and bulk lines) one API key "
                                                                        "may push per minute")

@@ -152,6 +152,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """The gateway's subscriber of the crawler's answers: a broker of its own (the request handlers'
     broker only publishes), consumer group ``gateway-previews`` shared by every gateway replica."""
     cfg, engine = app.state.settings, app.state.engine
+    if not cfg.preview_subscriber:  # answers are then stored by the gateways that have it on
+        yield
+        return
     broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway-previews", acks="all", logger=None)
 
     @consumer(broker, service="gateway", topics=CRAWL_PREVIEWS, group_id=GROUP, model=PreviewCompleted)

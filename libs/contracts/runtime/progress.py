@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 PartitionId = tuple[str, str, int]  # (group, topic, partition)
 
 
+def lag(committed: int | None, low: int, high: int) -> int:
+    """Messages past the committed offset; ``None`` (nothing committed yet) starts at the low
+    watermark, as ``auto_offset_reset=earliest`` does."""
+    position = max(committed if committed is not None and committed >= 0 else low, low)
+    return max(high - position, 0)
+
+
 @dataclass(frozen=True)
 class Stall:
     group: str
@@ -39,14 +46,14 @@ class StallDetector:
         """Record one observation; returns the partition's lag. ``committed`` None: nothing committed
         yet, so the group starts at the low watermark (``auto_offset_reset=earliest``)."""
         position = max(committed if committed is not None and committed >= 0 else low, low)
-        lag = max(high - position, 0)
+        behind = lag(committed, low, high)
         pid = (group, topic, partition)
         seen = self._seen.get(pid)
-        if seen is None or seen.committed != position or lag == 0:
-            self._seen[pid] = _Seen(position, lag, now)
+        if seen is None or seen.committed != position or behind == 0:
+            self._seen[pid] = _Seen(position, behind, now)
         else:
-            seen.lag = lag
-        return lag
+            seen.lag = behind
+        return behind
 
     def stalled(self, now: float) -> list[Stall]:
         out = []

@@ -5,7 +5,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import settings
+from libs.runtime.settings import settings
 
 config = context.config
 

@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from libs.contracts.events import DeadLetter
-from libs.contracts.runtime.settings import settings
+from libs.runtime.settings import settings
 from libs.contracts.topics import ALL_TOPICS, DEADLETTER
 
 

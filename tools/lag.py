@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from libs.contracts import topics
-from libs.contracts.runtime.health import group_offsets
-from libs.contracts.runtime.progress import lag
+from libs.runtime.health import group_offsets
+from libs.runtime.progress import lag
 
 PIPELINE_GROUPS: dict[str, tuple[str, ...]] = {
     "normalizer": (topics.PARTNER_INGEST, topics.CRAWL_RECORDS),

@@ -3,7 +3,7 @@ import sys
 from services.crawler.config import ConfigError
 
 try:
-    from libs.contracts.runtime.service import run
+    from libs.runtime.service import run
 
     run("crawler", "services.crawler.app")
 except ConfigError as exc:

@@ -9,8 +9,8 @@ import structlog
 from faststream import FastStream
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.messaging import make_broker
-from libs.contracts.runtime.settings import settings
+from libs.runtime.messaging import make_broker
+from services.crawler.settings import settings
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners

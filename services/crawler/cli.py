@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 
-from libs.contracts.runtime.settings import settings
+from services.crawler.settings import settings
 from services.crawler.config import ConfigError, load_partners
 
 FIELDS = ("requests", "fetched", "not_modified", "unchanged", "skipped", "disallowed", "items", "projects", "excluded",
@@ -49,7 +49,7 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
         print(f"unknown partner(s): {', '.join(unknown)}; known: {', '.join(by_slug)}", file=sys.stderr)
         return 2
     chosen = [p for p in partners.partners if p.enabled] if everything else [by_slug[s] for s in slugs]
-    from libs.contracts.runtime.messaging import make_broker
+    from libs.runtime.messaging import make_broker
 
     broker = make_broker("crawler-cli", cfg.kafka_bootstrap)
     await broker.connect()
@@ -95,7 +95,7 @@ async def _preview(partners_file, slug: str, max_pages: int) -> int:
     stdout; the JSON logs (warnings and worse) on stderr."""
     import structlog
 
-    from libs.contracts.runtime.logs import configure_logging
+    from libs.runtime.logs import configure_logging
     from services.crawler.adapters.http import PoliteClient
 
     configure_logging("crawler-preview", "WARNING")

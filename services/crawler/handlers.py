@@ -17,8 +17,8 @@ from libs.contracts.events import (
     SourceRecordEvent,
     record_key,
 )
-from libs.contracts.runtime import messaging
-from libs.contracts.runtime.messaging import dead_letter, publish
+from libs.runtime import messaging
+from libs.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import CRAWL_RECORDS
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore

@@ -17,7 +17,7 @@ import structlog
 import yaml
 
 from libs.contracts.events import PreviewCompleted, PreviewRequested
-from libs.contracts.runtime.messaging import consumer, publish
+from libs.runtime.messaging import consumer, publish
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
 from services.crawler.config import ConfigError, PartnersFile, parse_partners
 from services.crawler.preview import failed_event, preview, to_event

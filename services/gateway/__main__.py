@@ -1,7 +1,7 @@
 import uvicorn
 
-from libs.contracts.runtime.logs import configure_logging
-from libs.contracts.runtime.settings import settings
+from libs.runtime.logs import configure_logging
+from services.gateway.settings import settings
 
 cfg = settings()
 configure_logging("gateway", cfg.log_level)

@@ -33,7 +33,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings, settings
+from services.gateway.settings import GatewaySettings, settings
 from libs.contracts.taxonomy import FACETS, taxonomy
 from services.gateway.adapters.keys import ApiKeys
 from services.gateway.adapters.search import make_search
@@ -439,7 +439,7 @@ def _load_partners(path: str | None) -> dict[str, dict[str, Any]]:
 
 
 # request counts and latencies by route (grouped by path template), plus the shared pipeline
-# metrics of libs/contracts/runtime/metrics.py, on GET /metrics
+# metrics of libs/runtime/metrics.py, on GET /metrics
 PROMETHEUS = PrometheusConfig(app_name="carrefour-gateway", prefix="carrefour_http", group_path=True,
                               exclude=["/metrics", "/static"], exclude_unhandled_paths=True)
 
@@ -459,7 +459,7 @@ def _tune_gc() -> None:
     gc.set_threshold(20_000, 50, 1_000)
 
 
-def create_app(cfg: Settings | None = None) -> Litestar:
+def create_app(cfg: GatewaySettings | None = None) -> Litestar:
     cfg = cfg or settings()
 
     @asynccontextmanager

@@ -10,7 +10,7 @@ import secrets
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import settings
+from services.gateway.settings import settings
 from services.gateway.adapters.keys import SCOPES, ApiKeys
 
 

@@ -3,8 +3,8 @@
 
 from faststream import FastStream
 
-from libs.contracts.runtime.messaging import make_broker
-from libs.contracts.runtime.settings import settings
+from libs.runtime.messaging import make_broker
+from libs.runtime.settings import settings
 from services.geocoder.config import GeocoderSettings
 from services.geocoder.gazetteer import default_gazetteer
 from services.geocoder.handlers import SERVICE, register

@@ -1,4 +1,4 @@
-"""Geocoder-only settings (environment variables), on top of libs.contracts' shared settings."""
+"""Geocoder-only settings (environment variables), on top of the runtime settings."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from libs.contracts.events import Operation, ProjectGeocoded, ProjectNormalized
-from libs.contracts.runtime.messaging import consumer, publish
+from libs.runtime.messaging import consumer, publish
 from libs.contracts.topics import PROJECTS_GEOCODED, PROJECTS_NORMALIZED
 from services.geocoder import domain
 from services.geocoder.adapters.online import AddokGeocoder

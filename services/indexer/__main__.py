@@ -1,3 +1,3 @@
-from libs.contracts.runtime.service import run
+from libs.runtime.service import run
 
 run("indexer", "services.indexer.app")

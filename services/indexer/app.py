@@ -4,8 +4,8 @@ import structlog
 from faststream import FastStream
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.messaging import make_broker
-from libs.contracts.runtime.settings import settings
+from libs.runtime.messaging import make_broker
+from libs.runtime.settings import settings
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import make_writer
 from services.indexer.handlers import SERVICE, register

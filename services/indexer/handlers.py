@@ -10,7 +10,7 @@ from libs.contracts.events import (
     Operation,
     ProjectGeocoded,
 )
-from libs.contracts.runtime.messaging import batch_consumer, consumer, publish
+from libs.runtime.messaging import batch_consumer, consumer, publish
 from libs.contracts.topics import DEDUP_OVERRIDES, PROJECTS_CANONICAL, PROJECTS_GEOCODED
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import IndexWriter

@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import CanonicalProject, HolderEditChanged, _http_url
-from libs.contracts.runtime.messaging import Rejected, consumer
+from libs.runtime.messaging import Rejected, consumer
 from libs.contracts.taxonomy import taxonomy
 from libs.contracts.topics import HOLDER_EDITS
 

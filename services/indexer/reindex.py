@@ -10,7 +10,7 @@ import time
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import settings
+from libs.runtime.settings import settings
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import make_writer
 from services.indexer.holder_edits import HolderOverlays

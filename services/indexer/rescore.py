@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import settings
+from libs.runtime.settings import settings
 from services.indexer.adapters.db import DedupStore
 
 

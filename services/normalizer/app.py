@@ -2,8 +2,8 @@
 
 from faststream import FastStream
 
-from libs.contracts.runtime.messaging import make_broker
-from libs.contracts.runtime.settings import settings
+from libs.runtime.messaging import make_broker
+from libs.runtime.settings import settings
 from services.normalizer.handlers import SERVICE, register
 
 

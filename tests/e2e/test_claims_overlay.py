@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import PROJECTS_GEOCODED
 from services.gateway.app import create_app
 from tests.conftest import fresh_database, print_log_tails, wait_until
@@ -66,7 +66,7 @@ async def test_holder_edit_overlay_through_broker_and_indexer(stack, tmp_path):
 
         cid = await wait_until(project_id, timeout=60, what="the partner record indexed by the indexer process")
 
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap,
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap,
                                   mailbox_dir=str(tmp_path / "mail")))
         async with AsyncTestClient(app=app) as client:
             async def doc():

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.health import GroupMonitor
+from libs.runtime.health import GroupMonitor
 from libs.contracts.topics import PARTNER_INGEST
 from services.indexer.handlers import DEDUP_GROUP, SEARCH_GROUP
 from tests.conftest import create_api_key, fresh_database, print_log_tails, read_deadletters, wait_ready, wait_until

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, link_in, login, logout, read_mailbox, wait_for_mail
@@ -24,7 +24,7 @@ async def env(stack, tmp_path):
     url = fresh_database(stack, "accf")
     engine = create_async_engine(url)
     mailbox = tmp_path / "mail"
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
     async with AsyncTestClient(app=app) as client:
         yield client, engine, mailbox, app
     await engine.dispose()
@@ -117,7 +117,7 @@ async def test_session_cookie_flags_hash_only_and_expiry(env, stack):
     other = create_async_engine(url)
     try:
         await create_user(other, "h@example.org")
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, session_cookie_secure=True))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, session_cookie_secure=True))
         async with AsyncTestClient(app=app, base_url="https://testserver.local") as c2:
             token = await csrf(c2)
             r = await c2.post("/connexion", data={"email": "h@example.org", "password": "correct horse battery",

@@ -8,7 +8,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.adapters.mailer import Mailer
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
@@ -22,7 +22,7 @@ async def test_login_session_guards_csrf_and_mail(stack, tmp_path):
     try:
         holder = await create_user(engine, "porteur@example.org")
         await create_user(engine, "op@example.org", roles=("operator",))
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
         async with AsyncTestClient(app=app) as client:
             assert (await client.get("/api/v1/me")).status_code == 401
             page = await client.get("/")
@@ -78,7 +78,7 @@ async def test_guards_answer_401_and_403(stack):
         await create_user(engine, "h@example.org")
         op = await create_user(engine, "op@example.org", roles=("operator",))
         await create_user(engine, "new@example.org", roles=("moderator",), verified=False)
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap))
         app.register(needs_login)
         app.register(needs_mod)
         async with AsyncTestClient(app=app) as client:

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.adapters.keys import hash_key
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
@@ -45,7 +45,7 @@ OPERATOR_PAGES = [
 async def env(stack, tmp_path):
     url = fresh_database(stack, "acco")
     engine = create_async_engine(url)
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m")))
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m")))
     async with AsyncTestClient(app=app) as client:
         yield client, engine
     await engine.dispose()

@@ -23,7 +23,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login
@@ -147,7 +147,7 @@ def _is_login_refusal(response) -> bool:
 async def env(stack, tmp_path):
     url = fresh_database(stack, "authz")
     engine = create_async_engine(url)
-    cfg = Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "mail"))
+    cfg = GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "mail"))
     app = create_app(cfg)
     await create_user(engine, "porteur@example.org")
     await create_user(engine, "partenaire@example.org", partner="avise")

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, HolderEditChanged
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import HOLDER_EDITS
 from services.gateway.app import create_app
 from services.gateway.claims import store
@@ -74,7 +74,7 @@ async def test_claims_edits_and_every_forbidden_case(stack, tmp_path):
     await consumer.start()
     try:
         await consumer.seek_to_end()
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
         async with AsyncTestClient(app=app) as client:
             s = Sessions(client)
             for email in ("alice@example.org", "bob@example.org", "carol@example.org", "partner@example.org",

@@ -8,8 +8,8 @@ import uuid
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from libs.contracts.runtime import metrics
-from libs.contracts.runtime.health import GroupMonitor, serve_health
+from libs.runtime import metrics
+from libs.runtime.health import GroupMonitor, serve_health
 from tests.integration.test_messaging import _topic
 from tools.devstack import free_port
 

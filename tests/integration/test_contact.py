@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, MatchmakingChanged
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import MATCHMAKING
 from services.gateway.app import create_app
 from services.indexer.adapters.search import PostgresIndexWriter
@@ -53,7 +53,7 @@ async def env(stack, tmp_path):
             "ARRAY['alimentation'], '69', :x)"),
             {"u": holder, "p": EPICERIE, "x": datetime.now(timezone.utc) + timedelta(days=30)})
     mailbox, inbound = tmp_path / "mailbox", tmp_path / "inbound"
-    cfg = Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox),
+    cfg = GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox),
                    inbound_mailbox_dir=str(inbound), inbound_secret=SECRET, inbound_poll_s=0.2, mail_domain=DOMAIN,
                    public_base_url="http://carrefour.test")
     app = create_app(cfg)
@@ -327,7 +327,7 @@ async def test_forbidden_cases_and_moderation(env):
 
 async def test_inbound_webhook_is_off_without_a_secret_and_bounded(env, stack):
     url = fresh_database(stack, "contactoff")
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, inbound_mailbox_dir="",
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, inbound_mailbox_dir="",
                               mail_domain=DOMAIN))
     async with AsyncTestClient(app=app) as client:
         r = await client.post("/api/v1/inbound-mail", content=b"From: a@b.fr\n\nhello",

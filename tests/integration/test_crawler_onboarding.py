@@ -72,7 +72,7 @@ async def test_onboarding_sites_graded_field_by_field(split, tmp_path, engine) -
 async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path, engine, stack) -> None:
     from litestar.testing import AsyncTestClient
 
-    from libs.contracts.runtime.settings import Settings
+    from services.gateway.settings import GatewaySettings
     from services.gateway.app import create_app
 
     server, partners_path = serve_split("dev", tmp_path)
@@ -89,7 +89,7 @@ async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path
     finally:
         await client.close()
         server.close()
-    app = create_app(Settings(database_url=engine.url.render_as_string(hide_password=False),
+    app = create_app(GatewaySettings(database_url=engine.url.render_as_string(hide_password=False),
                               kafka_bootstrap=stack.bootstrap))
     async with AsyncTestClient(app=app) as api:
         runs = (await api.get("/api/v1/partners/dv-open/runs")).json()["runs"]

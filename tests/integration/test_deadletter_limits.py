@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
 from libs.contracts.events import DEADLETTER_EXCERPT_CHARS, DeadLetter
-from libs.contracts.runtime import messaging
-from libs.contracts.runtime.messaging import build_dead_letter, consumer, make_broker
+from libs.runtime import messaging
+from libs.runtime.messaging import build_dead_letter, consumer, make_broker
 from tests.conftest import read_deadletters, wait_until
 from tests.integration.test_messaging import _event, _topic
 

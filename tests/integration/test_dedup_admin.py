@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import DedupOverrideChanged
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.adapters.keys import ApiKeys
 from services.gateway.app import create_app
@@ -30,7 +30,7 @@ async def test_overrides_are_stored_announced_and_guarded(stack):
     await consumer.start()
     try:
         await consumer.seek_to_end()
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap))
         async with AsyncTestClient(app=app) as client:
             assert (await client.put("/api/v1/admin/dedup/overrides", json=body)).status_code == 401
             r = await client.put("/api/v1/admin/dedup/overrides", json=body, headers={"X-API-Key": partner})

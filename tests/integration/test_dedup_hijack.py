@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, Location, NormalizedProject, Operation, ProjectGeocoded
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import PostgresIndexWriter
@@ -63,7 +63,7 @@ async def test_a_look_alike_takes_over_neither_contact_nor_claim(stack, tmp_path
         # check below is not "never send")
         agreed = canonical.model_copy(update={"id": canonical.id[:-1] + "0", "contact_agreed": True})
         await PostgresIndexWriter(engine).upsert_many([(agreed, 1)])
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
         async with AsyncTestClient(app=app) as client:
             await login(client, "pirate@partner-a.example.org")
             r = await client.post("/api/v1/claims", json={"project_id": canonical.id})

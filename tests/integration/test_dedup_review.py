@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
 from services.indexer.adapters.db import DedupStore
@@ -46,7 +46,7 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
         assert len(set(clusters.values())) == 5, "nothing in the grey zone is merged"
         await create_user(engine, "modo@example.org", roles=("moderator",))
         await create_user(engine, "alice@example.org")
-        app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m")))
+        app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m")))
         async with AsyncTestClient(app=app) as client:
             assert (await client.get("/api/v1/moderation/dedup/queue")).status_code == 401
             page = await client.get("/moderation/doublons", follow_redirects=False)

@@ -7,7 +7,7 @@ import uuid
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from libs.contracts.runtime.messaging import dead_letter, make_broker
+from libs.runtime.messaging import dead_letter, make_broker
 from libs.contracts.topics import PARTNER_INGEST
 from tools import dlq
 

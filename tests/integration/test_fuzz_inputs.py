@@ -22,8 +22,8 @@ from libs.contracts.events import (
     ProjectNormalized,
     SourceRecordEvent,
 )
-from libs.contracts.runtime.messaging import Rejected, parse_event
-from libs.contracts.runtime.settings import Settings
+from libs.runtime.messaging import Rejected, parse_event
+from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
 from tests.conftest import create_api_key, fresh_database
 
@@ -74,7 +74,7 @@ def gateway(stack):
     key = "fuzz-" + uuid.uuid4().hex
 
     create_api_key(url, "fuzz-partner", key, label="fuzz")
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap))
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap))
     return app, key
 
 

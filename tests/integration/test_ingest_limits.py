@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.adapters.keys import ApiKeys
 from services.gateway.app import create_app
 from services.gateway.controllers.ingest import BULK_REJECT_LETTERS
@@ -36,7 +36,7 @@ def gateway(stack):
 
 
 def _app(stack, url: str, **settings):
-    return create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, **settings))
+    return create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, **settings))
 
 
 def _nest(depth: int) -> object:

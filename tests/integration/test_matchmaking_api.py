@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import MatchmakingChanged
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import MATCHMAKING
 from services.gateway.app import create_app
 from services.gateway.matchmaking import service
@@ -86,7 +86,7 @@ def env(stack):
 
 
 def _app(stack, url):
-    return create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap))
+    return create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap))
 
 
 async def test_publish_search_suggest_edit_close_with_every_forbidden_case(stack, env):

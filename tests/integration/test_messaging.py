@@ -9,8 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
-from libs.contracts.runtime import messaging
-from libs.contracts.runtime.messaging import (
+from libs.runtime import messaging
+from libs.runtime.messaging import (
     Rejected,
     batch_consumer,
     consumer,

@@ -20,8 +20,8 @@ from libs.contracts.events import (
     PreviewItem,
     PreviewRecord,
 )
-from libs.contracts.runtime.messaging import make_broker, publish
-from libs.contracts.runtime.settings import Settings
+from libs.runtime.messaging import make_broker, publish
+from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
 from services.gateway.app import create_app
 from tests.conftest import fresh_database, read_topic, wait_until
@@ -36,7 +36,7 @@ async def env(stack, tmp_path):
     engine = create_async_engine(url)
     await create_user(engine, OPERATOR, roles=("operator",))
     await create_user(engine, "holder.previews@example.org")
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m"),
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m"),
                                   preview_subscriber=True))
     yield app, engine
     await engine.dispose()

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.runtime.settings import Settings
+from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
@@ -30,7 +30,7 @@ async def client(stack):
     evil = make_project(20, ("xss-lille", f"Atelier {XSS} vélo", f"Résumé {XSS} & co", "lille", ["mobilite"],
                              "idee", [], "association", ["alpha"]))
     await writer.upsert(evil, 1)
-    app = create_app(Settings(database_url=url, kafka_bootstrap=stack.bootstrap,
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap,
                               cors_origins=["https://front.example.org"]))
     async with AsyncTestClient(app=app) as c:
         yield c

@@ -524,7 +524,7 @@ class PostgresSearch:
 
 
 def make_search(cfg, engine: AsyncEngine) -> SearchBackend:
-    """The search backend ``cfg`` (the gateway's ``Settings``) asks for."""
+    """The search backend ``cfg`` (the gateway's settings) asks for."""
     if cfg.search_backend == "postgres":
         return PostgresSearch(engine, cfg.search_cache_mb, cfg.search_cache_max_stale_ms,
                               cfg.search_candidates_settle_ms)

@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import HolderEditChanged
-from libs.contracts.runtime.messaging import publish
+from libs.runtime.messaging import publish
 from libs.contracts.topics import HOLDER_EDITS
 from services.gateway.accounts.audit import audit
 from services.gateway.accounts.identity import User

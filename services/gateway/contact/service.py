@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.contracts.events import MatchmakingChanged
-from libs.contracts.runtime.messaging import publish
+from libs.runtime.messaging import publish
 from libs.contracts.topics import MATCHMAKING
 from services.gateway.contact import domain, store, targets
 from services.gateway.contact.domain import (

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from libs.contracts.events import DedupOverrideChanged
-from libs.contracts.runtime.messaging import publish
+from libs.runtime.messaging import publish
 from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.adapters.keys import ApiKey
 from services.gateway.controllers.auth import require_scope

@@ -38,8 +38,8 @@ from libs.contracts.events import (
     record_key,
     utcnow,
 )
-from libs.contracts.runtime import messaging
-from libs.contracts.runtime.messaging import dead_letter, publish
+from libs.runtime import messaging
+from libs.runtime.messaging import dead_letter, publish
 from libs.contracts.topics import PARTNER_INGEST
 from services.gateway.adapters.keys import ApiKey, count_usage
 from services.gateway.controllers.auth import require_scope

@@ -20,7 +20,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
-from libs.contracts.runtime.settings import settings
+from services.gateway.settings import settings
 from libs.contracts.taxonomy import taxonomy
 from services.gateway.domain import QueryError
 from services.gateway.matchmaking import service, store

@@ -35,7 +35,7 @@ from libs.contracts.events import (
     PreviewCompleted,
     PreviewRequested,
 )
-from libs.contracts.runtime.messaging import consumer, publish
+from libs.runtime.messaging import consumer, publish
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
 from services.gateway.accounts.identity import current_user
 from services.gateway.controllers.partners import SLUG, STATUS_LABELS, _operator

@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.contracts.events import MatchmakingChanged
-from libs.contracts.runtime.messaging import publish
+from libs.runtime.messaging import publish
 from libs.contracts.taxonomy import taxonomy
 from libs.contracts.topics import MATCHMAKING
 from services.gateway.domain import SearchQuery, parse_search

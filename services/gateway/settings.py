@@ -1,37 +1,17 @@
-"""Configuration from environment variables, with the embedded defaults of ``make up``."""
+"""Gateway settings (environment variables): the runtime's plus the web site, accounts, mail and partner API."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EMBEDDED_PG_PORT = 54329
-EMBEDDED_DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/carrefour"
+from libs.runtime.settings import RuntimeSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
-
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
-    database_url: str = Field(EMBEDDED_DATABASE_URL, description="SQLAlchemy async URL (asyncpg)")
-    search_backend: Literal["postgres", "meilisearch"] = "postgres"
-    meili_url: str = "http://127.0.0.1:7700"
-    meili_key: str | None = None
-    log_level: str = "INFO"
+class GatewaySettings(RuntimeSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
-    carrefour_partners_file: str | None = None
-    crawl_interval_s: float = Field(300.0, description="Seconds between two crawl cycles")
-    crawl_once: bool = Field(False, description="Crawl every partner once, then idle")
-    consumers: int = Field(1, ge=1, le=16, description="Concurrent consumers per subscriber in one process")
-    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port (0: off)")
-    metrics_host: str = "127.0.0.1"
-    stall_after_s: float = Field(300.0, gt=0, description="A partition with lag whose committed offset has not "
-                                                          "moved for this long makes /ready answer 503")
-    health_interval_s: float = Field(15.0, gt=0, description="Seconds between two reads of the groups' offsets")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     gateway_workers: int = Field(1, ge=1, le=64, description="Gateway worker processes (uvicorn --workers)")
     search_cache_mb: float = Field(64.0, ge=0, description="Search caches per gateway process, MB (0: off): "
@@ -71,10 +51,5 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
-def settings() -> Settings:
-    return Settings()
-
-
-def sqlalchemy_url_to_libpq(url: str) -> str:
-    """``postgresql+asyncpg://`` → ``postgresql://`` (for asyncpg.connect and psql)."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+def settings() -> GatewaySettings:
+    return GatewaySettings()

@@ -21,8 +21,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from libs.contracts.runtime import metrics
-from libs.contracts.runtime.progress import Stall, StallDetector
+from libs.runtime import metrics
+from libs.runtime.progress import Stall, StallDetector
 
 log = structlog.get_logger()
 

@@ -41,7 +41,7 @@ from libs.contracts.events import (
     Event,
     describe_validation_error,
 )
-from libs.contracts.runtime import metrics
+from libs.runtime import metrics
 from libs.contracts.topics import DEADLETTER
 
 log = structlog.get_logger()

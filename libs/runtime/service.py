@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 
-from libs.contracts.runtime import messaging
-from libs.contracts.runtime.health import GroupMonitor, serve_health
-from libs.contracts.runtime.logs import configure_logging
-from libs.contracts.runtime.settings import settings
+from libs.runtime import messaging
+from libs.runtime.health import GroupMonitor, serve_health
+from libs.runtime.logs import configure_logging
+from libs.runtime.settings import settings
 
 
 def run(service: str, app_module: str) -> None:

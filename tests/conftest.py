@@ -115,7 +115,7 @@ def print_log_tails(log_dir, names, lines: int = 15) -> None:
 
 def create_api_key(database_url: str, partner: str, key: str, scopes=("ingest",), label: str = "test") -> str:
     """Store an API key for ``partner`` (from a synchronous fixture); returns the key."""
-    from services.gateway.adapters.keys import ApiKeys
+    from services.gateway.partners.keys import ApiKeys
 
     async def create() -> str:
         engine = create_async_engine(database_url)

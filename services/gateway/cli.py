@@ -10,8 +10,8 @@ import secrets
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.gateway.partners.keys import SCOPES, ApiKeys
 from services.gateway.settings import settings
-from services.gateway.adapters.keys import SCOPES, ApiKeys
 
 
 async def create_operator(engine, email: str, password: str | None = None) -> str:

@@ -12,6 +12,7 @@ from libs.runtime.settings import RuntimeSettings
 class GatewaySettings(RuntimeSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    carrefour_partners_file: str | None = Field(None, description="Partner names and licences for attribution")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     gateway_workers: int = Field(1, ge=1, le=64, description="Gateway worker processes (uvicorn --workers)")
     search_cache_mb: float = Field(64.0, ge=0, description="Search caches per gateway process, MB (0: off): "

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.gateway.settings import GatewaySettings
-from services.gateway.adapters.mailer import Mailer
+from services.gateway.web.mailer import Mailer
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, login, logout, wait_for_mail

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.gateway.settings import GatewaySettings
-from services.gateway.adapters.keys import hash_key
+from services.gateway.partners.keys import hash_key
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, logout

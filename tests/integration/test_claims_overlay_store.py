@@ -4,8 +4,8 @@ write, canonical updates keeping the overlay in either order, clearing, and the 
 from __future__ import annotations
 
 from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
-from services.gateway.adapters.search import PostgresSearch
-from services.gateway.domain import parse_search
+from services.gateway.search.postgres import PostgresSearch
+from services.gateway.search.rules import parse_search
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import PostgresIndexWriter
 from services.indexer.holder_edits import HolderOverlays, overlay, write_overlaid

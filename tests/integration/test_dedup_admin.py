@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from libs.contracts.events import DedupOverrideChanged
 from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import DEDUP_OVERRIDES
-from services.gateway.adapters.keys import ApiKeys
+from services.gateway.partners.keys import ApiKeys
 from services.gateway.app import create_app
 from tests.conftest import fresh_database
 

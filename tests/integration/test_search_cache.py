@@ -9,8 +9,8 @@ import time
 
 from sqlalchemy import text
 
-from services.gateway.adapters.search import PostgresSearch
-from services.gateway.domain import parse_search
+from services.gateway.search.postgres import PostgresSearch
+from services.gateway.search.rules import parse_search
 from services.indexer.adapters.search import PostgresIndexWriter
 from services.indexer.holder_edits import write_overlaid
 from tests.integration.test_search_conformance import BY_ID, PROJECTS

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from benchmarks.bench_search import CITIES, ENGINEERING, HOLDERS, KEYWORDS, STAGES, THEMES, projects
 from benchmarks.generate import SOURCES
 from libs.contracts.events import Location
-from services.gateway.adapters.search import TOO_BIG, PostgresSearch
-from services.gateway.domain import parse_search
+from services.gateway.search.postgres import TOO_BIG, PostgresSearch
+from services.gateway.search.rules import parse_search
 from services.indexer.adapters.search import PostgresIndexWriter
 
 WORDS = [*KEYWORDS, "jardn partage", "epiceri", "ressourcerei", "velo", "lien social", "graine", "tiers", "", "",

@@ -23,8 +23,8 @@ import pytest
 
 from libs.contracts.events import CanonicalProject, Location, SourceRef
 from libs.contracts.search import FACET_FIELDS, SearchDocument
-from services.gateway.adapters.search import PostgresSearch
-from services.gateway.domain import parse_search
+from services.gateway.search.postgres import PostgresSearch
+from services.gateway.search.rules import parse_search
 from services.indexer.adapters.search import PostgresIndexWriter
 from services.indexer.domain import search_document
 
@@ -240,7 +240,7 @@ def backend(request):
     url, key = request.getfixturevalue("meili_server")
     import meilisearch
 
-    from services.gateway.adapters.search_meili import MeiliSearch
+    from services.gateway.search.meili import MeiliSearch
     from services.indexer.adapters.search_meili import MeiliIndexWriter
 
     index = f"conformance_{uuid.uuid4().hex[:12]}"

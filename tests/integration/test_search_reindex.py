@@ -12,8 +12,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.adapters.search import PostgresSearch
-from services.gateway.domain import parse_search
+from services.gateway.search.postgres import PostgresSearch
+from services.gateway.search.rules import parse_search
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.integration.test_search_conformance import BY_ID, PROJECTS

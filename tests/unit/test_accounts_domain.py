@@ -7,7 +7,7 @@ import pytest
 from services.gateway.accounts import domain
 from services.gateway.accounts.domain import AccountError
 from services.gateway.accounts.identity import User
-from services.gateway.adapters.mailer import Mailer, build_message
+from services.gateway.web.mailer import Mailer, build_message
 
 
 def test_emails_are_validated_and_lowercased():

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from services.gateway.candidates import COLUMNS, Candidates, haversine
-from services.gateway.domain import parse_search
+from services.gateway.search.candidates import COLUMNS, Candidates, haversine
+from services.gateway.search.rules import parse_search
 
 INF, NAN = math.inf, math.nan
 LILLE, ROUBAIX, PARIS = (50.6292, 3.0573), (50.6942, 3.1746), (48.8566, 2.3522)

@@ -1,4 +1,4 @@
-"""Unit tests for the gateway's pure logic (services/gateway/domain.py): search parameter validation."""
+"""Unit tests for the gateway's pure logic (services/gateway/search/rules.py): search parameter validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from libs.contracts.search import FACET_FIELDS
-from services.gateway.domain import BBox, Geo, QueryError, SearchQuery, parse_search
+from services.gateway.search.rules import BBox, Geo, QueryError, SearchQuery, parse_search
 from services.geocoder.domain import haversine_km
 
 

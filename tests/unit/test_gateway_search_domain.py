@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.gateway.domain import (
+from services.gateway.search.rules import (
     MAX_CELLS,
     BBox,
     QueryError,
@@ -154,7 +154,7 @@ def test_suggest_terms():
 
 
 def test_cache_key_normalises_what_does_not_change_the_result():
-    from services.gateway.domain import parse_search
+    from services.gateway.search.rules import parse_search
 
     a = parse_search(q="Jardin  Partagé", filters={"theme": ["alimentation", "culture"], "source": ["avise"]})
     b = parse_search(q="jardin partage", filters={"source": ["avise"], "theme": ["culture", "alimentation"]})
@@ -168,7 +168,7 @@ def test_cache_key_normalises_what_does_not_change_the_result():
 
 
 def test_result_cache_is_an_lru_bounded_in_bytes_for_one_generation():
-    from services.gateway.adapters.search_cache import ResultCache
+    from services.gateway.search.cache import ResultCache
 
     cache = ResultCache(max_bytes=800)
     for i in range(10):
@@ -191,7 +191,7 @@ async def test_index_generation_reads_are_batched_and_never_older_than_the_reque
     import asyncio
     import time
 
-    from services.gateway.adapters.search_cache import IndexGeneration
+    from services.gateway.search.cache import IndexGeneration
 
     started: list[float] = []
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway.domain import QueryError
+from services.gateway.search.rules import QueryError
 from services.gateway.matchmaking.domain import (
     can_edit,
     can_see,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from libs.contracts.events import CanonicalProject, Location, SourceRef
-from services.gateway.adapters.search_meili import LABELLED as READER_LABELLED
+from services.gateway.search.meili import LABELLED as READER_LABELLED
 from services.indexer.adapters.search_meili import (
     LABELLED,
     meili_document,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway.request_limits import MAX_JSON_DEPTH, json_depth
+from services.gateway.web.request_limits import MAX_JSON_DEPTH, json_depth
 
 
 def _nested(depth: int) -> bytes:

@@ -18,7 +18,13 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.response import Redirect
 
 from services.gateway.accounts import store
-from services.gateway.accounts.domain import ROLES, effective_roles, implied, safe_next, valid_token
+from services.gateway.accounts.domain import (
+    ROLES,
+    effective_roles,
+    implied,
+    safe_next,
+    valid_token,
+)
 
 __all__ = ["ROLES", "SESSION_COOKIE", "User", "current_user", "login_redirect", "require_login", "require_role",
            "user_middleware"]

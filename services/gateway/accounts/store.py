@@ -199,7 +199,7 @@ async def org_keys(conn: AsyncConnection, slug: str) -> list[dict[str, Any]]:
 
 async def create_key(conn: AsyncConnection, slug: str, key: str, scopes: tuple[str, ...], label: str | None,
                      created_by: int | None) -> int:
-    from services.gateway.adapters.keys import hash_key
+    from services.gateway.partners.keys import hash_key
 
     return (await conn.execute(text(
         "INSERT INTO api_keys (partner, key_hash, prefix, scopes, label, created_by) "

@@ -14,8 +14,8 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import HolderEditChanged
-from libs.runtime.messaging import publish
 from libs.contracts.topics import HOLDER_EDITS
+from libs.runtime.messaging import publish
 from services.gateway.accounts.audit import audit
 from services.gateway.accounts.identity import User
 from services.gateway.claims import domain, store

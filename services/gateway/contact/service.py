@@ -17,8 +17,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.contracts.events import MatchmakingChanged
-from libs.runtime.messaging import publish
 from libs.contracts.topics import MATCHMAKING
+from libs.runtime.messaging import publish
 from services.gateway.contact import domain, store, targets
 from services.gateway.contact.domain import (
     LIMITS,

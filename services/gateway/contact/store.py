@@ -7,7 +7,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.gateway.contact.domain import DUPLICATE_WINDOW_S, Limit, new_token, token_hash
+from services.gateway.contact.domain import (
+    DUPLICATE_WINDOW_S,
+    Limit,
+    new_token,
+    token_hash,
+)
 
 TOKEN_TTL_DAYS = {"reply_sender": 365, "reply_recipient": 365, "access": 365}
 CONVERSATION_COLUMNS = ("id, target_kind, target_id, project_id, subject, sender_user_id, sender_name, sender_email, "

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from libs.contracts.search import fold
 from libs.contracts.taxonomy import taxonomy
-from services.gateway.domain import BBox, Geo, QueryError, parse_search
 from services.gateway.matchmaking.skills import SKILLS
+from services.gateway.search.rules import BBox, Geo, QueryError, parse_search
 
 PARIS = ZoneInfo("Europe/Paris")
 

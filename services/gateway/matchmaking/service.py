@@ -13,10 +13,9 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.contracts.events import MatchmakingChanged
-from libs.runtime.messaging import publish
 from libs.contracts.taxonomy import taxonomy
 from libs.contracts.topics import MATCHMAKING
-from services.gateway.domain import SearchQuery, parse_search
+from libs.runtime.messaging import publish
 from services.gateway.matchmaking import store
 from services.gateway.matchmaking.domain import (
     COMPLEMENTS,
@@ -33,6 +32,7 @@ from services.gateway.matchmaking.domain import (
     search_text,
 )
 from services.gateway.matchmaking.places import gazetteer
+from services.gateway.search.rules import SearchQuery, parse_search
 
 log = structlog.get_logger()
 

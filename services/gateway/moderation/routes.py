@@ -10,7 +10,11 @@ from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
-from services.gateway.accounts.identity import current_user, login_redirect, require_role
+from services.gateway.accounts.identity import (
+    current_user,
+    login_redirect,
+    require_role,
+)
 from services.gateway.moderation import rules, service
 
 NO_STORE = {"cache-control": "no-store"}

@@ -14,8 +14,8 @@ from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import DedupOverrideChanged
-from libs.runtime.messaging import publish
 from libs.contracts.topics import DEDUP_OVERRIDES
+from libs.runtime.messaging import publish
 from services.gateway.accounts.identity import User
 from services.gateway.moderation import rules, store
 

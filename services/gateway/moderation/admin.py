@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from libs.contracts.events import DedupOverrideChanged
-from libs.runtime.messaging import publish
 from libs.contracts.topics import DEDUP_OVERRIDES
-from services.gateway.adapters.keys import ApiKey
-from services.gateway.controllers.auth import require_scope
+from libs.runtime.messaging import publish
+from services.gateway.partners.auth import require_scope
+from services.gateway.partners.keys import ApiKey
 
 log = structlog.get_logger()
 RECORD_KEY = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?:[^\s]{1,200}$"

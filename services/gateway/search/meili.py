@@ -28,7 +28,7 @@ import meilisearch
 from meilisearch.errors import MeilisearchApiError
 
 from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
-from services.gateway.domain import SearchQuery
+from services.gateway.search.rules import SearchQuery
 
 HIT_FIELDS = list(SearchDocument.model_fields)
 LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
@@ -205,7 +205,7 @@ class MeiliSearch:
                 for h in result.get("hits") or []]
 
     async def similar(self, doc: dict[str, Any], limit: int = 6) -> list[dict[str, Any]]:
-        from services.gateway.adapters.search import SIMILAR_RADIUS_KM
+        from services.gateway.search.port import SIMILAR_RADIUS_KM
 
         themes = doc.get("theme") or []
         if not themes:
@@ -233,8 +233,8 @@ class MeiliSearch:
     async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]:
         """Meilisearch cannot aggregate by grid cell: the matches' coordinates are fetched (up to
         its result window) and clustered with the gateway's pure grid clustering."""
-        from services.gateway.adapters.search import MAX_MAP_POINTS
-        from services.gateway.domain import grid_clusters
+        from services.gateway.search.port import MAX_MAP_POINTS
+        from services.gateway.search.rules import grid_clusters
 
         result = await self._search_one({
             "q": " ".join(query.tokens), "matchingStrategy": "all", "filter": self._filter(query),
@@ -242,7 +242,7 @@ class MeiliSearch:
         return grid_clusters(result.get("hits") or [], cell_deg)
 
     async def stats(self) -> dict[str, Any]:
-        from services.gateway.domain import parse_search
+        from services.gateway.search.rules import parse_search
 
         result = await self.search(parse_search(per_page=1))
         months = await self._search_one({"q": "", "filter": "deleted = false", "limit": 0,

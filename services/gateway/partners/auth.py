@@ -6,7 +6,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 
-from services.gateway.adapters.keys import ApiKey
+from services.gateway.partners.keys import ApiKey
 
 
 def presented_key(connection: ASGIConnection) -> str:

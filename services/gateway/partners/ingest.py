@@ -24,7 +24,11 @@ import orjson
 import structlog
 from faststream.kafka import KafkaBroker
 from litestar import Request, post
-from litestar.exceptions import PermissionDeniedException, TooManyRequestsException, ValidationException
+from litestar.exceptions import (
+    PermissionDeniedException,
+    TooManyRequestsException,
+    ValidationException,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.contracts.events import (
@@ -38,11 +42,11 @@ from libs.contracts.events import (
     record_key,
     utcnow,
 )
+from libs.contracts.topics import PARTNER_INGEST
 from libs.runtime import messaging
 from libs.runtime.messaging import dead_letter, publish
-from libs.contracts.topics import PARTNER_INGEST
-from services.gateway.adapters.keys import ApiKey, count_usage
-from services.gateway.controllers.auth import require_scope
+from services.gateway.partners.auth import require_scope
+from services.gateway.partners.keys import ApiKey, count_usage
 
 log = structlog.get_logger()
 MAX_BATCH = 500

@@ -35,10 +35,10 @@ from libs.contracts.events import (
     PreviewCompleted,
     PreviewRequested,
 )
-from libs.runtime.messaging import consumer, publish
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
+from libs.runtime.messaging import consumer, publish
 from services.gateway.accounts.identity import current_user
-from services.gateway.controllers.partners import SLUG, STATUS_LABELS, _operator
+from services.gateway.partners.routes import SLUG, STATUS_LABELS, _operator
 
 log = structlog.get_logger()
 PATH = "/operateur/apercus"

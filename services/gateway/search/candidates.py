@@ -24,7 +24,7 @@ from itertools import chain
 import numpy as np
 
 from libs.contracts.search import FACET_FIELDS
-from services.gateway.domain import EARTH_RADIUS_KM
+from services.gateway.search.rules import EARTH_RADIUS_KM
 
 MULTI = ("theme", "engineering", "source")
 SINGLE = ("stage", "holder_type", "country", "region", "departement", "commune")

@@ -18,7 +18,13 @@ from litestar.response import Redirect, Response, Template
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts.taxonomy import taxonomy
-from services.gateway.accounts.identity import User, current_user, login_redirect, require_login, require_role
+from services.gateway.accounts.identity import (
+    User,
+    current_user,
+    login_redirect,
+    require_login,
+    require_role,
+)
 from services.gateway.claims import domain, service
 from services.gateway.claims.service import ClaimError
 

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import orjson
@@ -31,10 +31,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
-from services.gateway.adapters.search_cache import IndexGeneration, ResultCache
-from services.gateway.adapters.text_query import word_conditions
-from services.gateway.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
-from services.gateway.domain import SearchQuery
+from services.gateway.search.cache import IndexGeneration, ResultCache
+from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
+from services.gateway.search.port import SIMILAR_RADIUS_KM
+from services.gateway.search.rules import SearchQuery
+from services.gateway.search.text_query import word_conditions
 
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
              "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
@@ -42,11 +43,8 @@ KNOWN_WORDS_TTL_S = 60.0
 KNOWN_WORDS_MAX = 50_000
 """Whether the index knows a query word is remembered a minute (per gateway process): a word
 that appears meanwhile is still found, by trigram similarity, until then."""
-SIMILAR_RADIUS_KM = 60.0
 FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
-MAX_MAP_POINTS = 10_000
-"""Meilisearch only: points fetched to cluster in Python (its result window)."""
 CANDIDATE_ROW_BYTES = 200
 """A candidate row's memory, roughly (``Candidates.nbytes`` is the exact account): bounds the rows read."""
 TOO_BIG = "too big"
@@ -72,18 +70,6 @@ def _positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
             _POSITIONAL.clear()
         _POSITIONAL[sql] = converted
     return converted[0], [params[n] for n in converted[1]]
-
-
-class SearchBackend(Protocol):
-    async def search(self, query: SearchQuery) -> dict[str, Any]: ...
-    async def get(self, project_id: str) -> dict[str, Any] | None: ...
-    async def ping(self) -> None: ...
-    async def suggest(self, query: SearchQuery, limit: int) -> list[dict[str, Any]]: ...
-    async def memo(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> bytes: ...
-    async def similar(self, doc: dict[str, Any], limit: int) -> list[dict[str, Any]]: ...
-    async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]: ...
-    async def stats(self) -> dict[str, Any]: ...
-    def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]: ...
 
 
 def _load(value):
@@ -440,7 +426,7 @@ class PostgresSearch:
         params: dict[str, Any] = {"id": doc["id"], "themes": themes, "limit": limit}
         where = ["NOT deleted", "id <> :id", "theme && CAST(:themes AS text[])"]
         if doc.get("lat") is not None and doc.get("lon") is not None:
-            from services.gateway.domain import Geo
+            from services.gateway.search.rules import Geo
 
             la1, la2, lo1, lo2 = Geo(doc["lat"], doc["lon"], SIMILAR_RADIUS_KM).bounds()
             params.update(glat=doc["lat"], glon=doc["lon"], gla1=la1, gla2=la2, glo1=lo1, glo2=lo2,
@@ -500,7 +486,7 @@ class PostgresSearch:
                 for r in rows]
 
     async def stats(self) -> dict[str, Any]:
-        from services.gateway.domain import parse_search
+        from services.gateway.search.rules import parse_search
 
         result = await self.search(parse_search(per_page=1))
         async with self._read() as conn:
@@ -521,13 +507,3 @@ class PostgresSearch:
                 f"FROM search_documents WHERE {where} ORDER BY {order} LIMIT :limit"), params)
             async for row in result:
                 yield _load(row.doc)
-
-
-def make_search(cfg, engine: AsyncEngine) -> SearchBackend:
-    """The search backend ``cfg`` (the gateway's settings) asks for."""
-    if cfg.search_backend == "postgres":
-        return PostgresSearch(engine, cfg.search_cache_mb, cfg.search_cache_max_stale_ms,
-                              cfg.search_candidates_settle_ms)
-    from services.gateway.adapters.search_meili import MeiliSearch
-
-    return MeiliSearch(cfg.meili_url, cfg.meili_key)

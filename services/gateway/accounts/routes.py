@@ -1,0 +1,249 @@
+"""Accounts: sign-up, e-mail verification, login/logout, password reset, "Mon compte"; the mail
+dispatcher (background task delivering the outbox).
+
+Pages are French and server-rendered; every form carries the CSRF token. Logic lives in
+services.gateway.accounts (domain: pure rules; store: SQL; service: transactions)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, get, post
+from litestar.exceptions import (
+    NotAuthorizedException,
+)
+from litestar.response import Redirect, Response, Template
+
+from services.gateway.accounts import domain, service, store
+from services.gateway.accounts.domain import AccountError
+from services.gateway.accounts.http import (
+    NO_STORE,
+    base_url,
+    clear_session,
+    client_ip,
+    log,
+    page,
+    read_form,
+    set_session,
+    settings_of,
+    user_json,
+)
+from services.gateway.accounts.identity import (
+    SESSION_COOKIE,
+    current_user,
+    login_redirect,
+    require_login,
+)
+from services.gateway.web.mailer import Dispatcher, make_transport
+
+# --------------------------------------------------------------------------- login, logout
+
+
+@get("/connexion", media_type=MediaType.HTML, include_in_schema=False)
+async def login_page(request: Request, next: str | None = None) -> Template:  # noqa: A002
+    return page("login", next=domain.safe_next(next), email="", errors={})
+
+
+@post("/connexion", media_type=MediaType.HTML, include_in_schema=False)
+async def login_submit(request: Request) -> Response:
+    form = await read_form(request)
+    target = domain.safe_next(form.get("next"))
+    email = form.get("email", "")
+    try:
+        _, token = await service.login(request.app.state.engine, email, form.get("password", ""), client_ip(request),
+                                       request.headers.get("user-agent"),
+                                       timedelta(hours=settings_of(request).session_ttl_hours))
+    except service.Throttled:
+        return page("login", 429, next=target, email=email, errors={
+            "password": "Trop de tentatives de connexion : réessayez dans un quart d'heure, "
+                        "ou réinitialisez votre mot de passe."})
+    except AccountError as exc:
+        return page("login", 400, next=target, email=email, errors={exc.field: exc.message})
+    return set_session(Redirect(target, status_code=303), request, token)
+
+
+@post("/deconnexion", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if domain.valid_token(token):
+        await service.logout(request.app.state.engine, token)
+    return clear_session(Redirect("/", status_code=303))
+
+
+@get("/api/v1/me", cache_control=NO_STORE, guards=[require_login], summary="The logged-in account (session cookie)")
+async def me(request: Request) -> dict[str, Any]:
+    user = await current_user(request)
+    if user is None:  # the guard said otherwise; keep the type checker and the reader calm
+        raise NotAuthorizedException("login required")
+    return user_json(user)
+
+
+# --------------------------------------------------------------------------- sign-up, verification
+
+
+@get("/inscription", media_type=MediaType.HTML, include_in_schema=False)
+async def signup_page(request: Request) -> Template:
+    return page("signup", form={}, errors={}, password_min=domain.PASSWORD_MIN)
+
+
+@post("/inscription", media_type=MediaType.HTML, include_in_schema=False)
+async def signup_submit(request: Request) -> Template:
+    form = await read_form(request)
+    shown = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
+    try:
+        await service.signup(request.app.state.engine, request.app.state.mailer, base_url(request),
+                             form.get("email", ""), form.get("display_name"), form.get("password", ""),
+                             form.get("password2", ""), client_ip(request))
+    except AccountError as exc:
+        return page("signup", 400, form=shown, errors={exc.field: exc.message}, password_min=domain.PASSWORD_MIN)
+    return page("message", title="Vérifiez votre messagerie", message=(
+        f"Un lien de confirmation vient d'être envoyé à {shown['email']}. Ouvrez-le pour activer votre compte, "
+        "puis connectez-vous."), link=("/connexion", "Se connecter"))
+
+
+@get("/verification", media_type=MediaType.HTML, include_in_schema=False)
+async def verify(request: Request, token: str | None = None) -> Template:
+    user_id = await service.verify_email(request.app.state.engine, token or "")
+    if user_id is None:
+        return page("message", 400, title="Lien non valable", message=(
+            "Ce lien de confirmation est inconnu, expiré ou déjà utilisé. Connectez-vous pour en recevoir un nouveau "
+            "depuis « Mon compte »."), link=("/compte", "Mon compte"))
+    return page("message", title="Adresse confirmée", message="Merci : votre adresse e-mail est confirmée.",
+                 link=("/compte", "Mon compte"))
+
+
+@post("/compte/verification", media_type=MediaType.HTML, include_in_schema=False)
+async def resend_verification(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    sent = await service.resend_verification(request.app.state.engine, request.app.state.mailer,
+                                             base_url(request), user.id, client_ip(request))
+    return Redirect("/compte?renvoi=" + ("ok" if sent else "non"), status_code=303)
+
+
+# --------------------------------------------------------------------------- password reset
+
+
+@get("/mot-de-passe-oublie", media_type=MediaType.HTML, include_in_schema=False)
+async def forgot_page(request: Request) -> Template:
+    return page("forgot", email="", errors={})
+
+
+@post("/mot-de-passe-oublie", media_type=MediaType.HTML, include_in_schema=False)
+async def forgot_submit(request: Request) -> Template:
+    form = await read_form(request)
+    try:
+        await service.request_reset(request.app.state.engine, request.app.state.mailer, base_url(request),
+                                    form.get("email", ""), client_ip(request))
+    except AccountError as exc:
+        return page("forgot", 400, email=form.get("email", ""), errors={exc.field: exc.message})
+    return page("message", title="Vérifiez votre messagerie", message=(
+        "Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe vient de lui être "
+        "envoyé. Il est valable une heure."), link=("/connexion", "Se connecter"))
+
+
+@get("/reinitialisation", media_type=MediaType.HTML, include_in_schema=False)
+async def reset_page(request: Request, token: str | None = None) -> Template:
+    async with request.app.state.engine.connect() as conn:
+        valid = domain.valid_token(token) and await store.peek_token(conn, "reset", token or "")
+    if not valid:
+        return page("message", 400, title="Lien non valable", message=(
+            "Ce lien de réinitialisation est inconnu, expiré ou déjà utilisé."),
+            link=("/mot-de-passe-oublie", "Demander un nouveau lien"))
+    return page("reset", token=token, errors={}, password_min=domain.PASSWORD_MIN)
+
+
+@post("/reinitialisation", media_type=MediaType.HTML, include_in_schema=False)
+async def reset_submit(request: Request) -> Template:
+    form = await read_form(request)
+    token = form.get("token", "")
+    try:
+        await service.reset_password(request.app.state.engine, token, form.get("password", ""),
+                                     form.get("password2", ""))
+    except AccountError as exc:
+        if exc.field == "token":
+            return page("message", 400, title="Lien non valable", message=exc.message,
+                         link=("/mot-de-passe-oublie", "Demander un nouveau lien"))
+        return page("reset", 400, token=token, errors={exc.field: exc.message}, password_min=domain.PASSWORD_MIN)
+    return page("message", title="Mot de passe changé", message=(
+        "Votre nouveau mot de passe est enregistré ; vos autres sessions ont été fermées."),
+        link=("/connexion", "Se connecter"))
+
+
+# --------------------------------------------------------------------------- Mon compte
+
+
+@get("/compte", media_type=MediaType.HTML, include_in_schema=False)
+async def account_page(request: Request, renvoi: str | None = None, ok: str | None = None) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    return page("account", user=user, errors={}, resent=renvoi, saved=ok, password_min=domain.PASSWORD_MIN)
+
+
+@post("/compte", media_type=MediaType.HTML, include_in_schema=False)
+async def account_update(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    form = await read_form(request)
+    try:
+        name = domain.check_display_name(form.get("display_name"), user.email)
+    except AccountError as exc:
+        return page("account", 400, user=user, errors={exc.field: exc.message}, resent=None, saved=None,
+                     password_min=domain.PASSWORD_MIN)
+    async with request.app.state.engine.begin() as conn:
+        await store.set_display_name(conn, user.id, name)
+    return Redirect("/compte?ok=nom", status_code=303)
+
+
+@post("/compte/mot-de-passe", media_type=MediaType.HTML, include_in_schema=False)
+async def account_password(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return login_redirect(request)
+    form = await read_form(request)
+    try:
+        await service.change_password(request.app.state.engine, user.id, form.get("current", ""),
+                                      form.get("password", ""), form.get("password2", ""),
+                                      keep_token=request.cookies.get(SESSION_COOKIE))
+    except AccountError as exc:
+        return page("account", 400, user=user, errors={exc.field: exc.message}, resent=None, saved=None,
+                     password_min=domain.PASSWORD_MIN)
+    return Redirect("/compte?ok=motdepasse", status_code=303)
+
+
+# --------------------------------------------------------------------------- mail dispatcher
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    cfg = app.state.settings
+    mailer = app.state.mailer
+    dispatcher = Dispatcher(app.state.engine, make_transport(cfg), cfg.mail_from, cfg.mail_domain,
+                            wakeup=mailer.wakeup, interval_s=1.0)
+
+    async def housekeeping() -> None:
+        while True:
+            await asyncio.sleep(3600)
+            try:
+                async with app.state.engine.begin() as conn:
+                    await store.purge_expired(conn)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("accounts housekeeping failed", error=type(exc).__name__)
+
+    tasks = [asyncio.create_task(dispatcher.run(), name="outbox-dispatcher"),
+             asyncio.create_task(housekeeping(), name="accounts-housekeeping")]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+
+routes = [login_page, login_submit, logout, me, signup_page, signup_submit, verify, resend_verification,
+          forgot_page, forgot_submit, reset_page, reset_submit, account_page, account_update, account_password]

@@ -1,0 +1,59 @@
+"""Project pages and the project API: one canonical project with all its sources, similar projects
+nearby, the holder's block and the project's open matchmaking posts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import MediaType, Request, get
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+
+from libs.contracts.taxonomy import taxonomy
+from services.gateway.search.params import app_state, labels_of
+from services.gateway.search.routes import API_CACHE
+
+PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,100}$")
+SIMILAR = 6
+
+
+@get("/api/v1/projects/{project_id:str}", cache_control=API_CACHE,
+     summary="One project with all its sources, and similar projects nearby (same themes, closest first)")
+async def get_project(request: Request, project_id: str) -> dict[str, Any]:
+    if not PROJECT_ID.match(project_id):
+        raise NotFoundException("no such project")
+    doc = await app_state(request).search.get(project_id)
+    if doc is None:
+        raise NotFoundException("no such project")
+    doc["similar"] = await app_state(request).search.similar(doc, SIMILAR)
+    return doc
+
+
+@get("/api/v1/taxonomy", cache_control=CacheControlHeader(max_age=3600, public=True))
+async def get_taxonomy() -> dict[str, Any]:
+    return taxonomy().model_dump()
+
+
+@get("/projets/{project_id:str}", media_type=MediaType.HTML, include_in_schema=False)
+async def project_page(request: Request, project_id: str) -> Template:
+    state = app_state(request)
+    doc = await state.search.get(project_id) if PROJECT_ID.match(project_id) else None
+    if doc is None:
+        raise NotFoundException("Projet introuvable")
+    similar = await state.search.similar(doc, SIMILAR)
+    from services.gateway.claims.routes import (
+        project_holder,  # "Projet géré par son porteur" block
+    )
+    from services.gateway.matchmaking.routes import (
+        project_posts,  # the project's open posts
+    )
+
+    return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=labels_of({}),
+                                                 similar=similar, partners=state.partners,
+                                                 claim=await project_holder(request, project_id),
+                                                 posts=await project_posts(request.app, project_id)))
+
+
+routes = [get_project, get_taxonomy, project_page]

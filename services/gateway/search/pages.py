@@ -1,0 +1,89 @@
+"""The search pages (French): the search page with its filters and map, and the statistics page."""
+
+from __future__ import annotations
+
+from litestar import MediaType, Request, get
+from litestar.response import Template
+
+from services.gateway.search.params import (
+    FACET_TITLES,
+    SEARCH_PARAMS,
+    app_state,
+    highlighted,
+    labels_of,
+    query_from,
+    stats_data,
+)
+from services.gateway.search.rules import QueryError
+
+PER_PAGE_HTML = 20
+GEO_PARAMS = ("lat", "lon", "radius_km", "bbox")
+
+
+def _pages(page: int, last: int) -> list[int | None]:
+    """Page numbers to show: first, last and two around the current one; None = gap."""
+    keep = sorted({1, last, *range(max(1, page - 2), min(last, page + 2) + 1)})
+    out: list[int | None] = []
+    for n in keep:
+        if out and n - (out[-1] or 0) > 1:
+            out.append(None)
+        out.append(n)
+    return out
+
+
+@get("/", media_type=MediaType.HTML, include_in_schema=False)
+async def home(request: Request) -> Template:
+    params = request.query_params
+    filters = {f: params.getall(f, []) for f in FACET_TITLES}
+    error, result, query = None, None, None
+    try:
+        query = query_from(request, per_page=PER_PAGE_HTML)
+        result = await app_state(request).search.search(query)
+        highlighted(result["hits"], query)
+    except QueryError as exc:
+        error = str(exc)
+    labels = labels_of(result or {})
+    items = [(k, v) for k, v in params.multi_items() if v and k in SEARCH_PARAMS and k not in ("page", "per_page")]
+    chips = [{"facet": k, "title": FACET_TITLES.get(k, k), "label": labels.get(k, {}).get(v, v),
+              "params": [(a, b) for a, b in items if (a, b) != (k, v)]}
+             for k, v in items if k in FACET_TITLES]
+    if params.get("bbox"):
+        chips.append({"facet": "bbox", "title": "Zone", "label": "zone de la carte",
+                      "params": [(a, b) for a, b in items if a != "bbox"]})
+    if params.get("lat") and params.get("lon"):
+        chips.append({"facet": "geo", "title": "Autour de", "label": f"{params.get('radius_km') or '∞'} km",
+                      "params": [(a, b) for a, b in items if a not in ("lat", "lon", "radius_km")]})
+    last = 1
+    if result and query:
+        last = max(1, min(-(-result["total"] // query.per_page), 10_000 // query.per_page))
+    return Template("search.html", context=dict(
+        q=params.get("q") or "", filters=filters, result=result, query=query, error=error,
+        facet_titles=FACET_TITLES, labels=labels, base_params=items, chips=chips,
+        map_params=[(k, v) for k, v in items if k not in ("bbox", "sort")],
+        pages=_pages(query.page, last) if query else [], last_page=last,
+        sort=params.get("sort") or "", geo={k: params.get(k) or "" for k in GEO_PARAMS},
+    ))
+
+
+STAT_CHARTS = (("theme", "Par thématique"), ("region", "Par région"), ("departement", "Par département (20 premiers)"),
+               ("source", "Par source"), ("stage", "Par étape"), ("engineering", "Par type d'ingénierie"),
+               ("holder_type", "Par type de porteur"))
+
+
+@get("/statistiques", media_type=MediaType.HTML, include_in_schema=False)
+async def stats_page(request: Request) -> Template:
+    data = await stats_data(request)
+    charts = []
+    for facet, title in STAT_CHARTS:
+        rows = data[facet][:20]
+        top = max((r["count"] for r in rows), default=1) or 1
+        charts.append({"facet": facet, "title": title, "rows": [{**r, "pct": round(100 * r["count"] / top, 1)}
+                                                               for r in rows]})
+    months = list(data["first_seen_by_month"].items())
+    top = max((n for _, n in months), default=1) or 1
+    timeline = [{"month": m, "count": n, "pct": round(100 * n / top, 1)} for m, n in months]
+    return Template("stats.html", context=dict(total=data["total"], charts=charts, timeline=timeline,
+                                               partners=app_state(request).partners))
+
+
+routes = [home, stats_page]

@@ -276,7 +276,7 @@ class Stack:
     def service_env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()}
         env.update(KAFKA_BOOTSTRAP=self.bootstrap, DATABASE_URL=self.database_url or "", PYTHONUNBUFFERED="1")
-        env.setdefault("PREVIEW_SUBSCRIBER", "true")
+        env.setdefault("EVENT_SUBSCRIBERS", "true")
         env.update(extra)
         return env
 

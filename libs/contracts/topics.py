@@ -21,6 +21,10 @@ HOLDER_EDITS = "projects.holder_edits.v1"
 """A verified holder's edits of the fields a holder owns (``HolderEditChanged``), keyed by
 canonical id; the indexer lays them over the canonical project."""
 
+CRAWL_PARTNERS = "crawl.partners.v1"
+"""The crawler's partners and their runs (``PartnerStatusChanged``), keyed by partner slug; the gateway
+keeps its own copy for attribution, partner pages and the operators' crawl pages."""
+
 CRAWL_PREVIEW_REQUESTS = "crawl.preview_requests.v1"
 """An operator asks the crawler for a preview of a partner (``PreviewRequested``), keyed by request id."""
 CRAWL_PREVIEWS = "crawl.previews.v1"
@@ -39,6 +43,7 @@ ALL_TOPICS = (
     HOLDER_EDITS,
     CRAWL_PREVIEW_REQUESTS,
     CRAWL_PREVIEWS,
+    CRAWL_PARTNERS,
 )
 
 DEFAULT_PARTITIONS = 4

@@ -14,7 +14,7 @@ from services.crawler.settings import settings
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
-from services.crawler.handlers import BrokerEmitter, crawl_partner
+from services.crawler.handlers import BrokerEmitter, crawl_partner, report_status
 from services.crawler.preview_requests import register as register_previews
 
 SERVICE = "crawler"
@@ -41,6 +41,7 @@ def create_app() -> FastStream:
         due: dict[str, float] = {}
         try:
             await _retrying(lambda: store.sync_partners(partners.partners), "record partners")
+            await _retrying(lambda: report_status(store, emitter), "publish partner status")
             for p in enabled:  # resume each partner's schedule from its last recorded crawl
                 last = await _retrying(lambda p=p: store.last_run_finished(p.slug), "read last crawl")
                 interval = p.schedule_s or cfg.crawl_interval_s

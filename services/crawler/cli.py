@@ -39,7 +39,7 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
     from services.crawler.adapters.store import CrawlStore
     from services.crawler.app import PARALLEL_PARTNERS
     from services.crawler.crawl import status_of
-    from services.crawler.handlers import BrokerEmitter, crawl_partner
+    from services.crawler.handlers import BrokerEmitter, crawl_partner, report_status
 
     cfg = settings()
     partners = load_partners(partners_file or cfg.carrefour_partners_file)
@@ -81,6 +81,7 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
 
     try:
         await store.sync_partners(partners.partners)
+        await report_status(store, BrokerEmitter(broker))  # the partners as configured, for the gateway
         # several partners at once; the client still sends one request at a time to each host
         await asyncio.gather(*(one(p) for p in chosen))
     finally:

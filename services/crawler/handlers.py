@@ -19,7 +19,8 @@ from libs.contracts.events import (
 )
 from libs.runtime import messaging
 from libs.runtime.messaging import dead_letter, publish
-from libs.contracts.topics import CRAWL_RECORDS
+from libs.contracts.partner_events import PartnerStatusChanged
+from libs.contracts.topics import CRAWL_PARTNERS, CRAWL_RECORDS
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.connectors import connector_for
@@ -67,6 +68,9 @@ class BrokerEmitter:
         event = SourceRecordEvent(op=Operation.DELETE, source=source, source_record_id=record_id)
         await publish(self.broker, CRAWL_RECORDS, event, key=record_key(source, record_id))
 
+    async def status(self, event: PartnerStatusChanged) -> None:
+        await publish(self.broker, CRAWL_PARTNERS, event, key=event.partner.slug)
+
     async def reject(self, source: str, raw, reason: str, record_id: str | None, error_type: str) -> None:
         body = raw if isinstance(raw, bytes) else orjson.dumps(raw, default=str)
         await dead_letter(self.broker, service="crawler", topic=f"crawl:{source}", body=body, reason=reason,
@@ -94,6 +98,7 @@ async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitte
         session.error(partner.base_url, f"crawl aborted: {type(exc).__name__}: {exc}", listing=True)
         await store.finish_run(run_id, "failed", session.stats.as_dict())
         _observe(session.stats, "failed", time.perf_counter() - started)
+        await report_status(store, emitter, partner.slug, run_id)
         raise
     touched = [session.urls[u] for u in session.touched if u in session.urls]
     await store.save(partner.slug, touched, session.removed_urls,
@@ -101,6 +106,20 @@ async def crawl_partner(partner, client: PoliteClient, store: CrawlStore, emitte
     status = status_of(stats, partner.max_reject_share)
     await store.finish_run(run_id, status, stats.as_dict())
     _observe(stats, status, time.perf_counter() - started)
+    await report_status(store, emitter, partner.slug, run_id)
     log.info("crawled", outcome=status, duration_ms=elapsed_ms(started),
              **{k: v for k, v in stats.as_dict().items() if k not in ("error_samples", "first_reasons")})
     return stats
+
+
+async def report_status(store: CrawlStore, emitter, slug: str | None = None, run_id: int | None = None) -> int:
+    """Publish the partners' status (one partner's run after a crawl; every partner at start-up) on
+    ``crawl.partners.v1``, for the gateway's partner pages. An emitter without ``status`` (a preview, a
+    test recorder) publishes nothing. Returns the number of events published."""
+    send = getattr(emitter, "status", None)
+    if send is None:
+        return 0
+    events = await store.statuses(slug, run_id)
+    for event in events:
+        await send(event)
+    return len(events)

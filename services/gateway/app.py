@@ -38,7 +38,6 @@ from services.gateway.moderation import routes as moderation
 from services.gateway.partners import ingest, previews
 from services.gateway.partners import routes as partners
 from services.gateway.partners.keys import ApiKeys
-from services.gateway.partners.registry import load_partners
 from services.gateway.projects import routes as projects
 from services.gateway.search import pages as search_pages
 from services.gateway.search import routes as search
@@ -85,7 +84,7 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
         app.state.api_keys = ApiKeys(engine)
         app.state.settings = cfg
         app.state.mailer = Mailer(engine)  # delivered by the accounts area's dispatcher
-        app.state.partners = load_partners(cfg.carrefour_partners_file)
+        app.state.partners = {}  # filled by the partners area (partners/registry.py)
         log.info("gateway started", host=cfg.gateway_host, port=cfg.gateway_port)
         _tune_gc()
         try:

@@ -12,7 +12,6 @@ from libs.runtime.settings import RuntimeSettings
 class GatewaySettings(RuntimeSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
-    carrefour_partners_file: str | None = Field(None, description="Partner names and licences for attribution")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     gateway_workers: int = Field(1, ge=1, le=64, description="Gateway worker processes (uvicorn --workers)")
     search_cache_mb: float = Field(64.0, ge=0, description="Search caches per gateway process, MB (0: off): "
@@ -24,8 +23,9 @@ class GatewaySettings(RuntimeSettings):
         0.0, ge=0, le=60_000,
         description="Longest a cached search result may be served after a write to the index committed (0: never)")
     matchmaking_expiry_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the post expiry")
-    preview_subscriber: bool = Field(False, description="This gateway consumes the crawler's preview answers "
-                                                        "(on in the deployments and `make up`)")
+    event_subscribers: bool = Field(False, description="This gateway follows the topics its read models need (the "
+                                                       "crawler's previews and partner status); on in the "
+                                                       "deployments and `make up`, off for in-process test apps")
     ingest_requests_per_minute: int = Field(120, ge=1, description="Pushes one API key may make per minute")
     ingest_records_per_minute: int = Field(200_000, ge=1, description="Records (and bulk lines) one API key "
                                                                        "may push per minute")

@@ -41,7 +41,7 @@ def site(stack, tmp_path_factory):
         p["enabled"] = False
         p["delay_s"] = DELAY_S
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    gen = gateway_site(stack, tmp_path_factory, "browser_preview", _seed, PREVIEW_SUBSCRIBER="true")
+    gen = gateway_site(stack, tmp_path_factory, "browser_preview", _seed, EVENT_SUBSCRIBERS="true")
     found = next(gen)
     crawler = start_service("crawler", stack.service_env(DATABASE_URL=found["url"], CARREFOUR_PARTNERS_FILE=str(path),
                                                          LOG_LEVEL="INFO"), tmp)

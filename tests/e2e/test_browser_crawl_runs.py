@@ -16,6 +16,7 @@ from services.crawler.config import load_partners
 from tests.e2e.browser_support import browser_pages, gateway_site, login
 from tests.fixtures.crawler.sites_fixture import PARTNERS
 from tests.helpers_accounts import create_user
+from tests.helpers_partners import mirror
 
 pytestmark = pytest.mark.e2e
 OPERATOR = "operatrice@example.org"
@@ -29,7 +30,8 @@ async def _seed(engine):
         path.write_text(PARTNERS.read_text(encoding="utf-8").replace("{BASE}", "http://127.0.0.1:9"), encoding="utf-8")
         partners = load_partners(path).partners[:2]  # fx-json, fx-csv
     await store.sync_partners(partners)
-    run = await store.start_run("fx-csv")
+    runs = [("fx-csv", await store.start_run("fx-csv"))]
+    run = runs[0][1]
     await store.finish_run(run, "degraded", {
         "complete": True, "requests": 2, "fetched": 1, "items": 5, "projects": 3, "excluded": 1, "rejected": 1,
         "new": 3, "by_rule": {"skipped:too_short": 1, "rejected:invalid": 1},
@@ -38,6 +40,7 @@ async def _seed(engine):
     run = await store.start_run("fx-json")
     await store.finish_run(run, "ok", {"complete": True, "requests": 2, "fetched": 1, "items": 2, "projects": 2,
                                        "new": 2})
+    await mirror(engine, runs=[*runs, ("fx-json", run)])  # what crawl.partners.v1 carries to the gateway
     await create_user(engine, OPERATOR, roles=("operator",))
 
 

@@ -109,12 +109,18 @@ async def test_crawl_harvest_recrawl_and_deletion_end_to_end(world):
     hit = (await world.search(q="habitat inclusif", source="fx-wordpress"))["hits"][0]
     assert "onerror" not in str(hit) and "<img" not in str(hit)
 
-    # the partners endpoint shows the last crawl of each partner
+    # the partners endpoint shows the last crawl of each partner: the crawler published it on
+    # crawl.partners.v1 and the gateway's subscriber stored it in its own directory
+    async def partners_known():
+        async with httpx.AsyncClient(base_url=world.base_url, timeout=10) as client:
+            body = (await client.get("/api/v1/partners")).json()
+        found = {p["slug"]: p for p in body["partners"] if p["last_crawl"]}
+        return found if set(EXPECTED) <= set(found) else None
+
+    by_slug = await wait_until(partners_known, timeout=60, what="every partner's last crawl at the gateway")
     async with httpx.AsyncClient(base_url=world.base_url, timeout=10) as client:
-        body = (await client.get("/api/v1/partners")).json()
         runs = (await client.get("/api/v1/partners/fx-html/runs")).json()
         assert (await client.get("/api/v1/partners/nope/runs")).status_code == 404
-    by_slug = {p["slug"]: p for p in body["partners"]}
     assert set(EXPECTED) <= set(by_slug)
     for slug, n in EXPECTED.items():
         assert by_slug[slug]["last_crawl"]["status"] == STATUS.get(slug, "ok")

@@ -10,15 +10,19 @@ from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
 from services.crawler.handlers import crawl_partner
+from tests.helpers_partners import mirror
 from tests.fixtures.onboarding.grade import SPLITS, grade, serve_split, truth
 
 
 class Recorder:
     def __init__(self):
-        self.upserts, self.deletes, self.rejects = [], [], []
+        self.upserts, self.deletes, self.rejects, self.statuses = [], [], [], []
 
     async def upsert(self, record, crawl) -> None:
         self.upserts.append(record)
+
+    async def status(self, event) -> None:
+        self.statuses.append(event)
 
     async def delete(self, source, record_id) -> None:
         self.deletes.append((source, record_id))
@@ -81,14 +85,19 @@ async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path
     store = CrawlStore(engine)
     await store.sync_partners(cfg.partners)
     by_slug = {p.slug: p for p in cfg.partners}
+    recorder = Recorder()
     try:
         # the CSV export without URL column: 5 rows, 3 projects, 1 too short, 1 without title (1/5 rejected)
-        await crawl_partner(by_slug["dv-open"], client, store, Recorder())
+        await crawl_partner(by_slug["dv-open"], client, store, recorder)
         lenient = by_slug["dv-open"].model_copy(update={"max_reject_share": 0.5})
-        await crawl_partner(lenient, client, store, Recorder(), full=True)
+        await crawl_partner(lenient, client, store, recorder, full=True)
     finally:
         await client.close()
         server.close()
+    # each run told the platform its outcome (crawl.partners.v1); the gateway stores what it receives
+    assert [e.run.status for e in recorder.statuses] == ["degraded", "ok"]
+    assert [e.records for e in recorder.statuses] == [3, 3]
+    await mirror(engine, recorder.statuses)
     app = create_app(GatewaySettings(database_url=engine.url.render_as_string(hide_password=False),
                               kafka_bootstrap=stack.bootstrap))
     async with AsyncTestClient(app=app) as api:

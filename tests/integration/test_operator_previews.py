@@ -37,7 +37,7 @@ async def env(stack, tmp_path):
     await create_user(engine, OPERATOR, roles=("operator",))
     await create_user(engine, "holder.previews@example.org")
     app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m"),
-                                  preview_subscriber=True))
+                                  event_subscribers=True))
     yield app, engine
     await engine.dispose()
 

@@ -12,7 +12,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.gateway.settings import GatewaySettings
+from libs.contracts.partner_events import PartnerInfo, PartnerStatusChanged
 from services.gateway.app import create_app
+from services.gateway.partners import directory
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.integration.test_search_conformance import PROJECTS, make_project
@@ -30,6 +32,9 @@ async def client(stack):
     evil = make_project(20, ("xss-lille", f"Atelier {XSS} vélo", f"Résumé {XSS} & co", "lille", ["mobilite"],
                              "idee", [], "association", ["alpha"]))
     await writer.upsert(evil, 1)
+    async with engine.begin() as conn:  # what the crawler's crawl.partners.v1 tells the gateway
+        await directory.apply(conn, PartnerStatusChanged(partner=PartnerInfo(
+            slug="alpha", name="Réseau Alpha", licence="CC BY-SA 4.0")))
     app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap,
                               cors_origins=["https://front.example.org"]))
     async with AsyncTestClient(app=app) as c:
@@ -177,7 +182,7 @@ async def test_export_csv_with_attribution(client):
     assert rows[0]["id"] == "cuisine-paris"  # newest first
     roubaix = next(row for row in rows if row["id"] == "jardin-roubaix")
     assert roubaix["sources"] == "alpha | beta"
-    assert roubaix["licences"] == "licence non précisée | licence non précisée"  # not in the partner file
+    assert roubaix["licences"] == "CC BY-SA 4.0 | licence non précisée"  # beta: no licence known
     assert roubaix["source_urls"].startswith("https://alpha.example.org/projets/jardin-roubaix")
     assert roubaix["page"].endswith("/projets/jardin-roubaix")
 
@@ -187,7 +192,7 @@ async def test_export_json_and_geojson(client):
     assert {p["id"] for p in body["projects"]} == {"zero-dechet-lille", "jardin-roubaix", "ressourcerie-pevele",
                                                    "velo-lille", "ecole-roubaix", "xss-lille"}
     assert "licence" in body["notice"]
-    assert body["sources"]["avise"]["licence"] == "CC BY-SA 4.0"  # from the partner file
+    assert body["sources"]["alpha"] == {"name": "Réseau Alpha", "licence": "CC BY-SA 4.0"}  # from the directory
     geo = orjson.loads((await client.get("/api/v1/export", params={"format": "geojson", "region": "32"})).content)
     assert geo["type"] == "FeatureCollection" and "attribution" in geo
     assert len(geo["features"]) == 5  # the Pévèle ressourcerie has no coordinates

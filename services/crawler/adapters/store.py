@@ -6,7 +6,11 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.contracts.partner_events import RUN_COUNTS, CrawlRunSummary, PartnerInfo, PartnerStatusChanged
 from services.crawler.domain import RecordState, UrlState
+
+_RUN_COLUMNS = ("id, status, complete, started_at, finished_at, " + ", ".join(RUN_COUNTS)
+                + ", error_samples, by_rule, first_reasons")
 
 
 def _json(value) -> str:
@@ -119,3 +123,35 @@ class CrawlStore:
             return (await conn.execute(text(
                 "SELECT max(finished_at) FROM crawl_runs WHERE partner = :p AND status <> 'running'"),
                 {"p": partner})).scalar_one()
+
+    async def statuses(self, slug: str | None = None, run_id: int | None = None) -> list[PartnerStatusChanged]:
+        """What the crawler tells the platform about its partners (``crawl.partners.v1``): every known
+        partner (or ``slug``) with its run ``run_id`` (default: its last finished run) and live records."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                f"""
+                SELECT p.slug, p.name, p.base_url, p.connector, p.licence, p.attribution, p.enabled, p.guessed,
+                       p.schedule_s, r.{_RUN_COLUMNS.replace(', ', ', r.')},
+                       (SELECT count(*) FROM crawl_records c WHERE c.partner = p.slug AND NOT c.deleted) AS records
+                FROM crawl_partners p
+                LEFT JOIN LATERAL (SELECT * FROM crawl_runs WHERE partner = p.slug
+                                   AND (id = :run OR (CAST(:run AS bigint) IS NULL AND status <> 'running'))
+                                   ORDER BY id DESC LIMIT 1) r ON true
+                WHERE CAST(:slug AS text) IS NULL OR p.slug = :slug
+                ORDER BY p.slug
+                """), {"slug": slug, "run": run_id})).mappings().all()
+        return [PartnerStatusChanged(partner=PartnerInfo(
+            slug=r["slug"], name=r["name"] or r["slug"], base_url=r["base_url"], connector=r["connector"],
+            licence=r["licence"], attribution=r["attribution"], enabled=r["enabled"], guessed=r["guessed"],
+            schedule_s=r["schedule_s"]), run=_run(r), records=r["records"]) for r in rows]
+
+
+def _run(row) -> CrawlRunSummary | None:
+    if row["id"] is None:
+        return None
+    return CrawlRunSummary(
+        run_id=row["id"], status=row["status"], complete=row["complete"], started_at=row["started_at"],
+        finished_at=row["finished_at"], counts={k: int(row[k] or 0) for k in RUN_COUNTS},
+        error_samples=[str(x)[:2000] for x in (row["error_samples"] or [])][:20],
+        by_rule={str(k)[:80]: int(v) for k, v in list((row["by_rule"] or {}).items())[:60]},
+        first_reasons=[str(x)[:2000] for x in (row["first_reasons"] or [])][:20])

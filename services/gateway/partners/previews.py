@@ -5,19 +5,15 @@ rule and reason.
 
 The gateway never runs the crawler's code nor reads its configuration: it stores the request in its
 own table (``operator_previews``), publishes ``PreviewRequested`` on ``crawl.preview_requests.v1``,
-and its subscriber (``lifespan``, consumer group ``gateway-previews``) stores the crawler's
+and its subscriber (``lifespan``, consumer group ``gateway-previews``, see ``web/subscribers.py``) stores the crawler's
 ``PreviewCompleted`` from ``crawl.previews.v1``. The answer page shows « en cours » (and reloads
 itself) until the answer is there. Operators only; forms carry the CSRF token.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -36,13 +32,13 @@ from libs.contracts.events import (
     PreviewRequested,
 )
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
-from libs.runtime.messaging import consumer, publish
+from libs.runtime.messaging import publish
 from services.gateway.accounts.identity import current_user
 from services.gateway.partners.routes import SLUG, STATUS_LABELS, _operator
+from services.gateway.web.subscribers import subscriber_lifespan
 
 log = structlog.get_logger()
 PATH = "/operateur/apercus"
-GROUP = "gateway-previews"
 REQUEST_ID = re.compile(r"^[a-f0-9]{32}$")
 DEFAULT_PAGES = 20
 STALE_AFTER_S = 300
@@ -147,46 +143,12 @@ async def store_answer(engine, done: PreviewCompleted) -> str:
     return "stored" if stored else "unknown request"
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """The gateway's subscriber of the crawler's answers: a broker of its own (the request handlers'
-    broker only publishes), consumer group ``gateway-previews`` shared by every gateway replica."""
-    cfg, engine = app.state.settings, app.state.engine
-    if not cfg.preview_subscriber:  # answers are then stored by the gateways that have it on
-        yield
-        return
-    broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway-previews", acks="all", logger=None)
-
-    @consumer(broker, service="gateway", topics=CRAWL_PREVIEWS, group_id=GROUP, model=PreviewCompleted)
-    async def preview_completed(done: PreviewCompleted) -> str:
-        return await store_answer(engine, done)
-
-    # joining the group must not hold up the gateway's start (nor its stop): it runs beside it
-    joining = asyncio.create_task(_start(broker))
-    try:
-        yield
-    finally:
-        joining.cancel()
-        with contextlib.suppress(BaseException):
-            await joining
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(broker.stop(), 10)
+async def _store(app: Litestar, done: PreviewCompleted) -> str:
+    return await store_answer(app.state.engine, done)
 
 
-async def _start(broker: KafkaBroker) -> None:
-    """Start the subscriber, retrying while the broker is away."""
-    attempt = 0
-    while True:
-        try:
-            await broker.start()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 — the gateway serves without previews meanwhile
-            attempt += 1
-            log.warning("preview subscriber not started, retrying", error=f"{type(exc).__name__}: {exc}",
-                        attempt=attempt)
-            await asyncio.sleep(min(30, 2 ** attempt))
+lifespan = subscriber_lifespan("previews", CRAWL_PREVIEWS, PreviewCompleted, _store)
+"""The gateway's subscriber of the crawler's answers (consumer group ``gateway-previews``)."""
 
 
 routes = [preview_form, ask_preview, preview_page]

@@ -22,3 +22,16 @@ async def mirror(engine: AsyncEngine, events=None, runs: list[tuple[str, int]] =
         for event in events:
             await directory.apply(conn, event)
     return len(events)
+
+
+async def mirror_pairs(engine: AsyncEngine, keys: set[str]) -> int:
+    """The indexer's report of the pairs touching ``keys`` (``dedup.pairs.v1``, built by the indexer's own
+    code), stored by the gateway's moderation store as its subscriber would."""
+    from services.gateway.moderation import store as moderation
+    from services.indexer.adapters.pairs import pair_events
+
+    events = await pair_events(engine, keys)
+    async with engine.begin() as conn:
+        for event in events:
+            await moderation.apply(conn, event)
+    return sum(len(e.pairs) for e in events)

@@ -360,8 +360,8 @@ class CanonicalChanged(Event):
 
 class DedupOverrideChanged(Event):
     """On ``dedup.overrides.v1``: an operator forced "same" or "not same" for a pair of records
-    (``source:source_record_id``), or cleared a decision. The decision itself is stored in
-    PostgreSQL (``dedup_overrides``); this event asks the indexer to re-cluster around the pair."""
+    (``source:source_record_id``), or cleared a decision. The indexer stores it (``dedup_overrides``, its
+    table) and re-clusters around the pair; the gateway keeps its own log of decisions."""
 
     record_a: Annotated[str, StringConstraints(min_length=3, max_length=300)]
     record_b: Annotated[str, StringConstraints(min_length=3, max_length=300)]

@@ -11,8 +11,12 @@ PROJECTS_CANONICAL = "projects.canonical.v1"
 DEADLETTER = "deadletter.v1"
 """Rejected input: origin topic, reason, original payload."""
 DEDUP_OVERRIDES = "dedup.overrides.v1"
-"""An operator's "same" / "not same" decision on a pair of records (stored by the gateway in
-``dedup_overrides``); the indexer re-clusters around the pair. Keyed by the pair."""
+"""An operator's "same" / "not same" decision on a pair of records (the gateway keeps its log of
+decisions; the indexer stores the decision in its ``dedup_overrides`` and re-clusters around the pair).
+Keyed by the pair."""
+DEDUP_PAIRS = "dedup.pairs.v1"
+"""How pairs of records were scored and which wait for a moderator (``DedupPairsChanged``), published by
+the indexer after each batch and decision; the gateway keeps its own copy (review queue, explanations)."""
 
 MATCHMAKING = "matchmaking.v1"
 """Matchmaking posts created, updated, answered, closed, hidden (see ``MatchmakingChanged``),
@@ -39,6 +43,7 @@ ALL_TOPICS = (
     PROJECTS_CANONICAL,
     DEADLETTER,
     DEDUP_OVERRIDES,
+    DEDUP_PAIRS,
     MATCHMAKING,
     HOLDER_EDITS,
     CRAWL_PREVIEW_REQUESTS,

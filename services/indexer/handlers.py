@@ -11,8 +11,9 @@ from libs.contracts.events import (
     ProjectGeocoded,
 )
 from libs.runtime.messaging import batch_consumer, consumer, publish
-from libs.contracts.topics import DEDUP_OVERRIDES, PROJECTS_CANONICAL, PROJECTS_GEOCODED
+from libs.contracts.topics import DEDUP_OVERRIDES, DEDUP_PAIRS, PROJECTS_CANONICAL, PROJECTS_GEOCODED
 from services.indexer.adapters.db import DedupStore
+from services.indexer.adapters.pairs import pair_events, touched_keys
 from services.indexer.adapters.search import IndexWriter
 from services.indexer.holder_edits import HolderOverlays, register_holder_edits
 
@@ -26,6 +27,11 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
     overlays = HolderOverlays(store.engine)  # holder edits laid over canonical projects (holder_edits.py)
     register_holder_edits(broker, SERVICE, overlays, writer)
 
+    async def _publish_pairs(keys: set[str], cause) -> None:
+        """The moderators' view of the pairs these records are in (dedup.pairs.v1, for the gateway)."""
+        for event in await pair_events(store.engine, keys, cause):
+            await publish(broker, DEDUP_PAIRS, event, key=event.pairs[0].record_a)
+
     @batch_consumer(broker, service=SERVICE, topics=PROJECTS_GEOCODED, group_id=DEDUP_GROUP,
                     model=ProjectGeocoded)
     async def on_geocoded(events: list[ProjectGeocoded]) -> list[str]:
@@ -33,14 +39,16 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
         changes = await store.apply_batch(events)
         for change in changes:
             await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
+        await _publish_pairs(touched_keys((e.key for e in events), changes), events[0] if events else None)
         return [f"{len(changes)} canonical for {len(events)}"] * len(events)
 
     @consumer(broker, service=SERVICE, topics=DEDUP_OVERRIDES, group_id=OVERRIDES_GROUP,
               model=DedupOverrideChanged, max_workers=1)
     async def on_override(event: DedupOverrideChanged) -> str:
-        changes = await store.apply_override(event.record_a, event.record_b, event)
+        changes = await store.apply_override(event.record_a, event.record_b, event, decision=event.decision)
         for change in changes:
             await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
+        await _publish_pairs(touched_keys((event.record_a, event.record_b), changes), event)
         return f"{event.decision}: {len(changes)} canonical"
 
     @batch_consumer(broker, service=SERVICE, topics=PROJECTS_CANONICAL, group_id=SEARCH_GROUP,

@@ -57,7 +57,7 @@ async def test_overrides_are_stored_announced_and_guarded(stack):
             assert (await client.get("/api/v1/admin/dedup/projects/nope-123",
                                      headers={"X-API-Key": admin})).status_code == 404
         async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT count(*) FROM dedup_overrides"))).scalar() == 0
+            assert (await conn.execute(text("SELECT count(*) FROM dedup_decisions"))).scalar() == 0
     finally:
         await consumer.stop()
         await engine.dispose()

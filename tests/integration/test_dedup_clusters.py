@@ -119,10 +119,9 @@ async def test_operator_overrides_are_respected_by_later_runs(engine):
     assert a.canonical_id == b.canonical_id
     cause = DedupOverrideChanged(record_a="avise:1", record_b="la-fonda:2", decision="not_same")
 
-    async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO dedup_overrides (record_a, record_b, decision) "
-                                "VALUES ('avise:1', 'la-fonda:2', 'not_same')"))
-    changes = {c.canonical_id: c for c in await store.apply_override("avise:1", "la-fonda:2", cause)}
+    # the indexer stores the decision it receives (its dedup_overrides) and re-clusters in one transaction
+    changes = {c.canonical_id: c for c in await store.apply_override("la-fonda:2", "avise:1", cause,
+                                                                      decision="not_same")}
     assert len(changes) == 2 and a.canonical_id in changes
     assert all(len(c.project.sources) == 1 for c in changes.values())
 
@@ -134,10 +133,7 @@ async def test_operator_overrides_are_respected_by_later_runs(engine):
     # "same" joins two records the scores keep apart (a renamed project, another town)
     [x] = await store.apply(ev("cerdd", "9", "Les Jardins d'Émile", location=NANTES))
     assert x.canonical_id != clusters["avise:1"]
-    async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO dedup_overrides (record_a, record_b, decision) "
-                                "VALUES ('avise:1', 'cerdd:9', 'same')"))
-    await store.apply_override("avise:1", "cerdd:9", cause)
+    await store.apply_override("avise:1", "cerdd:9", cause, decision="same")
     clusters = await store.clusters()
     assert clusters["avise:1"] == clusters["cerdd:9"] == a.canonical_id
     await store.apply(ev("cerdd", "9", "Les Jardins d'Émile", location=NANTES, description="Mis à jour " * 8))

@@ -18,6 +18,7 @@ from services.gateway.app import create_app
 from services.indexer.adapters.db import DedupStore
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login
+from tests.helpers_partners import mirror_pairs
 
 ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",
                    lat=50.69, lon=3.18, precision="commune")
@@ -44,6 +45,8 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
             await store.apply(e)
         clusters = await store.clusters()
         assert len(set(clusters.values())) == 5, "nothing in the grey zone is merged"
+        # what the indexer reports on dedup.pairs.v1, stored by the gateway (as its subscriber does)
+        assert await mirror_pairs(engine, set(clusters)) >= 2
         await create_user(engine, "modo@example.org", roles=("moderator",))
         await create_user(engine, "alice@example.org")
         app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(tmp_path / "m")))
@@ -86,7 +89,7 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
 
         async with engine.connect() as conn:
             rows = (await conn.execute(text(
-                "SELECT record_a, record_b, decision, reason FROM dedup_overrides ORDER BY record_a"))).all()
+                "SELECT record_a, record_b, decision, reason FROM dedup_decisions ORDER BY record_a"))).all()
         assert [tuple(r) for r in rows] == [("avise:1", "cerdd:2", "same", None),
                                             ("avise:3", "cerdd:4", "not_same", "deux lieux")]
         events = []

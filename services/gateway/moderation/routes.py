@@ -15,7 +15,10 @@ from services.gateway.accounts.identity import (
     login_redirect,
     require_role,
 )
+from libs.contracts.dedup_events import DedupPairsChanged
+from libs.contracts.topics import DEDUP_PAIRS
 from services.gateway.moderation import rules, service
+from services.gateway.web.subscribers import subscriber_lifespan
 
 NO_STORE = {"cache-control": "no-store"}
 PATH = "/moderation/doublons"
@@ -67,9 +70,16 @@ async def api_queue(request: Request, page: Annotated[int, Parameter(ge=1, le=10
                        "probability": i["probability"], "explanation": i["explanation"]} for i in items]}
 
 
+async def _apply(app: Litestar, event: DedupPairsChanged) -> str:
+    return await service.apply_pairs(app.state.engine, event)
+
+
+_pairs_subscriber = subscriber_lifespan("dedup-pairs", DEDUP_PAIRS, DedupPairsChanged, _apply)
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar):
-    async with service.metric_refresher(lambda: app.state.engine):
+    async with service.metric_refresher(lambda: app.state.engine), _pairs_subscriber(app):
         yield
 
 

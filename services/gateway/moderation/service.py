@@ -1,5 +1,6 @@
 """Use cases of the review queue: list it (and publish its size as a metric), record a
-moderator's decision as an override and ask the indexer to re-cluster around the pair."""
+moderator's decision in the gateway's log and send it to the indexer (which stores it as an override
+and re-clusters around the pair); keep the copy of the indexer's pairs (``dedup.pairs.v1``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.contracts.dedup_events import DedupPairsChanged
 from libs.contracts.events import DedupOverrideChanged
 from libs.contracts.topics import DEDUP_OVERRIDES
 from libs.runtime.messaging import publish
@@ -55,9 +57,9 @@ async def decide(engine: AsyncEngine, broker: KafkaBroker, user: User, record_a:
     a, b = rules.pair(record_a, record_b)
     reason = (reason or "").strip()[:500] or None
     async with engine.begin() as conn:
-        if not await store.records_exist(conn, a, b):
+        if not await store.pair_known(conn, a, b):
             raise NotFound("Paire de fiches inconnue.")
-        await store.save_override(conn, a, b, decision, f"moderation:{user.id}", reason)
+        await store.save_decision(conn, a, b, decision, f"moderation:{user.id}", reason)
     event = DedupOverrideChanged(record_a=a, record_b=b, decision=decision)
     await publish(broker, DEDUP_OVERRIDES, event, key=f"{a}|{b}")
     log.info("dedup review decided", record_a=a, record_b=b, decision=decision, moderator=user.id,
@@ -83,3 +85,9 @@ async def metric_refresher(engine_of) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
+
+
+async def apply_pairs(engine: AsyncEngine, event: DedupPairsChanged) -> str:
+    async with engine.begin() as conn:
+        written = await store.apply(conn, event)
+    return f"{written} of {len(event.pairs)} pairs stored"

@@ -198,13 +198,25 @@ class DedupStore:
                 causes[c] = by_key[k]
         return await self._emit(conn, emit, now, cause, causes)
 
-    async def apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
-        """Re-cluster around a pair after an operator decision (stored in ``dedup_overrides``)."""
-        return await _again_if_deadlocked(lambda: self._apply_override(record_a, record_b, cause))
+    async def apply_override(self, record_a: str, record_b: str, cause: Event,
+                             decision: str | None = None) -> list[CanonicalChanged]:
+        """Store an operator decision (``same``, ``not_same``, ``cleared``; None: already stored) in
+        ``dedup_overrides`` and re-cluster around the pair, in one transaction."""
+        return await _again_if_deadlocked(lambda: self._apply_override(record_a, record_b, cause, decision))
 
-    async def _apply_override(self, record_a: str, record_b: str, cause: Event) -> list[CanonicalChanged]:
+    async def _apply_override(self, record_a: str, record_b: str, cause: Event,
+                              decision: str | None) -> list[CanonicalChanged]:
         now = datetime.now(timezone.utc)
+        a, b = sorted((record_a, record_b))
         async with self.engine.begin() as conn:
+            if decision == "cleared":
+                await conn.execute(text("DELETE FROM dedup_overrides WHERE record_a = :a AND record_b = :b"),
+                                   {"a": a, "b": b})
+            elif decision is not None:
+                await conn.execute(text(
+                    "INSERT INTO dedup_overrides (record_a, record_b, decision, operator) "
+                    "VALUES (:a, :b, :d, 'gateway') ON CONFLICT (record_a, record_b) DO UPDATE SET decision = EXCLUDED.decision, created_at = now()"),
+                    {"a": a, "b": b, "d": decision})
             rows = (await conn.execute(
                 text("SELECT record_key, canonical_id FROM dedup_records WHERE record_key = ANY(:k) AND NOT deleted"),
                 {"k": [record_a, record_b]},

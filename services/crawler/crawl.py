@@ -373,7 +373,7 @@ class CrawlSession:
 
 def _theme_words(text: str) -> bool:
     """Theme words in a text, per the normalizer's keyword classifier (the one taxonomy)."""
-    from services.normalizer.classifier import keyword_hits
+    from libs.contracts.keywords import keyword_hits
 
     return bool(keyword_hits("theme", text))
 

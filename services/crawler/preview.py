@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.contracts.events import (
+from libs.contracts.preview_events import (
     PREVIEW_MAX_ASIDE,
     PREVIEW_MAX_BYTES,
     PREVIEW_MAX_ERRORS,

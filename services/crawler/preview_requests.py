@@ -16,9 +16,9 @@ import asyncio
 import structlog
 import yaml
 
-from libs.contracts.events import PreviewCompleted, PreviewRequested
-from libs.runtime.messaging import consumer, publish
+from libs.contracts.preview_events import PreviewCompleted, PreviewRequested
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
+from libs.runtime.messaging import consumer, publish
 from services.crawler.config import ConfigError, PartnersFile, parse_partners
 from services.crawler.preview import failed_event, preview, to_event
 

@@ -5,7 +5,7 @@
 2. **Keyword classifier** on labels not in a table (confidence 0.9), and for themes and
    engineering on the title and description when no label gave anything (confidence
    0.35 + 0.15 per keyword hit, at most 0.8; long texts need two hits). Keywords
-   (``data/keywords.yaml``) are folded and stemmed with the French Snowball stemmer, then matched
+   (``libs/contracts/keywords.yaml``, matched by ``libs/contracts/keywords.py``) are folded and stemmed with the French Snowball stemmer, then matched
    as word prefixes on the folded text, so one keyword covers its inflections.
 3. Nothing matched: no slug and confidence 0 — the record says it is unclassified.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import snowballstemmer
 import yaml
 
 from libs.contracts.search import fold
+from libs.contracts.keywords import keyword_hits, keyword_index
 from libs.contracts.taxonomy import taxonomy
 
 DATA = Path(__file__).parent / "data"
@@ -30,60 +30,8 @@ TEXT_BASE, TEXT_PER_HIT, TEXT_MAX = 0.35, 0.15, 0.8
 LONG_TEXT_CHARS = 200
 MAX_TEXT_THEMES = 3
 
-_stemmer = snowballstemmer.stemmer("french")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 FACET_NAMES = ("theme", "stage", "engineering", "holder_type")
-
-
-@lru_cache(maxsize=50_000)
-def stem(word: str) -> str:
-    """French Snowball stem of a folded word (never shorter than 3 letters unless the word is)."""
-    s = _stemmer.stemWord(word)
-    return s if len(s) >= 3 or len(word) < 3 else word[:3]
-
-
-def _keyword_words(keyword: str) -> tuple[tuple[str, bool], ...]:
-    """A keyword as (stem or exact word, exact?) per word, folded."""
-    exact = keyword.startswith("=")
-    words = fold(keyword.lstrip("=")).split()
-    if not words:
-        raise ValueError(f"empty keyword {keyword!r}")
-    return tuple((w, True) if exact else (stem(w), False) for w in words)
-
-
-@dataclass(frozen=True)
-class _Facet:
-    index: dict[str, list[tuple[str, tuple[tuple[str, bool], ...]]]]
-    """first word's stem (or exact word) → [(slug, all words)]"""
-    lengths: tuple[int, ...]
-    """lengths of the first-word keys, longest first"""
-
-
-@lru_cache(maxsize=1)
-def _keywords() -> dict[str, _Facet]:
-    data = yaml.load((DATA / "keywords.yaml").read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506
-    tax = taxonomy()
-    out: dict[str, _Facet] = {}
-    for facet, by_slug in data.items():
-        unknown = set(by_slug) - tax.slugs(facet)
-        if unknown:
-            raise ValueError(f"keywords.yaml: unknown {facet} slugs {sorted(unknown)}")
-        index: dict[str, list] = {}
-        for slug, kws in by_slug.items():
-            for kw in kws:
-                words = _keyword_words(str(kw))
-                index.setdefault(words[0][0], []).append((slug, words))
-        out[facet] = _Facet(index, tuple(sorted({len(k) for k in index}, reverse=True)))
-    return out
-
-
-def _word_matches(word: str, key: str, exact: bool) -> bool:
-    """An exact keyword word equals the text word; a stem starts the text word or its own stem
-    (Snowball stems some words beyond their common prefix: émergence → emergent, duplication →
-    dupliqu, so "émergence" in a text is matched through its stem)."""
-    if exact:
-        return word == key
-    return word.startswith(key) or stem(word).startswith(key)
 
 
 @lru_cache(maxsize=20_000)
@@ -128,7 +76,7 @@ def mapping_table(source: str | None) -> dict[str, dict[str, tuple[str, ...]]]:
 def preload() -> None:
     """Parse the keyword lists and every partner's mapping table now (service start-up), not on
     the first record of each partner (~5 ms each)."""
-    _keywords()
+    keyword_index()
     mapping_table(None)
     for path in sorted((DATA / "mappings").glob("*.yaml")):
         if not path.name.startswith("_"):
@@ -149,40 +97,6 @@ class Classified:
         return bool(self.slugs)
 
 
-def keyword_hits(facet: str, text: str) -> dict[str, int]:
-    """slug → number of keyword occurrences in the (folded) text.
-
-    Each keyword word matches a text word that starts with its stem (or equals it, for "=word"
-    keywords); at each position the longest keyword wins and its words are consumed."""
-    f = _keywords()[facet]
-    words = fold(text).split()
-    counts: dict[str, int] = {}
-    i, n = 0, len(words)
-    index, lengths = f.index, f.lengths
-    while i < n:
-        w = words[i]
-        sw = stem(w)
-        best_slug, best_len = None, 0
-        for length in lengths:
-            if length > len(w):
-                continue
-            found = index.get(w[:length], ())
-            if sw[:length] != w[:length] and len(sw) >= length:
-                found = (*found, *index.get(sw[:length], ()))
-            for slug, kw in found:
-                k = len(kw)
-                if k <= best_len or i + k > n:
-                    continue
-                if all(_word_matches(words[i + j], key, exact) for j, (key, exact) in enumerate(kw)):
-                    best_slug, best_len = slug, k
-        if best_slug is None:
-            i += 1
-        else:
-            counts[best_slug] = counts.get(best_slug, 0) + 1
-            i += best_len
-    return counts
-
-
 @lru_cache(maxsize=20_000)
 def _label_hits(facet: str, label: str) -> dict[str, int]:
     return keyword_hits(facet, label)  # labels repeat across a partner's records: cached
@@ -199,7 +113,7 @@ def _ordered(facet: str, slugs) -> list[str]:
 
 def classify(facet: str, labels: list[str], text: str = "", multi: bool = True, source: str | None = None) -> Classified:
     """Map a record's labels for ``facet`` onto slugs; fall back to free text; say when nothing matched."""
-    kw = _keywords()[facet]  # KeyError for an unknown facet
+    kw = keyword_index()[facet]  # KeyError for an unknown facet
     del kw
     table = mapping_table(source)[facet]
     from_table: list[str] = []

@@ -10,9 +10,9 @@ import uuid
 import pytest
 import yaml
 
-from libs.contracts.events import (
+from libs.contracts.events import PartnerRecord
+from libs.contracts.preview_events import (
     PREVIEW_MAX_BYTES,
-    PartnerRecord,
     PreviewCompleted,
     PreviewRequested,
 )

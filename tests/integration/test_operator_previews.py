@@ -14,16 +14,16 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import (
+from libs.contracts.preview_events import (
     PreviewCompleted,
     PreviewField,
     PreviewItem,
     PreviewRecord,
 )
-from libs.runtime.messaging import make_broker, publish
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import CRAWL_PREVIEW_REQUESTS, CRAWL_PREVIEWS
+from libs.runtime.messaging import make_broker, publish
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database, read_topic, wait_until
 from tests.helpers_accounts import create_user, login
 

@@ -10,21 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway.search.rules import QueryError
 from services.gateway.matchmaking.domain import (
     can_edit,
     can_see,
-    distance_km,
     expires_at,
     new_post_id,
     normalize_skill,
-    parse_post_query,
-    rank_suggestions,
-    score,
     skill_label,
     validate_post,
 )
+from services.gateway.matchmaking.matching import (
+    distance_km,
+    parse_post_query,
+    rank_suggestions,
+    score,
+)
 from services.gateway.matchmaking.places import gazetteer
+from services.gateway.search.rules import QueryError
 
 TODAY = date(2026, 11, 26)
 CALL = {"kind": "call_for_expertise", "title": "Besoin d'un comptable bénévole",

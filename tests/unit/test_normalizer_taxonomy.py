@@ -9,12 +9,11 @@ import yaml
 
 from libs.contracts.events import PartnerRecord
 from libs.contracts.taxonomy import taxonomy
+from libs.contracts.keywords import keyword_hits, stem
 from services.normalizer.classifier import (
     DATA,
     classify,
-    keyword_hits,
     mapping_table,
-    stem,
 )
 from services.normalizer.domain import normalize
 

@@ -13,7 +13,6 @@ from services.gateway.matchmaking import service, store
 from services.gateway.matchmaking.domain import (
     CLOSE_REASONS,
     CONTRACT_TYPES,
-    FACET_TITLES,
     FIELD_LABELS,
     KINDS,
     PAY_PERIODS,
@@ -24,6 +23,7 @@ from services.gateway.matchmaking.domain import (
     skill_label,
     validate_post,
 )
+from services.gateway.matchmaking.matching import FACET_TITLES
 from services.gateway.matchmaking.places import gazetteer
 from services.gateway.matchmaking.service import Refused
 from services.gateway.matchmaking.skills import labels as skill_labels

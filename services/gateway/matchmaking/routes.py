@@ -15,12 +15,8 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import Parameter
 
 from services.gateway.matchmaking import service, store
-from services.gateway.matchmaking.domain import (
-    KINDS,
-    POST_ID,
-    parse_post_query,
-    validate_post,
-)
+from services.gateway.matchmaking.domain import KINDS, POST_ID, validate_post
+from services.gateway.matchmaking.matching import parse_post_query
 from services.gateway.matchmaking.places import gazetteer
 from services.gateway.matchmaking.service import Refused
 from services.gateway.matchmaking.skills import labels as skill_labels

@@ -23,11 +23,13 @@ from services.gateway.matchmaking.domain import (
     PROJECT_KINDS,
     REPORT_REASONS,
     REPORTS_PER_HOUR_PER_IP,
-    SUGGEST_RADIUS_KM,
     Draft,
     can_edit,
     expires_at,
     new_post_id,
+)
+from services.gateway.matchmaking.matching import (
+    SUGGEST_RADIUS_KM,
     rank_suggestions,
     search_text,
 )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.gateway.matchmaking.domain import FACETS, MULTI_FACETS, PostQuery
+from services.gateway.matchmaking.matching import FACETS, MULTI_FACETS, PostQuery
 from services.gateway.search.text_query import word_conditions
 
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "

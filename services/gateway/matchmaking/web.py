@@ -13,14 +13,13 @@ from libs.contracts.taxonomy import taxonomy
 from services.gateway.matchmaking import store
 from services.gateway.matchmaking.domain import (
     CONTRACT_TYPES,
-    FACETS,
     KINDS,
     POST_ID,
     REMOTE,
     can_see,
-    parse_post_query,
     skill_label,
 )
+from services.gateway.matchmaking.matching import FACETS, parse_post_query
 from services.gateway.matchmaking.service import Refused
 from services.gateway.matchmaking.skills import labels as skill_labels
 from services.gateway.search.rules import QueryError

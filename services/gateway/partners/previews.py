@@ -25,7 +25,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy import text
 
-from libs.contracts.events import (
+from libs.contracts.preview_events import (
     PREVIEW_CONFIG_CHARS,
     PREVIEW_MAX_PAGES,
     PreviewCompleted,

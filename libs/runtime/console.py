@@ -4,7 +4,6 @@ is drawn and the callers' own summary lines stay the only output."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import TypeVar

@@ -77,9 +77,10 @@ def json_formatter(service: str, level: str = "INFO") -> logging.Formatter:
     )
 
 
-def logging_config(service: str, level: str = "INFO") -> dict[str, Any]:
+def logging_config(service: str, level: str = "INFO", *, access_log: bool = False) -> dict[str, Any]:
     """``dictConfig`` for the whole process: one stdout handler with :func:`json_formatter` on the
-    root logger; uvicorn's loggers (error and access) hand their records to it."""
+    root logger; uvicorn's loggers hand their records to it (its access lines only with
+    ``access_log``: a line per request costs the gateway throughput)."""
     level = level.upper()
     return {
         "version": 1,
@@ -88,12 +89,14 @@ def logging_config(service: str, level: str = "INFO") -> dict[str, Any]:
         "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
-            **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            # uvicorn's loggers, and Litestar's (its default config gives it a handler of its own)
+            **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "litestar")},
+            "uvicorn.access": {"handlers": [], "propagate": access_log},
             **{name: {"level": "WARNING"} for name in QUIET},
         },
     }
 
 
-def configure_logging(service: str, level: str = "INFO") -> structlog.stdlib.BoundLogger:
-    logging.config.dictConfig(logging_config(service, level))
+def configure_logging(service: str, level: str = "INFO", *, access_log: bool = False) -> structlog.stdlib.BoundLogger:
+    logging.config.dictConfig(logging_config(service, level, access_log=access_log))
     return structlog.get_logger()

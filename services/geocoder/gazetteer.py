@@ -17,9 +17,10 @@ import functools
 import gzip
 import io
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from libs.contracts.text import fold
 
 __all__ = [
     "Commune",
@@ -39,7 +40,6 @@ DATA_DIR = Path(__file__).parent / "data"
 
 
 _TRAILING_ARTICLE = re.compile(r"^(.*?)\s*\(\s*(l['’ʼ`]|le|la|les|los|las|els|aux)\s*\)\s*$", re.IGNORECASE)
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
 _ARTICLES = frozenset({"le", "la", "les", "l"})
 # Applied after casefold, before dropping non-ASCII: ligatures, and typographic
@@ -69,9 +69,7 @@ def normalize_name(s: str) -> str:
     m = _TRAILING_ARTICLE.match(s)
     if m:
         s = f"{m.group(2)} {m.group(1)}"
-    # NFKD splits "é" into "e" + combining accent; the ASCII round trip drops the accents.
-    s = unicodedata.normalize("NFKD", s.casefold().translate(_PRE_ASCII))
-    tokens = _NON_ALNUM.sub(" ", s.encode("ascii", "ignore").decode("ascii")).split()
+    tokens = fold(s.casefold().translate(_PRE_ASCII)).split()  # the contracts' accent folding
     if "cedex" in tokens:
         i = tokens.index("cedex")
         if i > 0 and all(t.isdigit() for t in tokens[i + 1 :]):

@@ -17,7 +17,6 @@ from libs.contracts.text import BLOCKS, LABEL_CELLS, element_text, html_to_text 
 from services.crawler.domain import Mapped
 
 
-
 def decode_text(body: bytes, charset: str | None = None) -> str:
     """UTF-8 (with or without BOM) first, then the declared charset, then Latin-1 (never fails)."""
     if body.startswith(codecs.BOM_UTF8):

@@ -61,3 +61,31 @@ def test_html_to_text_lines_labels_and_dropped_quotes():
     assert html_to_text(html, lines=True, drop=("blockquote",)) == "Bonjour,\nCommune : Ambert"
     assert html_to_text("a &amp; <b>b</b>") == "a & b"
     assert html_to_text(None) is None
+
+
+def test_commune_reference_loads_every_row_with_one_coordinates_rule(tmp_path):
+    import gzip
+    import shutil
+
+    import pytest
+
+    from libs.contracts.communes import DATA_DIR, HEADER, load_reference
+
+    communes, departements, regions = load_reference()
+    assert len(communes) > 34_000 and len(departements) >= 101 and len(regions) >= 18
+    lyon = next(c for c in communes if c.code == "69123")
+    assert (lyon.name, lyon.departement_name, lyon.precision) == ("Lyon", "Rhône", "commune")
+    assert {c.precision for c in communes} <= {"commune", "departement", "none"}
+    for c in communes:
+        if c.precision == "departement":
+            assert (c.lat, c.lon) == (departements[c.departement].lat, departements[c.departement].lon)
+    for name in ("regions.csv", "departements.csv"):
+        shutil.copy(DATA_DIR / name, tmp_path / name)
+    with gzip.open(tmp_path / "communes.csv.gz", "wt", encoding="utf-8") as f:
+        f.write(",".join(HEADER) + "\n01001,COM,,Ici,01400,01,84,10,,,commune,metro\n")
+    [one], _, _ = load_reference(tmp_path)
+    assert one.precision == "departement" and one.lat == departements["01"].lat  # no outline: the département's centroid
+    with gzip.open(tmp_path / "communes.csv.gz", "wt", encoding="utf-8") as f:
+        f.write("code,name\n")
+    with pytest.raises(ValueError, match="header"):
+        load_reference(tmp_path)

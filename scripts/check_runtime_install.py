@@ -49,7 +49,18 @@ def main() -> int:
             subprocess.run(["cp", "-r", str(ROOT / name), str(src)], check=True)
         subprocess.run([*pip, str(src)], check=True)
         # run from an empty directory so that imports come from the installed package, not the sources
-        return subprocess.run([py, "-c", PROBE], cwd=tmp).returncode
+        if subprocess.run([py, "-c", PROBE], cwd=tmp).returncode:
+            return 1
+        # the console script, and the AsyncAPI document generated from the installed services
+        carrefour = str(env_dir / "bin" / "carrefour")
+        subprocess.run([carrefour, "--help"], cwd=tmp, check=True, capture_output=True)
+        out = Path(tmp) / "asyncapi.json"
+        subprocess.run([carrefour, "asyncapi", "--output", str(out)], cwd=tmp, check=True)
+        if out.read_text() != (ROOT / "docs" / "asyncapi.json").read_text():
+            print("the installed services generate another AsyncAPI document than docs/asyncapi.json")
+            return 1
+        print("carrefour command installed; AsyncAPI document identical")
+        return 0
 
 
 if __name__ == "__main__":

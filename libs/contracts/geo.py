@@ -64,3 +64,10 @@ def in_box(lat: float, lon: float, box: tuple[float, float, float, float]) -> bo
     """Whether the point lies in a (min_lat, max_lat, min_lon, max_lon) box."""
     min_lat, max_lat, min_lon, max_lon = box
     return min_lat <= lat <= max_lat and min_lon <= lon <= max_lon
+
+
+def haversine_sql(lat: str = "lat", lon: str = "lon", glat: str = ":glat", glon: str = ":glon") -> str:
+    """The same distance as a PostgreSQL expression (columns ``lat``/``lon``, bound parameters
+    ``:glat``/``:glon`` by default), for the search and matchmaking queries."""
+    return (f"(2 * {EARTH_RADIUS_KM:g} * asin(sqrt(power(sin(radians({lat} - {glat}) / 2), 2) + cos(radians({glat})) * "
+            f"cos(radians({lat})) * power(sin(radians({lon} - {glon}) / 2), 2))))")

@@ -89,6 +89,8 @@ def test_commune_reference_loads_every_row_with_one_coordinates_rule(tmp_path):
         f.write("code,name\n")
     with pytest.raises(ValueError, match="header"):
         load_reference(tmp_path)
+
+
 def test_haversine_sql_is_the_search_expression():
     from libs.contracts.geo import haversine_sql
 

@@ -4,15 +4,29 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser-deps up down test test-unit test-e2e reindex bench bench-search soak dlq crawl clean
+PIP    := $(PY) -m pip --disable-pip-version-check
+CARREFOUR := $(PY) -m tools.cli
 
-$(STAMP): pyproject.toml
+.PHONY: install lock browser-deps up down test test-unit test-e2e reindex bench bench-search soak dlq crawl asyncapi clean
+
+## The virtualenv from the hashed development lock (runtime + `dev` + `test` extras), then the project itself
+$(STAMP): pyproject.toml requirements/dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --require-hashes --no-deps -r requirements/dev.lock
+	$(PIP) install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve the locks after a change of pyproject.toml: dev.lock (everything `make test` needs) and
+## runtime.lock (the image), the latter pinned to the same versions
+lock:
+	@$(PY) -m uv --version >/dev/null 2>&1 || $(PIP) install -q uv
+	$(PY) -m uv pip compile -q pyproject.toml --python-version 3.11.7 --extra dev --extra test --generate-hashes \
+	  --custom-compile-command "make lock" -o requirements/dev.lock
+	$(PY) -m uv pip compile -q pyproject.toml --python-version 3.11.7 --generate-hashes -c requirements/dev.lock \
+	  --custom-compile-command "make lock" -o requirements/runtime.lock
 
 ## Start broker + database + the five services + demo sites; gateway on http://127.0.0.1:8000
 up: install
@@ -41,18 +55,22 @@ test-e2e: install
 
 ## Rebuild the search index from the canonical projects in PostgreSQL
 reindex: install
-	$(PY) -m services.indexer.reindex
+	$(CARREFOUR) reindex
 
 ## Crawl now: `make crawl` (every partner) or `make crawl PARTNER=avise`
 crawl: install
-	$(PY) -m services.crawler.cli crawl $(if $(PARTNER),--partner $(PARTNER),--all)
+	$(CARREFOUR) crawl $(if $(PARTNER),--partner $(PARTNER),--all)
 
 ## Dead letters: `make dlq` lists them; `make dlq ARGS="replay --id <id>"` replays after a fix
 dlq: install
-	$(PY) -m tools.dlq $(or $(ARGS),list)
+	$(CARREFOUR) dlq $(or $(ARGS),list)
+
+## Regenerate docs/asyncapi.json from the services' subscribers and publishers
+asyncapi: install
+	$(CARREFOUR) asyncapi
 
 bench: install
-	$(PY) -m benchmarks.run
+	$(CARREFOUR) bench
 	$(PY) -m benchmarks.bench_normalize_geocode
 	$(PY) -m benchmarks.bench_crawl
 	BENCH_DEDUP_SIZES=40000,1000000 $(PY) -m benchmarks.bench_dedup

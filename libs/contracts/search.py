@@ -8,7 +8,8 @@ import re
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from unidecode import unidecode
+
+from libs.contracts.text import fold  # noqa: F401 — the search folds with it (contract)
 
 FACET_FIELDS = ("theme", "stage", "engineering", "holder_type", "source", "country", "region", "departement",
                 "commune")
@@ -74,9 +75,4 @@ def country_name(code: str | None) -> str | None:
     return fr(getattr(country, "common_name", None) or country.name)
 
 
-def fold(text: str) -> str:
-    """Lower case, no accents, alphanumerics only: 'Zéro Déchet !' → 'zero dechet'.
 
-    Part of the contract: the indexer folds documents and the gateway folds queries the same way.
-    """
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in unidecode(text).lower()).split())

@@ -42,6 +42,7 @@ from libs.contracts.events import (
     describe_validation_error,
 )
 from libs.runtime import metrics
+from libs.runtime.retry import retry_transient
 from libs.contracts.topics import DEADLETTER
 
 log = structlog.get_logger()
@@ -440,26 +441,9 @@ async def _to_deadletter(broker, service, body, raw, key, reason, error_type, ev
     return "dead_lettered"
 
 
-def _backoff(attempt: int) -> float:
-    return min(MAX_BACKOFF_S, 0.2 * 2 ** min(attempt, 8))
-
-
 async def _retry_transient(call: Callable[[], Awaitable[Any]], service: str) -> Any:
     """Run ``call`` until it returns, waiting out transient failures (broker or database away)."""
-    attempt = 0
-    while True:
-        try:
-            return await call()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            metrics.RETRIES.labels(service, "transient").inc()
-            log.warning("transient failure, retrying", error=f"{type(exc).__name__}: {exc}",
-                        attempt=attempt, retry_in_s=_backoff(attempt))
-            await asyncio.sleep(_backoff(attempt))
+    return await retry_transient(call, service=service, max_wait_s=MAX_BACKOFF_S)
 
 
 async def _call_with_retries(fn: Handler, event: Event, service: str = "?") -> str | None:

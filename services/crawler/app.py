@@ -9,7 +9,8 @@ import structlog
 from faststream import FastStream
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.runtime.messaging import make_broker
+from libs.runtime.messaging import is_transient, make_broker
+from libs.runtime.retry import retry_transient
 from services.crawler.settings import settings
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
@@ -40,10 +41,13 @@ def create_app() -> FastStream:
         gate = asyncio.Semaphore(PARALLEL_PARTNERS)
         due: dict[str, float] = {}
         try:
-            await _retrying(lambda: store.sync_partners(partners.partners), "record partners")
-            await _retrying(lambda: report_status(store, emitter), "publish partner status")
+            await retry_transient(lambda: store.sync_partners(partners.partners), service=SERVICE,
+                                  what="record partners", first_wait_s=0.5)
+            await retry_transient(lambda: report_status(store, emitter), service=SERVICE,
+                                  what="publish partner status", first_wait_s=0.5)
             for p in enabled:  # resume each partner's schedule from its last recorded crawl
-                last = await _retrying(lambda p=p: store.last_run_finished(p.slug), "read last crawl")
+                last = await retry_transient(lambda p=p: store.last_run_finished(p.slug), service=SERVICE,
+                                             what="read last crawl", first_wait_s=0.5)
                 interval = p.schedule_s or cfg.crawl_interval_s
                 due[p.slug] = time.time() if last is None or cfg.crawl_once else last.timestamp() + interval
 
@@ -52,7 +56,7 @@ def create_app() -> FastStream:
                     try:
                         await crawl_partner(p, client, store, emitter)
                     except Exception as exc:  # a partner's failure never stops the others
-                        if _is_infra_down(exc):
+                        if is_transient(exc):
                             log.warning("broker or database unavailable during crawl", partner=p.slug, error=str(exc))
                         else:
                             log.exception("crawl error", partner=p.slug)
@@ -94,25 +98,3 @@ def create_app() -> FastStream:
         await client.close()
 
     return app
-
-
-async def _retrying(call, what: str):
-    delay = 0.5
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            if not _is_infra_down(exc):
-                raise
-            log.warning("database unavailable, retrying", what=what, error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30)
-
-
-def _is_infra_down(exc: Exception) -> bool:
-    from aiokafka.errors import KafkaError
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, (KafkaError, OSError, OperationalError, InterfaceError))

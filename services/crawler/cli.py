@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 
+from libs.runtime.console import progress_bar
 from services.crawler.settings import settings
 from services.crawler.config import ConfigError, load_partners
 
@@ -19,15 +20,14 @@ FIELDS = ("requests", "fetched", "not_modified", "unchanged", "skipped", "disall
 
 
 
-def _progress(stream):
-    tty = stream.isatty()
+def _progress(bar, slug: str):
+    """One progress line per partner (requests made; the total is not known in advance)."""
+    task = bar.add_task(slug, total=None, detail="")
 
     def show(stats) -> None:
-        if tty:
-            stream.write(f"\r  {stats.partner}: {stats.requests} requests, {stats.fetched} fetched, "
-                         f"{stats.not_modified} not modified, {stats.new + stats.updated} changed records, "
-                         f"{stats.errors} errors   ")
-            stream.flush()
+        bar.update(task, completed=stats.requests,
+                   detail=f"{stats.fetched} fetched, {stats.not_modified} not modified, "
+                          f"{stats.new + stats.updated} changed, {stats.errors} errors")
 
     return show
 
@@ -58,14 +58,14 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
     client = PoliteClient(partners.user_agent)
     failed = 0
     gate = asyncio.Semaphore(PARALLEL_PARTNERS)
-    show = _progress(sys.stderr) if len(chosen) == 1 else None
 
     async def one(p) -> None:
         nonlocal failed
         async with gate:
-            print(f"crawling {p.slug} ({p.connector}) …", file=sys.stderr)
+            bar.console.print(f"crawling {p.slug} ({p.connector}) …")
             try:
-                stats = await crawl_partner(p, client, store, BrokerEmitter(broker), show, full=full)
+                stats = await crawl_partner(p, client, store, BrokerEmitter(broker), _progress(bar, p.slug),
+                                            full=full)
             except Exception as exc:  # noqa: BLE001 — reported; the other partners are still crawled
                 failed += 1
                 print(f"\n  {p.slug}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -83,7 +83,8 @@ async def _crawl(partners_file, slugs: list[str], everything: bool, full: bool =
         await store.sync_partners(partners.partners)
         await report_status(store, BrokerEmitter(broker))  # the partners as configured, for the gateway
         # several partners at once; the client still sends one request at a time to each host
-        await asyncio.gather(*(one(p) for p in chosen))
+        with progress_bar() as bar:
+            await asyncio.gather(*(one(p) for p in chosen))
     finally:
         await client.close()
         await broker.stop()

@@ -1,10 +1,28 @@
+"""``python -m services.gateway``: uvicorn with ``gateway_workers`` processes, JSON logs and, with
+several workers, Prometheus samples summed over them."""
+
 import uvicorn
 
-from libs.runtime.logs import configure_logging
+from libs.runtime.logs import configure_logging, logging_config
+from libs.runtime.metrics import prepare_multiprocess
 from services.gateway.settings import settings
 
-cfg = settings()
-configure_logging("gateway", cfg.log_level)
-uvicorn.run("services.gateway.app:create_app", factory=True, host=cfg.gateway_host, port=cfg.gateway_port,
-            log_config=None, access_log=False, timeout_graceful_shutdown=10,
-            workers=cfg.gateway_workers)
+
+def create_app():
+    """The app, built in each worker; then the JSON logging again, since building a Litestar app
+    with its default logging config replaces the root logger's handlers."""
+    from services.gateway.app import create_app as build
+
+    app = build()
+    configure_logging("gateway", settings().log_level)
+    return app
+
+
+if __name__ == "__main__":
+    cfg = settings()
+    configure_logging("gateway", cfg.log_level)
+    prepare_multiprocess(cfg.gateway_workers)  # several workers: /metrics sums every worker's samples
+    # uvicorn applies log_config in each worker process too: every line is JSON, uvicorn's included
+    uvicorn.run("services.gateway.__main__:create_app", factory=True, host=cfg.gateway_host,
+                port=cfg.gateway_port, log_config=logging_config("gateway", cfg.log_level), access_log=False,
+                timeout_graceful_shutdown=10, workers=cfg.gateway_workers)

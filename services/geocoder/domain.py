@@ -10,10 +10,10 @@ Location carries a ``precision``, a ``confidence`` (0-1) and the ``method`` used
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from libs.contracts.events import Location, NormalizedProject
+from libs.contracts.geo import haversine_km
 from services.geocoder import abroad, freetext
 from services.geocoder.gazetteer import Commune, Gazetteer, normalize_name
 from services.geocoder.resolver import (
@@ -38,13 +38,6 @@ SURE = 0.9
 """Text matches at or above this confidence are trusted over partner coordinates that fall in
 another (nearby) commune; below it, the commune containing the coordinates wins."""
 REGION_PRECISION = "region"
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def _from_commune(c: Commune, method: str, postcode: str | None, confidence: float) -> Location:

@@ -12,14 +12,12 @@ have no coordinates at all (``precision`` "none", lat/lon None).
 
 from __future__ import annotations
 
-import csv
 import functools
-import gzip
-import io
 import re
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
+
+from libs.contracts.communes import DATA_DIR, Commune, Departement, Region, load_reference  # noqa: F401
+from libs.contracts.text import fold
 
 __all__ = [
     "Commune",
@@ -32,14 +30,12 @@ __all__ = [
     "normalize_postcode",
 ]
 
-DATA_DIR = Path(__file__).parent / "data"
 
 # ---------------------------------------------------------------------------
 # Normalisation
 
 
 _TRAILING_ARTICLE = re.compile(r"^(.*?)\s*\(\s*(l['’ʼ`]|le|la|les|los|las|els|aux)\s*\)\s*$", re.IGNORECASE)
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
 _ARTICLES = frozenset({"le", "la", "les", "l"})
 # Applied after casefold, before dropping non-ASCII: ligatures, and typographic
@@ -69,9 +65,7 @@ def normalize_name(s: str) -> str:
     m = _TRAILING_ARTICLE.match(s)
     if m:
         s = f"{m.group(2)} {m.group(1)}"
-    # NFKD splits "é" into "e" + combining accent; the ASCII round trip drops the accents.
-    s = unicodedata.normalize("NFKD", s.casefold().translate(_PRE_ASCII))
-    tokens = _NON_ALNUM.sub(" ", s.encode("ascii", "ignore").decode("ascii")).split()
+    tokens = fold(s.casefold().translate(_PRE_ASCII)).split()  # the contracts' accent folding
     if "cedex" in tokens:
         i = tokens.index("cedex")
         if i > 0 and all(t.isdigit() for t in tokens[i + 1 :]):
@@ -115,52 +109,12 @@ def normalize_insee(code: str | int | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# Records
-
-
-@dataclass(frozen=True, slots=True)
-class Commune:
-    code: str
-    name: str
-    postcodes: tuple[str, ...]
-    departement: str
-    departement_name: str
-    region: str
-    region_name: str
-    lat: float | None
-    lon: float | None
-    population: int
-    zone: str  # metro | drom | com
-    kind: str  # COM (commune) | ARM (arrondissement of Paris/Lyon/Marseille)
-    parent: str | None  # for ARM: the commune's code
-    precision: str = "commune"  # commune | departement | none (how lat/lon were obtained)
-
-
-@dataclass(frozen=True, slots=True)
-class Departement:
-    code: str
-    name: str
-    region: str
-    region_name: str
-    lat: float | None
-    lon: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    code: str
-    name: str
-    lat: float | None
-    lon: float | None
+# Records (Commune, Departement, Region) and their loading: libs/contracts/communes.py
 
 
 def _norm_dep(code: str | int) -> str:
     c = str(code).strip().upper()
     return "0" + c if c.isdigit() and len(c) == 1 else c
-
-
-def _float(s: str) -> float | None:
-    return float(s) if s else None
 
 
 def _rank(c: Commune) -> tuple[int, int, str]:
@@ -219,56 +173,7 @@ class Gazetteer:
 
     @classmethod
     def load(cls, data_dir: str | Path | None = None) -> Gazetteer:
-        d = Path(data_dir) if data_dir is not None else DATA_DIR
-        with open(d / "regions.csv", encoding="utf-8", newline="") as fh:
-            regions = {
-                r["code"]: Region(r["code"], r["name"], _float(r["lat"]), _float(r["lon"]))
-                for r in csv.DictReader(fh)
-            }
-        with open(d / "departements.csv", encoding="utf-8", newline="") as fh:
-            departements = {}
-            for r in csv.DictReader(fh):
-                reg = regions.get(r["region"])
-                departements[r["code"]] = Departement(
-                    r["code"], r["name"], r["region"], reg.name if reg else "",
-                    _float(r["lat"]), _float(r["lon"]),
-                )
-        communes: list[Commune] = []
-        intern: dict[str, str] = {}
-        with gzip.open(d / "communes.csv.gz", "rb") as raw:
-            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
-            header = next(rows)
-            expected = ["code", "kind", "parent", "name", "postcodes", "departement", "region",
-                        "population", "lat", "lon", "precision", "zone"]
-            if header != expected:
-                raise ValueError(f"unexpected communes.csv.gz header: {header}")
-            for code, kind, parent, name, postcodes, dep, reg, pop, lat, lon, precision, zone in rows:
-                depo = departements.get(dep)
-                lat_f, lon_f = _float(lat), _float(lon)
-                if lat_f is None and depo is not None and depo.lat is not None:
-                    lat_f, lon_f = depo.lat, depo.lon
-                    precision = "departement"
-                elif lat_f is None:
-                    precision = "none"
-                communes.append(
-                    Commune(  # positional: noticeably faster than keywords for 35k rows
-                        code,
-                        name,
-                        tuple([intern.setdefault(p, p) for p in postcodes.split()]),
-                        intern.setdefault(dep, dep),
-                        depo.name if depo else "",
-                        intern.setdefault(reg, reg),
-                        regions[reg].name if reg in regions else "",
-                        lat_f,
-                        lon_f,
-                        int(pop) if pop else 0,
-                        intern.setdefault(zone, zone),
-                        intern.setdefault(kind, kind),
-                        parent or None,
-                        intern.setdefault(precision, precision),
-                    )
-                )
-        return cls(communes, departements, regions)
+        return cls(*load_reference(data_dir))
 
     # -- lookups -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import time
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from libs.runtime.console import counted, progress_bar
 from libs.runtime.settings import settings
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import make_writer
@@ -26,19 +27,25 @@ async def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     projects = HolderOverlays(engine).overlaid(DedupStore(engine).all_canonical())  # with the holders' fields
     try:
-        if opts.clear:
-            await writer.clear()
-            n = 0
-            async for project, version in projects:
-                await writer.upsert(project, version)
-                n += 1
-        else:
-            n = await writer.rebuild(projects)
+        with progress_bar() as bar:
+            task = bar.add_task("reindex", total=None, detail=cfg.search_backend)
+            n = await _write(writer, counted(projects, bar, task), opts.clear)
     finally:
         await engine.dispose()
     print(f"reindexed {n} projects into {cfg.search_backend} in {time.monotonic() - t0:.1f}s"
           f"{' (cleared first)' if opts.clear else ' (built beside the live index, then swapped)'}")
     return 0
+
+
+async def _write(writer, projects, clear: bool) -> int:
+    if clear:
+        await writer.clear()
+        n = 0
+        async for project, version in projects:
+            await writer.upsert(project, version)
+            n += 1
+        return n
+    return await writer.rebuild(projects)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,11 @@ from typing import Any
 from urllib.parse import quote, urldefrag, urlsplit
 
 import orjson
-from lxml import html as lxml_html
 from pydantic import ValidationError
 
 from libs.contracts.events import PartnerRecord, describe_validation_error
+from libs.contracts.text import BLOCKS, LABEL_CELLS, element_text, html_to_text  # noqa: F401 — used by the parsers
 from services.crawler.domain import Mapped
-
-_WS = re.compile(r"\s+")
 
 
 def decode_text(body: bytes, charset: str | None = None) -> str:
@@ -36,71 +34,6 @@ def decode_text(body: bytes, charset: str | None = None) -> str:
         return body.decode("cp1252")  # Windows Latin-1: what French spreadsheets export
     except UnicodeDecodeError:
         return body.decode("latin-1")
-
-
-BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "section", "article", "main",
-                    "header", "footer", "nav", "aside", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-                    "figure", "figcaption", "address", "form", "fieldset", "br", "hr", "td", "th"})
-LABEL_CELLS = frozenset({"dt", "th"})
-"""Cells that label the next one (``<dt>Commune</dt><dd>Ambert</dd>``): written ``Commune : Ambert``."""
-
-
-def html_to_text(fragment: str | None, lines: bool = False) -> str | None:
-    """Visible text of an HTML fragment, white space collapsed; markup is never passed downstream.
-
-    ``lines``: one line per block element (paragraph, list item, table row, ``<br>``), a label
-    cell (``dt``, ``th``) joined to its value as ``label : value`` — what "Label : value"
-    extraction reads.
-    """
-    if fragment is None:
-        return None
-    if "<" not in fragment and "&" not in fragment:
-        return _lines(fragment) if lines else _WS.sub(" ", fragment).strip()
-    try:
-        doc = lxml_html.fragment_fromstring(fragment, create_parent="div")
-    except Exception:  # noqa: BLE001 — lxml raises several types on broken markup
-        return _WS.sub(" ", re.sub(r"<[^>]*>", " ", fragment)).strip()
-    return element_text(doc, lines)
-
-
-def element_text(element, lines: bool = False) -> str:
-    """The text of a parsed lxml element (see ``html_to_text``)."""
-    for bad in element.xpath(".//script|.//style|.//noscript|.//template"):
-        bad.drop_tree()
-    if not lines:
-        return _WS.sub(" ", element.text_content()).strip()
-    parts: list[str] = []
-
-    def walk(node) -> None:
-        tag = node.tag if isinstance(node.tag, str) else ""
-        block = tag in BLOCKS and tag not in ("td", "dd")  # a value cell stays on its label's line
-        if block:
-            parts.append("\n")
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            walk(child)
-            if child.tail:
-                parts.append(child.tail)
-        if tag in LABEL_CELLS:
-            parts.append(" : ")
-        elif tag in ("td", "dd"):
-            parts.append(" ")
-        elif block:
-            parts.append("\n")
-
-    walk(element)
-    return _lines("".join(parts))
-
-
-def _lines(text: str) -> str:
-    out = []
-    for line in text.splitlines():
-        line = _WS.sub(" ", line).strip()
-        line = re.sub(r"\s*:\s*:\s*", " : ", line).removesuffix(" :").rstrip()  # a label cell whose text already ends with a colon
-        if line:
-            out.append(line)
-    return "\n".join(out)
 
 
 def clean_url(url: str) -> str:

@@ -3,11 +3,11 @@ explanations in French). No I/O."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from libs.contracts.geo import distance_km
 from libs.contracts.search import fold
 from services.gateway.matchmaking.domain import (
     COMPLEMENTS,
@@ -107,18 +107,8 @@ def search_text(title: str, description: str, skills: Iterable[str], extra: Iter
 # --------------------------------------------------------------------------- suggestions
 
 
-EARTH_RADIUS_KM = 6371.0
 SUGGEST_RADIUS_KM = 150.0
 """Beyond this, distance adds nothing (and an on-site post is not suggested without another match)."""
-
-
-def distance_km(a_lat, a_lon, b_lat, b_lon) -> float | None:
-    if None in (a_lat, a_lon, b_lat, b_lon):
-        return None
-    p1, p2 = math.radians(a_lat), math.radians(b_lat)
-    dp, dl = p2 - p1, math.radians(b_lon - a_lon)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _km(d: float) -> str:

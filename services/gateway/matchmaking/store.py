@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.gateway.matchmaking.matching import FACETS, MULTI_FACETS, PostQuery
 from services.gateway.search.text_query import word_conditions
 
-HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
-             "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
+HAVERSINE = haversine_sql()
 COLUMN = {"kind": "kind", "skill": "skills", "contract_type": "contract_type", "remote": "remote", "theme": "themes",
           "region": "region", "departement": "departement", "commune": "commune"}
 LABELS = {"region": "region_name", "departement": "departement_name", "commune": "commune_name"}

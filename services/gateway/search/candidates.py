@@ -24,7 +24,8 @@ from itertools import chain
 import numpy as np
 
 from libs.contracts.search import FACET_FIELDS
-from services.gateway.search.rules import EARTH_RADIUS_KM
+from libs.contracts.geo import haversine_km_array
+
 
 MULTI = ("theme", "engineering", "source")
 SINGLE = ("stage", "holder_type", "country", "region", "departement", "commune")
@@ -33,14 +34,8 @@ LABEL_COLUMNS = {"country": "country_name", "region": "region_name", "departemen
 COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values())
 """What the adapter selects, in this order: ``first_seen`` as epoch seconds (+inf when unknown),
 ``r`` the text rank, ``lat``/``lon`` NaN when unknown, facets as stored, labels."""
-RADIANS = 0.0174532925199432957692  # PostgreSQL's radians(): x * RADIANS_PER_DEGREE
-
-
-def haversine(lat: np.ndarray, lon: np.ndarray, glat: float, glon: float) -> np.ndarray:
-    """Great-circle distance in km, written as the SQL search writes it (NaN where unlocated)."""
-    a = np.sin((lat - glat) * RADIANS / 2) ** 2 + math.cos(glat * RADIANS) * np.cos(lat * RADIANS) \
-        * np.sin((lon - glon) * RADIANS / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+haversine = haversine_km_array
+"""Great-circle distance in km, written as the SQL search writes it (NaN where unlocated)."""
 
 
 def _encode(values: Sequence[str | None]) -> tuple[list[str], dict[str, int], np.ndarray]:

@@ -19,7 +19,6 @@ The ``meilisearch`` client is synchronous: calls run in worker threads, one clie
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import threading
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import meilisearch
 from meilisearch.errors import MeilisearchApiError
 
+from libs.contracts.geo import haversine_km
 from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
 from services.gateway.search.rules import SearchQuery
 
@@ -49,13 +49,6 @@ def _num(value: float) -> str:
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """The PostgreSQL reader's formula (earth radius 6371 km), so both backends report the same distance."""
-    dlat, dlon = math.radians(lat2 - lat1), math.radians(lon2 - lon1)
-    a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(dlon / 2) ** 2
-    return 2 * 6371 * math.asin(math.sqrt(a))
 
 
 def _ordered(distribution: dict[str, int]) -> dict[str, int]:
@@ -166,7 +159,7 @@ class MeiliSearch:
                 if code and name and code in facets[facet]:
                     labels[facet].setdefault(code, name)
             if query.geo is not None and hit.get("lat") is not None and hit.get("lon") is not None:
-                hit["distance_km"] = round(_haversine_km(query.geo.lat, query.geo.lon, hit["lat"], hit["lon"]), 2)
+                hit["distance_km"] = round(haversine_km(query.geo.lat, query.geo.lon, hit["lat"], hit["lon"]), 2)
             hits.append(hit)
         labels = {f: {code: labels[f][code] for code in facets[f] if code in labels[f]} for f in LABELLED}
         return {"total": results[0].get("totalHits", 0), "hits": hits, "facets": facets, "labels": labels}
@@ -226,7 +219,7 @@ class MeiliSearch:
         for raw in result.get("hits") or []:
             hit = {k: raw.get(k) for k in HIT_FIELDS}
             if doc.get("lat") is not None and hit.get("lat") is not None:
-                hit["distance_km"] = round(_haversine_km(doc["lat"], doc["lon"], hit["lat"], hit["lon"]), 2)
+                hit["distance_km"] = round(haversine_km(doc["lat"], doc["lon"], hit["lat"], hit["lon"]), 2)
             hits.append(hit)
         return hits
 

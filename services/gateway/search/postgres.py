@@ -30,6 +30,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.contracts.geo import haversine_sql
 from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.search.cache import IndexGeneration, ResultCache
 from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
@@ -37,8 +38,7 @@ from services.gateway.search.port import SIMILAR_RADIUS_KM
 from services.gateway.search.rules import SearchQuery
 from services.gateway.search.text_query import word_conditions
 
-HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
-             "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
+HAVERSINE = haversine_sql()
 KNOWN_WORDS_TTL_S = 60.0
 KNOWN_WORDS_MAX = 50_000
 """Whether the index knows a query word is remembered a minute (per gateway process): a word

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
+from libs.contracts.geo import bounding_box
 from libs.contracts.search import FACET_FIELDS, fold
 from libs.contracts.taxonomy import taxonomy
 
@@ -17,8 +18,6 @@ MAX_Q_CHARS = 200
 MAX_TOKENS = 12
 MAX_VALUES_PER_FACET = 50
 MAX_RADIUS_KM = 2000.0
-EARTH_RADIUS_KM = 6371.0
-"""As in the search backends' haversine."""
 
 _PATTERNS = {
     "source": re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
@@ -46,21 +45,8 @@ class Geo:
     radius_km: float | None = None
 
     def bounds(self) -> tuple[float, float, float, float]:
-        """Bounding box (min_lat, max_lat, min_lon, max_lon) enclosing the radius.
-
-        Exact on the sphere the search's haversine uses (radius 6371 km), with a hair of margin
-        for rounding. The longitudes span -180..180 when the circle reaches a pole or crosses
-        the antimeridian (Wallis-et-Futuna, Polynésie), so the box never cuts the circle.
-        """
-        angle = (self.radius_km or 0.0) / EARTH_RADIUS_KM * (1 + 1e-9) + 1e-12  # radians
-        dlat = math.degrees(angle)
-        min_lat, max_lat = self.lat - dlat, self.lat + dlat
-        if min_lat <= -90 or max_lat >= 90:
-            return max(min_lat, -90.0), min(max_lat, 90.0), -180.0, 180.0
-        dlon = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(self.lat)))))
-        if self.lon - dlon < -180 or self.lon + dlon > 180:
-            return min_lat, max_lat, -180.0, 180.0
-        return min_lat, max_lat, self.lon - dlon, self.lon + dlon
+        """Bounding box (min_lat, max_lat, min_lon, max_lon) enclosing the radius (``geo.bounding_box``)."""
+        return bounding_box(self.lat, self.lon, self.radius_km or 0.0)
 
 
 @dataclass(frozen=True)

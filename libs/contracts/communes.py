@@ -1,9 +1,9 @@
 """The French communes, départements and régions of the reference data file, loaded once by
 whoever needs them (the geocoder's gazetteer; the gateway's matchmaking places can use it too).
 
-The files are ``services/geocoder/data/communes.csv.gz``, ``departements.csv`` and ``regions.csv``
+The files are ``libs/contracts/reference/communes.csv.gz``, ``departements.csv`` and ``regions.csv``
 (built by ``scripts/build_gazetteer.py`` from INSEE's COG and IGN outlines, see ``SOURCES.md``
-there); they ship with the package. One rule for every reader: a commune without an outline
+there); they ship with the package. ``normalize_name`` is the one key of a place name. One rule for every reader: a commune without an outline
 gets its département's centroid (``precision`` "departement"); without either it has no
 coordinates (``precision`` "none"); overseas collectivities (zone "com") have none at all.
 """
@@ -13,10 +13,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "services" / "geocoder" / "data"
+from libs.contracts.text import fold
+
+DATA_DIR = Path(__file__).resolve().parent / "reference"
 HEADER = ["code", "kind", "parent", "name", "postcodes", "departement", "region", "population", "lat", "lon",
           "precision", "zone"]
 
@@ -113,3 +117,41 @@ def load_reference(data_dir: str | Path | None = None) -> tuple[list[Commune], d
                 )
             )
     return communes, departements, regions
+
+
+_TRAILING_ARTICLE = re.compile(r"^(.*?)\s*\(\s*(l['’ʼ`]|le|la|les|los|las|els|aux)\s*\)\s*$", re.IGNORECASE)
+_ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
+ARTICLES = frozenset({"le", "la", "les", "l"})
+# Applied after casefold, before dropping non-ASCII: ligatures, and typographic
+# apostrophes/dashes/spaces that must separate words rather than vanish.
+_PRE_ASCII = str.maketrans(
+    {"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l"}
+    | dict.fromkeys("\u2019\u2018\u02bc\u00b4\u2010\u2011\u2012\u2013\u2014\u00a0\u202f\u00ab\u00bb", " ")
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def normalize_name(s: str) -> str:
+    """Canonical key for a place name.
+
+    Case, accents, hyphens, apostrophes and punctuation are ignored, "St"/"Ste"
+    become "saint"/"sainte", a trailing article in parentheses is moved to the
+    front ("Mans (Le)" -> "le mans") and a trailing "CEDEX nn" is dropped.
+
+    >>> normalize_name("Saint-Étienne") == normalize_name("ST ETIENNE")
+    True
+    >>> normalize_name("Haÿ-les-Roses (L')")
+    'l hay les roses'
+    """
+    if not s:
+        return ""
+    s = s.strip()
+    m = _TRAILING_ARTICLE.match(s)
+    if m:
+        s = f"{m.group(2)} {m.group(1)}"
+    tokens = fold(s.casefold().translate(_PRE_ASCII)).split()  # the contracts' accent folding
+    if "cedex" in tokens:
+        i = tokens.index("cedex")
+        if i > 0 and all(t.isdigit() for t in tokens[i + 1 :]):
+            tokens = tokens[:i]
+    return " ".join(_ABBREVIATIONS.get(t, t) for t in tokens)

@@ -13,11 +13,17 @@ have no coordinates at all (``precision`` "none", lat/lon None).
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
-from libs.contracts.communes import DATA_DIR, Commune, Departement, Region, load_reference  # noqa: F401
-from libs.contracts.text import fold
+from libs.contracts.communes import (  # noqa: F401 (re-exported)
+    DATA_DIR,
+    Commune,
+    Departement,
+    Region,
+    ARTICLES,
+    load_reference,
+    normalize_name,
+)
 
 __all__ = [
     "Commune",
@@ -35,50 +41,12 @@ __all__ = [
 # Normalisation
 
 
-_TRAILING_ARTICLE = re.compile(r"^(.*?)\s*\(\s*(l['’ʼ`]|le|la|les|los|las|els|aux)\s*\)\s*$", re.IGNORECASE)
-_ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
-_ARTICLES = frozenset({"le", "la", "les", "l"})
-# Applied after casefold, before dropping non-ASCII: ligatures, and typographic
-# apostrophes/dashes/spaces that must separate words rather than vanish.
-_PRE_ASCII = str.maketrans(
-    {"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l"}
-    | dict.fromkeys("\u2019\u2018\u02bc\u00b4\u2010\u2011\u2012\u2013\u2014\u00a0\u202f\u00ab\u00bb", " ")
-)
-
-
-@functools.lru_cache(maxsize=4096)
-def normalize_name(s: str) -> str:
-    """Canonical key for a place name.
-
-    Case, accents, hyphens, apostrophes and punctuation are ignored, "St"/"Ste"
-    become "saint"/"sainte", a trailing article in parentheses is moved to the
-    front ("Mans (Le)" -> "le mans") and a trailing "CEDEX nn" is dropped.
-
-    >>> normalize_name("Saint-Étienne") == normalize_name("ST ETIENNE")
-    True
-    >>> normalize_name("Haÿ-les-Roses (L')")
-    'l hay les roses'
-    """
-    if not s:
-        return ""
-    s = s.strip()
-    m = _TRAILING_ARTICLE.match(s)
-    if m:
-        s = f"{m.group(2)} {m.group(1)}"
-    tokens = fold(s.casefold().translate(_PRE_ASCII)).split()  # the contracts' accent folding
-    if "cedex" in tokens:
-        i = tokens.index("cedex")
-        if i > 0 and all(t.isdigit() for t in tokens[i + 1 :]):
-            tokens = tokens[:i]
-    return " ".join(_ABBREVIATIONS.get(t, t) for t in tokens)
-
-
 _normalize = normalize_name.__wrapped__  # uncached, for bulk indexing at load time
 
 
 def _strip_article(key: str) -> str:
     head, _, rest = key.partition(" ")
-    return rest if rest and head in _ARTICLES else key
+    return rest if rest and head in ARTICLES else key
 
 
 def _strip_parenthetical(name: str) -> str:

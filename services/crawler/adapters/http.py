@@ -28,6 +28,8 @@ import httpcore
 from services.crawler.addresses import is_public_address
 from services.crawler.adapters.pinned import PinnedTransport, Resolver, UnsafeAddress
 
+__all__ = ["FetchError", "PoliteClient", "Response", "check_url_safety", "is_public_address", "retry_after_seconds"]
+
 MAX_BYTES = 5 * 1024 * 1024
 REDIRECTS = {301, 302, 303, 307, 308}
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -63,9 +65,6 @@ class Response:
             if k.lower() == "charset" and v:
                 return v.strip('"').strip()
         return None
-
-
-__all__ = ["FetchError", "PoliteClient", "Response", "check_url_safety", "is_public_address", "retry_after_seconds"]
 
 
 def check_url_safety(url: str, allow_private: bool) -> None:

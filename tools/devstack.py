@@ -98,8 +98,9 @@ async def create_topics(bootstrap: str, partitions: int | None = None, apply_con
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     from libs.contracts.topics import ALL_TOPICS, DEFAULT_PARTITIONS, TOPIC_CONFIGS
+    from libs.runtime.kafka import client_options
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

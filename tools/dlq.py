@@ -24,6 +24,7 @@ from libs.contracts.events import DeadLetter
 from libs.runtime.console import progress_bar
 from libs.runtime.settings import settings
 from libs.contracts.topics import ALL_TOPICS, DEADLETTER
+from libs.runtime.kafka import client_options
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Filter:
 async def read_letters(bootstrap: str, flt: Filter, idle_ms: int = 1500) -> list[DeadLetter]:
     """Every dead letter matching ``flt``, oldest first (stops after ``idle_ms`` without news)."""
     consumer = AIOKafkaConsumer(DEADLETTER, bootstrap_servers=bootstrap, group_id=f"dlq-cli-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+                                auto_offset_reset="earliest", enable_auto_commit=False, **client_options())
     await consumer.start()
     out: dict[str, DeadLetter] = {}  # a redelivered message makes the same letter id: one each
     try:
@@ -68,7 +69,7 @@ async def read_letters(bootstrap: str, flt: Filter, idle_ms: int = 1500) -> list
 
 async def replay(bootstrap: str, letters: list[DeadLetter], advance=lambda: None) -> tuple[int, list[str]]:
     """Publish each letter's payload back onto its origin topic; ``advance()`` after each letter."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
     await producer.start()
     done, skipped = 0, []
     try:

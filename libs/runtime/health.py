@@ -21,7 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from libs.runtime import metrics
+from libs.runtime import kafka, metrics
 from libs.runtime.progress import Stall, StallDetector
 
 log = structlog.get_logger()
@@ -80,7 +80,7 @@ Offsets = dict[tuple[str, str, int], tuple[int | None, int, int]]
 async def group_offsets(bootstrap: str, groups: dict[str, set[str]] | dict[str, tuple[str, ...]]) -> Offsets:
     """(group, topic, partition) → (committed offset or None, low watermark, high watermark), read
     from the broker for every partition of each group's topics."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **kafka.client_options(),
                               client_id=f"carrefour-health-{uuid.uuid4().hex[:6]}")
     await reader.start()
     out: Offsets = {}
@@ -102,6 +102,7 @@ async def committed_offsets(bootstrap: str, group: str, parts: list[TopicPartiti
     """The group's committed offsets, asked as the group's own consumers ask (OffsetFetch through
     the coordinator); the client never subscribes, so it neither joins nor rebalances the group."""
     client = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                              **kafka.client_options(),
                               client_id="carrefour-health")
     await client.start()
     try:

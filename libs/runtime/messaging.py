@@ -41,7 +41,7 @@ from libs.contracts.events import (
     Event,
     describe_validation_error,
 )
-from libs.runtime import metrics
+from libs.runtime import kafka, metrics
 from libs.runtime.retry import retry_transient
 from libs.contracts.topics import DEADLETTER
 
@@ -469,4 +469,4 @@ def _ms(started: float) -> float:
 
 def make_broker(service: str, bootstrap: str) -> KafkaBroker:
     """One broker client per service process; producer waits for all in-sync replicas."""
-    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", logger=None)
+    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", logger=None, **kafka.broker_options())

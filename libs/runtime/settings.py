@@ -28,6 +28,17 @@ class RuntimeSettings(BaseSettings):
     stall_after_s: float = Field(300.0, gt=0, description="A partition with lag whose committed offset has not "
                                                           "moved for this long makes /ready answer 503")
     health_interval_s: float = Field(15.0, gt=0, description="Seconds between two reads of the groups' offsets")
+    # where the process runs: outside development, unsafe configuration is refused (libs/runtime/safety.py)
+    carrefour_env: Literal["development", "production"] = Field(
+        "development", description="development (make up, tests) or production (deploy/): production refuses "
+                                   "placeholder secrets, the demo partners file, private addresses, plaintext Kafka")
+    # Kafka client security (libs/runtime/kafka.py); the defaults suit the embedded broker
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = Field(None, description="From a Secret (Strimzi: the KafkaUser's secret)")
+    kafka_ca_file: str | None = Field(None, description="PEM file of the CA that signed the brokers' certificates "
+                                                        "(unset: the system's CAs)")
 
 
 @lru_cache(maxsize=1)

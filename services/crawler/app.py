@@ -27,6 +27,7 @@ log = structlog.get_logger()
 def create_app() -> FastStream:
     cfg = settings()
     partners = load_partners(cfg.carrefour_partners_file)  # fails fast, naming partner and field
+    cfg.check_partners(partners)  # outside development: no private addresses (libs/runtime/safety.py)
     broker = make_broker(SERVICE, cfg.kafka_bootstrap)
     app = FastStream(broker, logger=None)
     tasks: list[asyncio.Task] = []

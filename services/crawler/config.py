@@ -229,7 +229,8 @@ class _Partner(BaseModel):
     max_pages: int = Field(5000, ge=1, le=100_000, description="Requests per crawl at most")
     delete_after_missing: int = Field(2, ge=1, le=100,
                                       description="Complete crawls a record must be missing from before it is deleted")
-    allow_private_addresses: bool = Field(False, description="Allow loopback/private addresses (tests, demo)")
+    allow_private_addresses: bool = Field(False, description="Allow loopback/private addresses (tests, demo; "
+                                                             "refused outside development)")
     extra_hosts: list[str] = Field(default_factory=list, description="Hosts besides base_url's that may be fetched")
     licence: str | None = None
     """Licence of the partner's data, shown with its records."""

@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from libs.runtime.kafka import broker_options
 from services.gateway.accounts import operator_routes as accounts_operator
 from services.gateway.accounts import routes as accounts
 from services.gateway.accounts.identity import user_middleware
@@ -77,7 +78,7 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
         # request): a connection found dead is dropped by the pool and the next request gets a fresh one
         engine = create_async_engine(cfg.database_url, pool_size=10, max_overflow=10, pool_recycle=600,
                                      connect_args={"server_settings": {"jit": "off"}})
-        broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway", acks="all")
+        broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway", acks="all", **broker_options(cfg))
         await broker.connect()
         app.state.engine, app.state.broker = engine, broker
         app.state.search = make_search(cfg, engine)
@@ -102,6 +103,7 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
 
     return Litestar(
         after_exception=[log_crash],
+        logging_config=None,  # one log format: libs/runtime/logs.py configures every logger
         route_handlers=[*(route for area in AREAS for route in area.routes),
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
         lifespan=[lifespan, *(area.lifespan for area in AREAS if hasattr(area, "lifespan"))],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from libs.runtime import safety
 from libs.runtime.settings import RuntimeSettings
 
 
@@ -49,6 +50,14 @@ class GatewaySettings(RuntimeSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = True
+
+    @model_validator(mode="after")
+    def _safe_outside_development(self) -> GatewaySettings:
+        """Outside development (CARREFOUR_ENV), placeholder or short secrets are refused."""
+        safety.refuse(safety.gateway_problems(self.carrefour_env, secret_key=self.secret_key,
+                                              inbound_secret=self.inbound_secret,
+                                              search_backend=self.search_backend, meili_key=self.meili_key))
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -32,13 +32,14 @@ def test_kustomizations_reference_existing_files():
             assert (k.parent / res).exists(), f"{k}: missing {res}"
 
 
-CRDS = ("keda.sh/", "monitoring.coreos.com/")
+CRDS = ("keda.sh/", "monitoring.coreos.com/", "kafka.strimzi.io/")
 
 
 @pytest.mark.parametrize("doc", [d for d in _base_docs() if not d["apiVersion"].startswith(CRDS)],
                          ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
 def test_manifest_is_valid(doc):
-    # KEDA's and the Prometheus Operator's CRDs have no schema offline: checked by the tests below
+    # KEDA's, Strimzi's and the Prometheus Operator's CRDs have no schema offline: checked by the tests
+    # below and in test_deploy_security.py
     kubernetes_validate.validate(doc, "1.37.0", strict=True)
 
 
@@ -114,8 +115,10 @@ def test_every_configured_variable_is_a_setting():
     for doc in _base_docs():
         if doc["kind"] in ("ConfigMap", "Secret"):
             configured |= set(doc.get("data") or {}) | set(doc.get("stringData") or {})
+        if doc["kind"] in ("Deployment", "Job"):
+            configured |= {e["name"] for c in doc["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
-    for name in ("gateway", "init", "crawler"):
+    for name in SERVICES + ("init",):
         configured |= _env_names(compose["services"][name].get("environment"))
     unknown = sorted(configured - known)
     assert not unknown, f"variables no setting reads: {unknown}"
@@ -128,7 +131,7 @@ def test_pipeline_pods_are_probed_on_the_health_port():
         if d["kind"] != "Deployment" or d["metadata"]["name"] == "carrefour-gateway":
             continue
         [container] = d["spec"]["template"]["spec"]["containers"]
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["METRICS_PORT"] == "9100"
         assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/live", "port": "metrics"}

@@ -1,14 +1,13 @@
 """Polite, safe HTTP fetching.
 
-- only http/https; every hop's host resolved and refused when private, loopback, link-local,
-  multicast or reserved (SSRF), unless the partner explicitly allows private addresses;
+- only http/https, no credentials in URLs; every hop's host resolved once, *when connecting*, and
+  refused when one of its addresses is not public (SSRF, :mod:`services.crawler.addresses`), the
+  connection going to the checked address (:mod:`.pinned`: no DNS rebinding), unless the partner
+  explicitly allows private addresses;
 - per-host concurrency 1 and a delay between two requests to a host;
 - 429 and 5xx retried with exponential back-off, honouring Retry-After (capped);
 - timeouts, a size cap read while streaming, a redirect limit and loop detection; each redirect
   hop is checked again (scheme, address, robots.txt through ``can_fetch``).
-
-DNS rebinding between the check and httpx's own resolution is not prevented (the connection is
-not pinned to the checked address); see docs/crawler.md.
 """
 
 from __future__ import annotations
@@ -17,13 +16,19 @@ import asyncio
 import email.utils
 import ipaddress
 import random
-import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import httpcore
+
+from services.crawler.addresses import is_public_address
+from services.crawler.adapters.pinned import PinnedTransport, Resolver, UnsafeAddress
+
+__all__ = ["FetchError", "PoliteClient", "Response", "check_url_safety", "is_public_address", "retry_after_seconds"]
 
 MAX_BYTES = 5 * 1024 * 1024
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -62,16 +67,9 @@ class Response:
         return None
 
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback
-                                 or ip.is_private or ip.is_unspecified)
-
-
-async def check_url_safety(url: str, allow_private: bool) -> None:
-    """Raises FetchError(kind='unsafe') for a non-http(s) URL or a host resolving to a non-public address."""
+def check_url_safety(url: str, allow_private: bool) -> None:
+    """Raises FetchError(kind='unsafe') for a non-http(s) URL, credentials in it, a bad port or an
+    IP-literal host that is not public. Host names are checked when connecting (:mod:`.pinned`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError(url, "unsafe", f"scheme {parts.scheme!r} refused (only http and https)")
@@ -80,20 +78,18 @@ async def check_url_safety(url: str, allow_private: bool) -> None:
         raise FetchError(url, "unsafe", "URL has no host")
     if parts.username or parts.password:
         raise FetchError(url, "unsafe", "URL carries credentials")
+    try:
+        parts.port
+    except ValueError:
+        raise FetchError(url, "unsafe", "bad port") from None
     if allow_private:
         return
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        literal = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        raise FetchError(url, "unsafe", "bad port") from None
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchError(url, "network", f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        address = info[4][0]
-        if not is_public_address(address):
-            raise FetchError(url, "unsafe", f"{host} resolves to non-public address {address} (refused)")
+        return
+    if not is_public_address(literal):
+        raise FetchError(url, "unsafe", f"non-public address {host} (refused)")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -118,20 +114,33 @@ CanFetch = Callable[[str], Awaitable[bool]]
 class PoliteClient:
     def __init__(self, user_agent: str, *, timeout_s: float = 20.0, max_bytes: int = MAX_BYTES,
                  max_redirects: int = 5, max_retries: int = 3, backoff_s: float = 1.0,
-                 max_retry_after_s: float = 300.0, transport: httpx.AsyncBaseTransport | None = None):
+                 max_retry_after_s: float = 300.0, resolver: Resolver | None = None,
+                 network_backend: httpcore.AsyncNetworkBackend | None = None, verify: ssl.SSLContext | bool = True):
+        """``resolver``, ``network_backend`` and ``verify`` are for tests (a fake DNS, a recorder of
+        the addresses connected to, a test certificate authority)."""
         self.user_agent = user_agent
         self.max_bytes, self.max_redirects = max_bytes, max_redirects
         self.max_retries, self.backoff_s, self.max_retry_after_s = max_retries, backoff_s, max_retry_after_s
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            follow_redirects=False, transport=transport, trust_env=False,
-        )
+        self._timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        self._transport_args = {"resolver": resolver, "inner": network_backend, "verify": verify}
+        self._clients: dict[bool, httpx.AsyncClient] = {}
         self._last_hit: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def _client(self, allow_private: bool) -> httpx.AsyncClient:
+        """One client (and connection pool) per address policy: a connection opened under the
+        partner's private allowance is never reused by a strict request."""
+        if allow_private not in self._clients:
+            self._clients[allow_private] = httpx.AsyncClient(
+                headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+                timeout=self._timeout, follow_redirects=False, trust_env=False,
+                transport=PinnedTransport(allow_private=allow_private, **self._transport_args),
+            )
+        return self._clients[allow_private]
+
     async def close(self) -> None:
-        await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
 
     async def get(self, url: str, *, headers: dict[str, str] | None = None, delay_s: float = 1.0,
                   allow_private: bool = False, can_fetch: CanFetch | None = None) -> Response:
@@ -140,10 +149,10 @@ class PoliteClient:
         requests = 0
         current = url
         while True:
-            await check_url_safety(current, allow_private)
+            check_url_safety(current, allow_private)
             if can_fetch is not None and not await can_fetch(current):
                 raise FetchError(current, "robots", "disallowed by robots.txt", requests=requests)
-            resp = await self._get_with_retries(current, headers if not seen else None, delay_s)
+            resp = await self._get_with_retries(current, headers if not seen else None, delay_s, allow_private)
             requests += resp.requests
             if resp.status in REDIRECTS and resp.headers.get("location"):
                 seen.append(current)
@@ -157,11 +166,12 @@ class PoliteClient:
             resp.requests, resp.redirects = requests, seen
             return resp
 
-    async def _get_with_retries(self, url: str, headers: dict[str, str] | None, delay_s: float) -> Response:
+    async def _get_with_retries(self, url: str, headers: dict[str, str] | None, delay_s: float,
+                                allow_private: bool) -> Response:
         attempts = 0
         while True:
             attempts += 1
-            resp = await self._get_once(url, headers, delay_s, attempts)
+            resp = await self._get_once(url, headers, delay_s, attempts, allow_private)
             if resp.status not in RETRY_STATUSES or attempts > self.max_retries:
                 resp.requests = attempts
                 return resp
@@ -170,7 +180,8 @@ class PoliteClient:
                 wait = self.backoff_s * 2 ** (attempts - 1) * (1 + random.random() / 4)
             await asyncio.sleep(min(wait, self.max_retry_after_s))
 
-    async def _get_once(self, url: str, headers: dict[str, str] | None, delay_s: float, attempt: int) -> Response:
+    async def _get_once(self, url: str, headers: dict[str, str] | None, delay_s: float, attempt: int,
+                        allow_private: bool) -> Response:
         host = urlsplit(url).netloc.lower()
         lock = self._locks.setdefault(host, asyncio.Lock())
         async with lock:  # per-host concurrency 1
@@ -178,7 +189,7 @@ class PoliteClient:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                async with self._client.stream("GET", url, headers=headers or {}) as resp:
+                async with self._client(allow_private).stream("GET", url, headers=headers or {}) as resp:
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > self.max_bytes:
                         raise FetchError(url, "too_large", f"Content-Length {declared} exceeds {self.max_bytes} bytes",
@@ -192,6 +203,8 @@ class PoliteClient:
                         chunks.append(chunk)
                     return Response(str(resp.url), resp.status_code, b"".join(chunks),
                                     {k.lower(): v for k, v in resp.headers.items()})
+            except UnsafeAddress as exc:
+                raise FetchError(url, "unsafe", str(exc), requests=attempt - 1) from None
             except httpx.TimeoutException as exc:
                 raise FetchError(url, "timeout", f"timeout ({type(exc).__name__})", requests=attempt) from None
             except httpx.HTTPError as exc:

@@ -22,6 +22,8 @@ from email.utils import getaddresses
 from email_validator import EmailNotValidError, validate_email
 from mailparser_reply import EmailReplyParser
 
+from libs.contracts.text import html_to_text
+
 NAME_MAX = 100
 BODY_MIN = 10
 BODY_MAX = 5000
@@ -224,15 +226,6 @@ def is_automatic(msg: EmailMessage) -> bool:
                                "undeliverable", "delivery status notification"))
 
 
-def _html_to_text(html: str) -> str:
-    import parsel
-
-    html = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>|</h[1-6]>", "\n", html)
-    sel = parsel.Selector(text=html)
-    sel.css("blockquote, style, script, head").drop()  # a quoted message in HTML is a blockquote
-    return "".join(sel.xpath("//body//text()").getall())
-
-
 def body_text(msg: EmailMessage) -> str:
     part = msg.get_body(preferencelist=("plain", "html"))
     if part is None:
@@ -244,7 +237,9 @@ def body_text(msg: EmailMessage) -> str:
         content = payload.decode("utf-8", errors="replace")
     if not isinstance(content, str):
         return ""
-    return _html_to_text(content) if part.get_content_type() == "text/html" else content
+    if part.get_content_type() == "text/html":  # a quoted message in HTML is a blockquote
+        return html_to_text(content, lines=True, drop=("blockquote", "head")) or ""
+    return content
 
 
 TRAILING_SEPARATORS = re.compile(

@@ -16,6 +16,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from litestar import Litestar
 
+from libs.runtime.kafka import broker_options
 from libs.runtime.messaging import consumer
 
 log = structlog.get_logger()
@@ -31,7 +32,8 @@ def subscriber_lifespan(name: str, topic: str, model: type, handle: Callable[[Li
         if not cfg.event_subscribers:  # the read model is then kept by the gateways that have it on
             yield
             return
-        broker = KafkaBroker(cfg.kafka_bootstrap, client_id=f"carrefour-gateway-{name}", acks="all", logger=None)
+        broker = KafkaBroker(cfg.kafka_bootstrap, client_id=f"carrefour-gateway-{name}", acks="all", logger=None,
+                             **broker_options(cfg))
 
         @consumer(broker, service="gateway", topics=topic, group_id=f"gateway-{name}", model=model)
         async def on_event(event) -> str:

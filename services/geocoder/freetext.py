@@ -25,7 +25,8 @@ import functools
 import re
 
 from services.geocoder.gazetteer import Commune, normalize_name
-from services.geocoder.resolver import Match, Resolver, _homonym_confidence
+from services.geocoder.place_patterns import homonym_confidence
+from services.geocoder.resolver import Match, Resolver
 
 TITLE_SCALE = 0.85
 TEXT_SCALE = 0.7
@@ -80,7 +81,7 @@ class FreeText:
         cands = self._communes(name, deps)
         if not cands:
             return None
-        conf = (0.95 if len(cands) == 1 else _homonym_confidence(cands)) * scale
+        conf = (0.95 if len(cands) == 1 else homonym_confidence(cands)) * scale
         if conf < MIN_CONFIDENCE:
             return None
         return Match(commune=cands[0], precision="commune", confidence=round(conf, 3), method=method)

@@ -17,15 +17,14 @@ Confidence scale (documented in docs/normalizer.md):
 * homonyms: 0.4 + 0.5 × the chosen commune's share of the homonyms' population (≤ 0.9);
 * fuzzy (typo) matches: rapidfuzz ratio / 100 × 0.85 (so ≤ 0.85), name found at the end of an
   address without postcode: 0.6;
-* name and postcode contradicting each other: 0.3.
-"""
+* name and postcode contradicting each other: 0.3."""
 
 from __future__ import annotations
 
 import csv
 import functools
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -36,141 +35,45 @@ from services.geocoder.gazetteer import (
     Departement,
     Gazetteer,
     Region,
-    normalize_name,
+)
+from services.geocoder.place_patterns import (  # noqa: F401 (Match, country_code... re-exported)
+    ARR,
+    ARR_CITY,
+    CEDEX_TAIL,
+    COUNTRY_CODES,
+    DEP_CODE,
+    DEP_HOMONYM_MIN_POP,
+    DEP_IN_PARENS,
+    DEP_PREFIXES,
+    EPCI_TYPES,
+    EPCI_WORD,
+    FRANCE_NAMES,
+    FUZZY_CUTOFF,
+    FUZZY_CUTOFF_IN_POSTCODE,
+    FUZZY_CUTOFF_WITH_HINT,
+    INSEE_CORSICA,
+    LAST_PARENS,
+    LINKS,
+    NAME_PREFIXES,
+    NONE,
+    OLD_REGIONS,
+    OUTER_PARENS,
+    POSTCODE,
+    REG_PREFIXES,
+    ROMAN,
+    SEGMENTS,
+    STOP_SUFFIX,
+    TRAILING_DEP,
+    Hints,
+    Match,
+    country_code,
+    epci_keys,
+    fold_place,
+    homonym_confidence,
+    strip_prefix,
 )
 
 __all__ = ["COUNTRY_CODES", "FRANCE_NAMES", "Match", "Resolver", "country_code"]
-
-FRANCE_NAMES = frozenset({
-    "", "france", "fr", "fra", "republique francaise", "france metropolitaine", "metropole",
-    "guadeloupe", "martinique", "guyane", "guyane francaise", "la reunion", "reunion", "ile de la reunion",
-    "mayotte", "nouvelle caledonie", "polynesie francaise", "saint pierre et miquelon", "saint barthelemy",
-    "saint martin", "wallis et futuna", "outre mer", "dom tom", "dom",
-})
-COUNTRY_CODES = {
-    "belgique": "BE", "belgium": "BE", "suisse": "CH", "switzerland": "CH", "luxembourg": "LU",
-    "allemagne": "DE", "germany": "DE", "espagne": "ES", "spain": "ES", "italie": "IT", "italy": "IT",
-    "portugal": "PT", "royaume uni": "GB", "angleterre": "GB", "united kingdom": "GB", "uk": "GB",
-    "pays bas": "NL", "canada": "CA", "quebec": "CA", "maroc": "MA", "algerie": "DZ", "tunisie": "TN",
-    "senegal": "SN", "cote d ivoire": "CI", "monaco": "MC", "andorre": "AD", "mali": "ML",
-    "cameroun": "CM", "burkina faso": "BF", "madagascar": "MG", "haiti": "HT", "benin": "BJ",
-    "togo": "TG", "niger": "NE", "guinee": "GN", "liban": "LB", "etats unis": "US", "usa": "US",
-    "irlande": "IE", "autriche": "AT", "pologne": "PL", "grece": "GR", "roumanie": "RO",
-}
-
-
-def country_code(name: str | None) -> str | None:
-    """ISO code of a foreign country named by a partner; None for France (overseas included).
-
-    An unknown foreign name is kept, upper-cased (the project stays searchable by it)."""
-    key = normalize_name(name or "")
-    if key in FRANCE_NAMES:
-        return None
-    return COUNTRY_CODES.get(key, key.upper()[:60] or None)
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    commune: Commune | None = None
-    departement: Departement | None = None
-    region: Region | None = None
-    country: str | None = None  # ISO code when abroad
-    postcode: str | None = None  # the postcode the partner gave, when it is a real one
-    precision: str = "none"  # commune | postcode | departement | region | country | none
-    confidence: float = 0.0
-    method: str = "none"
-
-    @property
-    def found(self) -> bool:
-        return self.precision != "none"
-
-
-NONE = Match()
-
-# ---------------------------------------------------------------------------- patterns
-
-_POSTCODE = re.compile(r"(?<![0-9])((?:[0-9]{2}[ .]?[0-9]{3}))(?![0-9])")
-_INSEE_CORSICA = re.compile(r"(?<![0-9a-z])(2[ab][0-9]{3})(?![0-9])", re.IGNORECASE)
-_DEP_IN_PARENS = re.compile(r"\(\s*([0-9]{2,3}|2[abAB])\s*\)")
-_TRAILING_DEP = re.compile(r"^(.*\D)\s+(?:-\s*)?([0-9]{2}|9[78][0-9]|2[ab])$")
-_SEGMENTS = re.compile(r"\s*(?:[,;\n|/]|\s-\s|\s–\s)\s*")
-_OUTER_PARENS = re.compile(r"^\(?(.*?)\)?$")
-_LAST_PARENS = re.compile(r"\(([^)]*)\)\s*$")
-_DEP_CODE = re.compile(r"[0-9]{2,3}|2[ab]")
-_CEDEX_TAIL = re.compile(r"\b(cedex|bp|cs)( [0-9]+)?$")
-_ROMAN = {r: i for i, r in enumerate(
-    ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx"], start=1)}
-_ARR_CITY = {"paris": ("75056", 20), "lyon": ("69123", 9), "marseille": ("13055", 16)}
-_ARR = re.compile(
-    r"\b(?:(paris|lyon|marseille)\s+(?:arrondissement\s+)?([0-9]{1,2}|[ivx]{1,5})\s*(?:e|eme|er|ere|em|me|emes?|arr|arrt|arrondissement)?\b"
-    r"|([0-9]{1,2}|[ivx]{1,5})\s*(?:e|eme|er|ere|em|me)?\s+arrondissement\s+(?:de\s+)?(paris|lyon|marseille))"
-)
-_NAME_PREFIXES = (
-    "ville de ", "ville d ", "mairie de ", "mairie d ", "commune de ", "commune d ", "commune nouvelle de ",
-    "commune nouvelle d ", "ccas de ", "ccas d ", "centre ville de ", "centre ville d ", "quartiers de ",
-    "agglomeration de ", "agglomeration d ", "sur la commune de ", "a ",
-)
-_DEP_PREFIXES = ("departement de la ", "departement de l ", "departement des ", "departement du ",
-                 "departement de ", "departement d ", "departement ", "dept ", "dep ", "conseil departemental de la ",
-                 "conseil departemental du ", "conseil departemental des ", "conseil departemental de ",
-                 "conseil departemental d ", "conseil general du ", "conseil general de ")
-_REG_PREFIXES = ("region ", "conseil regional d ", "conseil regional de ", "conseil regional des ",
-                 "conseil regional du ", "conseil regional ")
-_EPCI_TYPES = (
-    "communaute de communes", "communaute d agglomeration", "communaute urbaine", "metropole europeenne",
-    "eurometropole", "metropole", "agglomeration", "agglo", "cc", "ca", "cu", "etablissement public territorial",
-    "ept",
-)
-_EPCI_WORD = re.compile(r"\b(?:communaute|metropole|eurometropole|agglomeration|agglo|cc|ca|cu|ept|intercommunalite)\b")
-_LINKS = frozenset({"de", "du", "des", "d", "la", "l", "le", "les"})
-_OLD_REGIONS = {
-    "nord pas de calais": "32", "picardie": "32", "npdc": "32", "alsace": "44", "lorraine": "44",
-    "champagne ardenne": "44", "alca": "44", "aquitaine": "75", "limousin": "75", "poitou charentes": "75",
-    "midi pyrenees": "76", "languedoc roussillon": "76", "rhone alpes": "84", "auvergne": "84",
-    "bourgogne": "27", "franche comte": "27", "basse normandie": "28", "haute normandie": "28",
-    "centre": "24", "region centre": "24", "paca": "93", "provence": "93", "sud": "93", "region sud": "93",
-    "aura": "84", "idf": "11", "ile de france": "11", "bfc": "27", "hdf": "32", "nouvelle aquitaine": "75",
-    "occitanie": "76", "grand est": "44", "bretagne": "53", "normandie": "28", "pays de la loire": "52",
-    "corse": "94", "reunion": "04", "ile de la reunion": "04", "guyane francaise": "03",
-}
-_STOP_SUFFIX = frozenset({"rue", "avenue", "boulevard", "bd", "chemin", "route", "place", "impasse", "allee",
-                          "quai", "cours", "bp", "cs", "cedex", "lieu", "dit", "zone", "za", "zi", "zac"})
-_DEP_HOMONYM_MIN_POP = 100_000  # "Paris" is the commune; "Vienne", "Mayenne", "Doubs" are the départements
-FUZZY_CUTOFF = 85.0
-"""rapidfuzz ratio (0-100) a typo must reach against all commune names of France..."""
-FUZZY_CUTOFF_WITH_HINT = 78.0
-FUZZY_CUTOFF_IN_POSTCODE = 70.0
-"""...and against the names of the département(s) given by a postcode or a "(dd)" hint."""
-
-
-def _share(cands: tuple[Commune, ...] | list[Commune]) -> float:
-    total = sum(c.population for c in cands)
-    return cands[0].population / total if total else 1.0 / len(cands)
-
-
-def _homonym_confidence(cands) -> float:
-    return round(min(0.9, 0.4 + 0.5 * _share(cands)), 3)
-
-
-def _strip_prefix(key: str, prefixes: tuple[str, ...]) -> str:
-    if not key.startswith(prefixes):  # one C call for the usual case: no prefix at all
-        return key
-    for p in prefixes:
-        if key.startswith(p) and len(key) > len(p):
-            return key[len(p):]
-    return key
-
-
-def _fold(s: str) -> str:
-    return normalize_name(s)
-
-
-@dataclass(slots=True)
-class _Hints:
-    postcode: str | None = None
-    departements: frozenset[str] = frozenset()
-    postcode_departements: frozenset[str] = frozenset()
-    region: str | None = None
 
 
 class Resolver:
@@ -181,10 +84,10 @@ class Resolver:
         d = Path(data_dir) if data_dir is not None else DATA_DIR
         self._deps_by_name: dict[str, Departement] = {}
         for dep in gaz.departements():
-            key = _fold(dep.name)
+            key = fold_place(dep.name)
             self._deps_by_name[key] = dep
-        self._regs_by_name: dict[str, Region] = {_fold(r.name): r for r in gaz.regions()}
-        for alias, code in _OLD_REGIONS.items():
+        self._regs_by_name: dict[str, Region] = {fold_place(r.name): r for r in gaz.regions()}
+        for alias, code in OLD_REGIONS.items():
             reg = gaz.region(code)
             if reg is not None:
                 self._regs_by_name.setdefault(alias, reg)
@@ -193,13 +96,13 @@ class Resolver:
         if epci_file.exists():
             with open(epci_file, encoding="utf-8", newline="") as fh:
                 for row in csv.DictReader(fh):
-                    for key in self._epci_keys(row["name"]):
+                    for key in epci_keys(row["name"]):
                         self._epci.setdefault(key, (row["seat"], row["name"]))
         # Fuzzy matching: one list of distinct name keys, and per département.
         names: dict[str, list[Commune]] = {}
         for c in gaz:
             if c.kind == "COM":
-                names.setdefault(_fold(c.name), []).append(c)
+                names.setdefault(fold_place(c.name), []).append(c)
         self._names = list(names)
         self._names_by_dep: dict[str, list[str]] = {}
         for key, cs in names.items():
@@ -216,26 +119,6 @@ class Resolver:
         """folded name → the communes (not arrondissements) of that name: asked by several steps
         of one resolution, and again for every record in the same town"""
 
-    @staticmethod
-    def _epci_keys(name: str) -> set[str]:
-        key = _fold(re.sub(r"\([^)]*\)", " ", name))
-        keys = {key}
-        core = key
-        for t in _EPCI_TYPES:
-            if core.startswith(t + " "):
-                core = core[len(t) + 1:]
-                break
-        words = core.split()
-        while words and words[0] in _LINKS:
-            words = words[1:]
-        core = " ".join(words)
-        core = core.removesuffix(" metropole")
-        if core.endswith((" agglomeration", " agglo")):
-            core = core.rsplit(" ", 1)[0]
-        if core and len(core) > 3:
-            keys.add("epci:" + core)
-        return keys
-
     def _communes_named_uncached(self, key: str) -> tuple[Commune, ...]:
         return tuple(c for c in self.gaz.by_name(key) if c.kind == "COM")
 
@@ -248,16 +131,16 @@ class Resolver:
     # ------------------------------------------------------------------ internals
 
     def _resolve_uncached(self, text: str, postcode: str) -> Match:
-        hints = _Hints()
+        hints = Hints()
         pc = self._valid_postcode(postcode)
         raw = text
         # INSEE codes for Corsica look like "2A004"; five digits may be a postcode or an INSEE code.
-        m = _INSEE_CORSICA.search(raw)
+        m = INSEE_CORSICA.search(raw)
         if m and not pc:
             c = self.gaz.by_code(m.group(1))
             if c is not None:
                 return self._commune(c, None, 1.0, "insee")
-        found_codes = [p.replace(" ", "").replace(".", "") for p in _POSTCODE.findall(raw)]
+        found_codes = [p.replace(" ", "").replace(".", "") for p in POSTCODE.findall(raw)]
         given = postcode if postcode.isdigit() else "".join(ch for ch in postcode if ch.isdigit())
         if given and not pc:
             found_codes.insert(0, given.zfill(5) if len(given) == 4 else given)
@@ -275,11 +158,11 @@ class Resolver:
                 # Not a postcode: maybe an INSEE code ("97606"), or a CEDEX/unknown postcode.
                 for code in found_codes:
                     c = self.gaz.by_code(code)
-                    if c is not None and _fold(_POSTCODE.sub(" ", raw)) in ("", "code insee", "insee"):
+                    if c is not None and fold_place(POSTCODE.sub(" ", raw)) in ("", "code insee", "insee"):
                         return self._commune(c, None, 1.0, "insee")
                     if c is not None and (
-                        not _fold(_POSTCODE.sub(" ", raw))
-                        or self._name_matches(_POSTCODE.sub(" ", raw), c)
+                        not fold_place(POSTCODE.sub(" ", raw))
+                        or self._name_matches(POSTCODE.sub(" ", raw), c)
                     ):
                         return self._commune(c, None, 1.0, "insee")
                 for code in found_codes:
@@ -291,31 +174,31 @@ class Resolver:
         if pc:
             hints.postcode = pc
             hints.postcode_departements = self.gaz.departements_for_postcode(pc)
-        dm = _DEP_IN_PARENS.search(raw)
+        dm = DEP_IN_PARENS.search(raw)
         if dm and self.gaz.departement(dm.group(1)) is not None:
             hints.departements = frozenset({self.gaz.departement(dm.group(1)).code})
-        body = _DEP_IN_PARENS.sub(" ", _POSTCODE.sub(" ", raw))
+        body = DEP_IN_PARENS.sub(" ", POSTCODE.sub(" ", raw))
 
         # Country: a foreign country as the whole string or its last segment means abroad.
-        segments = [s for s in _SEGMENTS.split(body) if _fold(s)]
+        segments = [s for s in SEGMENTS.split(body) if fold_place(s)]
         if segments:
-            last = _fold(segments[-1])
-            last = _OUTER_PARENS.sub(r"\1", last)
-            paren = _LAST_PARENS.search(segments[-1])
-            for cand in (last, _fold(paren.group(1)) if paren else None):
+            last = fold_place(segments[-1])
+            last = OUTER_PARENS.sub(r"\1", last)
+            paren = LAST_PARENS.search(segments[-1])
+            for cand in (last, fold_place(paren.group(1)) if paren else None):
                 if cand and cand in COUNTRY_CODES and cand not in self._deps_by_name:
                     return Match(country=COUNTRY_CODES[cand], precision="country", confidence=0.9, method="abroad")
-            while segments and _fold(segments[-1]) in ("france", "fr", "france metropolitaine", "metropole"):
+            while segments and fold_place(segments[-1]) in ("france", "fr", "france metropolitaine", "metropole"):
                 segments.pop()
 
         # Arrondissements of Paris, Lyon, Marseille.
-        key_all = _fold(body)
-        am = _ARR.search(key_all)
+        key_all = fold_place(body)
+        am = ARR.search(key_all)
         if am:
             city = am.group(1) or am.group(4)
             num_s = am.group(2) or am.group(3)
-            num = int(num_s) if num_s.isdigit() else _ROMAN.get(num_s)
-            parent, top = _ARR_CITY[city]
+            num = int(num_s) if num_s.isdigit() else ROMAN.get(num_s)
+            parent, top = ARR_CITY[city]
             if num and 1 <= num <= top:
                 arm = self._arr.get((parent, num))
                 if arm is not None:
@@ -326,7 +209,7 @@ class Resolver:
         area: Match | None = None
         names: list[str] = []  # segments that are not an area name, last first
         for seg in reversed(segments):
-            key = _fold(seg)
+            key = fold_place(seg)
             if not key:
                 continue
             r = self._area(key, hints)
@@ -351,13 +234,13 @@ class Resolver:
                 return self._conflicts(m, hints, area)
         # Nothing found by exact names: typos (whole segment), then a name inside a longer string.
         for seg in names:
-            key = self._clean_key(_fold(seg))
+            key = self._clean_key(fold_place(seg))
             if key and not any(ch.isdigit() for ch in key):
                 m = self._fuzzy(key, hints)
                 if m is not None:
                     return self._conflicts(m, hints, area)
         for seg in names:
-            m = self._embedded(_fold(seg), hints)
+            m = self._embedded(fold_place(seg), hints)
             if m is not None:
                 return self._conflicts(m, hints, area)
         # A postcode alone.
@@ -390,7 +273,7 @@ class Resolver:
                      precision="commune", confidence=round(confidence, 3), method=method)
 
     def _name_matches(self, text: str, c: Commune) -> bool:
-        return _fold(text) == _fold(c.name) or c in self.gaz.by_name(text)
+        return fold_place(text) == fold_place(c.name) or c in self.gaz.by_name(text)
 
     def _by_postcode(self, pc: str) -> Match | None:
         cands = [c for c in self.gaz.by_postcode(pc) if c.kind == "COM"]
@@ -401,24 +284,24 @@ class Resolver:
         # Paris, Lyon, Marseille: the postcode designates one arrondissement of the big commune.
         return replace(self._commune(cands[0], pc, 0.6, "postcode"), precision="postcode")
 
-    def _area(self, key: str, hints: _Hints | None = None) -> Match | None:
+    def _area(self, key: str, hints: Hints | None = None) -> Match | None:
         """A département, région or intercommunality named by the whole segment."""
-        dkey = _strip_prefix(key, _DEP_PREFIXES)
-        rkey = _strip_prefix(key, _REG_PREFIXES)
+        dkey = strip_prefix(key, DEP_PREFIXES)
+        rkey = strip_prefix(key, REG_PREFIXES)
         explicit_dep = dkey != key
         explicit_reg = rkey != key
-        if _DEP_CODE.fullmatch(key):
+        if DEP_CODE.fullmatch(key):
             dep = self.gaz.departement(key)
             if dep is not None:
                 return Match(departement=dep, precision="departement", confidence=0.8, method="departement-code")
         dep = self._deps_by_name.get(dkey)
-        if dep is None and dkey.split(" ", 1)[0] in _LINKS:
+        if dep is None and dkey.split(" ", 1)[0] in LINKS:
             dep = self._deps_by_name.get(dkey.split(" ", 1)[1] if " " in dkey else dkey)
         reg = self._regs_by_name.get(rkey)
-        if reg is None and rkey.split(" ", 1)[0] in _LINKS and " " in rkey:
+        if reg is None and rkey.split(" ", 1)[0] in LINKS and " " in rkey:
             reg = self._regs_by_name.get(rkey.split(" ", 1)[1])
         homonyms = self._communes_named(key) if not (explicit_dep or explicit_reg) else ()
-        big = homonyms and homonyms[0].population >= _DEP_HOMONYM_MIN_POP
+        big = homonyms and homonyms[0].population >= DEP_HOMONYM_MIN_POP
         if homonyms and hints is not None:
             # "Saint-Martin (67)", "Vienne 38200": the hints designate one of the homonym communes.
             deps = hints.departements | hints.postcode_departements
@@ -433,10 +316,10 @@ class Resolver:
             return Match(region=reg, precision="region", confidence=conf,
                          method="region" + ("; a commune has the same name" if homonyms and not explicit_reg else ""))
         epci = self._epci.get(key)
-        if epci is None and _EPCI_WORD.search(key):
+        if epci is None and EPCI_WORD.search(key):
             # "Communauté urbaine du Grand Reims", "Grand Reims Métropole": matched on the core name,
             # only when the string says it is an intercommunality ("Le Mans" stays the commune).
-            core = next(iter(k for k in self._epci_keys(key) if k.startswith("epci:")), None)
+            core = next(iter(k for k in epci_keys(key) if k.startswith("epci:")), None)
             if core is not None:
                 epci = self._epci.get(core)
         if epci is not None:
@@ -447,17 +330,17 @@ class Resolver:
 
     @staticmethod
     def _clean_key(key: str) -> str:
-        key = _strip_prefix(key, _NAME_PREFIXES)
-        key = _CEDEX_TAIL.sub("", key).strip()
-        tm = _TRAILING_DEP.match(key)
+        key = strip_prefix(key, NAME_PREFIXES)
+        key = CEDEX_TAIL.sub("", key).strip()
+        tm = TRAILING_DEP.match(key)
         if tm:
             key = tm.group(1).strip()
         return key
 
-    def _name(self, seg: str, key: str, hints: _Hints) -> Match | None:
+    def _name(self, seg: str, key: str, hints: Hints) -> Match | None:
         """Exact (normalised) commune name, disambiguated by postcode, département hints, population."""
         key = self._clean_key(key)
-        tm = _TRAILING_DEP.match(_fold(seg))
+        tm = TRAILING_DEP.match(fold_place(seg))
         if tm and self.gaz.departement(tm.group(2)) is not None:
             hints.departements = hints.departements | {self.gaz.departement(tm.group(2)).code}
         if not key:
@@ -469,31 +352,31 @@ class Resolver:
             return None
         return self._choose(cands, hints, 1.0, "commune")
 
-    def _choose(self, cands: list[Commune] | tuple[Commune, ...], hints: _Hints, scale: float, method: str) -> Match:
+    def _choose(self, cands: list[Commune] | tuple[Commune, ...], hints: Hints, scale: float, method: str) -> Match:
         pc = hints.postcode
         if pc:
             with_pc = [c for c in cands if pc in c.postcodes]
             if with_pc:
-                conf = 0.98 if len(with_pc) == 1 else _homonym_confidence(with_pc)
+                conf = 0.98 if len(with_pc) == 1 else homonym_confidence(with_pc)
                 return self._commune(with_pc[0], pc, conf * scale, f"{method}+postcode")
         deps = hints.departements or hints.postcode_departements
         if deps:
             in_dep = [c for c in cands if c.departement in deps]
             if in_dep:
-                conf = 0.97 if len(in_dep) == 1 else _homonym_confidence(in_dep)
+                conf = 0.97 if len(in_dep) == 1 else homonym_confidence(in_dep)
                 return self._commune(in_dep[0], pc, conf * scale, method + ("+postcode-departement" if pc else "+departement"))
         if hints.region:
             in_reg = [c for c in cands if c.region == hints.region]
             if in_reg:
-                conf = 0.96 if len(in_reg) == 1 else _homonym_confidence(in_reg)
+                conf = 0.96 if len(in_reg) == 1 else homonym_confidence(in_reg)
                 return self._commune(in_reg[0], pc, conf * scale, method + "+region")
         if pc or deps:  # the name contradicts the partner's postcode / département: say so
             return replace(self._commune(cands[0], pc, 0.3, method), method=f"{method}; conflicts with postcode/departement")
         if len(cands) == 1:
             return self._commune(cands[0], None, 0.95 * scale, method)
-        return self._commune(cands[0], None, _homonym_confidence(cands) * scale, f"{method}-ambiguous")
+        return self._commune(cands[0], None, homonym_confidence(cands) * scale, f"{method}-ambiguous")
 
-    def _conflicts(self, m: Match, hints: _Hints, area: Match | None) -> Match:
+    def _conflicts(self, m: Match, hints: Hints, area: Match | None) -> Match:
         """A commune found by name when the postcode points elsewhere: prefer the postcode's commune
         if the name is unsure, and keep the confidence low either way."""
         if m.commune is not None and "conflicts" in m.method and hints.postcode:
@@ -502,14 +385,14 @@ class Resolver:
                 return replace(by_pc, confidence=0.3, method="postcode; commune name conflicts")
         return m
 
-    def _embedded(self, key: str, hints: _Hints) -> Match | None:
+    def _embedded(self, key: str, hints: Hints) -> Match | None:
         """A commune name at the end (or start) of a longer segment: "12 rue de la gare roubaix"."""
         words = key.split()
         if len(words) < 2:
             return None
         for n in range(min(6, len(words) - 1), 0, -1):
             for part in (words[-n:], words[:n]):
-                if part[0] in _STOP_SUFFIX or part[0] in _LINKS or (len(part) == 1 and len(part[0]) < 4):
+                if part[0] in STOP_SUFFIX or part[0] in LINKS or (len(part) == 1 and len(part[0]) < 4):
                     continue
                 if part is words[:n] and not (hints.postcode or hints.departements):
                     continue
@@ -526,12 +409,12 @@ class Resolver:
                     return m
         return None
 
-    def _fuzzy(self, key: str, hints: _Hints, within_hints_only: bool = False) -> Match | None:
+    def _fuzzy(self, key: str, hints: Hints, within_hints_only: bool = False) -> Match | None:
         if len(key) < 3:
             return None
         if hints.postcode:
             # The few communes of the postcode: a looser cutoff is safe ("08110 Puer" → Pure).
-            local = {_fold(c.name): c for c in self.gaz.by_postcode(hints.postcode) if c.kind == "COM"}
+            local = {fold_place(c.name): c for c in self.gaz.by_postcode(hints.postcode) if c.kind == "COM"}
             best = process.extractOne(key, list(local), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF_IN_POSTCODE)
             if best is not None:
                 return self._choose([local[best[0]]], hints, best[1] / 100 * 0.85, "fuzzy")

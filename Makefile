@@ -65,7 +65,7 @@ crawl: install
 dlq: install
 	$(CARREFOUR) dlq $(or $(ARGS),list)
 
-## Regenerate docs/asyncapi.json from the services' subscribers and publishers
+## Regenerate libs/contracts/asyncapi.json from the services' subscribers and publishers
 asyncapi: install
 	$(CARREFOUR) asyncapi
 

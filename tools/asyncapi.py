@@ -3,7 +3,7 @@ brokers: each service's app is created (nothing connects) so its real subscriber
 topics it publishes are declared beside them with their contract model, and every message payload
 is the JSON schema of that model (``libs/contracts/events.py``).
 
-    carrefour asyncapi            # writes docs/asyncapi.json
+    carrefour asyncapi            # writes libs/contracts/asyncapi.json
     asyncapi_document()           # the document, for serving (e.g. by the gateway)
 """
 
@@ -19,7 +19,7 @@ from faststream.specification import AsyncAPI
 from libs.contracts import dedup_events, events, partner_events, preview_events, topics
 from libs.runtime.messaging import make_broker
 
-DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+DOCUMENT = Path(__file__).resolve().parent.parent / "libs" / "contracts" / "asyncapi.json"
 TITLE = "Carrefour events"
 
 TOPIC_PAYLOADS: dict[str, type[events.Event]] = {

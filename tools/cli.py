@@ -10,7 +10,7 @@ keeps working on its own (``python -m services.crawler.cli``, ``python -m tools.
     carrefour lag                                       consumer-group lag of the pipeline
     carrefour migrate [REVISION]                        alembic upgrade (default: head)
     carrefour keys create-key|create-operator|revoke-key …   gateway API keys and operators
-    carrefour asyncapi [--check] [--output FILE]        the AsyncAPI document (docs/asyncapi.json)
+    carrefour asyncapi [--check] [--output FILE]        the AsyncAPI document (libs/contracts/asyncapi.json)
     carrefour bench [NAME …]                            the benchmarks (checkout only)
 """
 
@@ -145,7 +145,7 @@ COMMANDS = {
     "lag": (_lag, "consumer-group lag of the pipeline"),
     "migrate": (_migrate, "upgrade the database schema (alembic; default head)"),
     "keys": (_keys, "gateway API keys and operator accounts"),
-    "asyncapi": (_asyncapi, "write docs/asyncapi.json ([--check])"),
+    "asyncapi": (_asyncapi, "write libs/contracts/asyncapi.json ([--check])"),
     "bench": (_bench, f"benchmarks ({', '.join(BENCHMARKS)}; default all)"),
 }
 

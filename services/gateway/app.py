@@ -45,7 +45,7 @@ from services.gateway.search import routes as search
 from services.gateway.search.port import make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
-from services.gateway.web import health
+from services.gateway.web import health, specs
 from services.gateway.web.mailer import Mailer
 from services.gateway.web.middleware import http_hygiene
 from services.gateway.web.request_limits import refuse_deep_json
@@ -54,7 +54,7 @@ HERE = Path(__file__).parent
 log = structlog.get_logger()
 
 AREAS = (search, search_pages, projects, partners, ingest, previews, accounts, accounts_operator, claims, contact,
-         contact_pages, matchmaking, matchmaking_pages, moderation, moderation_admin, health)
+         contact_pages, matchmaking, matchmaking_pages, moderation, moderation_admin, health, specs)
 """Route modules, one per area (or page group); each has ``routes`` and may have ``lifespan(app)``, an
 async context manager entered after the gateway's own (the engine and broker exist)."""
 

@@ -1,4 +1,4 @@
-"""docs/asyncapi.json is the document the services' brokers generate today, valid AsyncAPI 3.0
+"""libs/contracts/asyncapi.json is the document the services' brokers generate today, valid AsyncAPI 3.0
 (the schema from the npm package @asyncapi/specs 6.11.1, Apache-2.0, in tests/data), listing every
 topic with the JSON schema of its contract model."""
 
@@ -27,7 +27,7 @@ def _validator():
 
 
 def test_committed_document_is_current(doc):
-    assert DOCUMENT.read_text() == render(doc), "docs/asyncapi.json is stale: run `carrefour asyncapi`"
+    assert DOCUMENT.read_text() == render(doc), "libs/contracts/asyncapi.json is stale: run `carrefour asyncapi`"
 
 
 def test_document_is_valid_asyncapi_3(doc):
@@ -85,3 +85,16 @@ def test_subscribers_come_from_the_services_apps(doc):
     assert ("projects.normalized.v1", "geocoder") in receivers
     assert ("projects.geocoded.v1", "indexer") in receivers
     assert ("partner.ingest.v1", "normalizer") in receivers
+
+
+def test_the_gateway_serves_the_document_beside_the_openapi_one():
+    from litestar.testing import create_test_client
+
+    from services.gateway.web.specs import routes
+
+    with create_test_client(route_handlers=routes) as client:
+        r = client.get("/schema/asyncapi.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    served = r.json()
+    assert served == json.loads(DOCUMENT.read_text())
+    assert {c["address"] for c in served["channels"].values()} >= set(ALL_TOPICS)

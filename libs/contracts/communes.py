@@ -78,9 +78,9 @@ def load_reference(data_dir: str | Path | None = None) -> tuple[list[Commune], d
     with open(d / "departements.csv", encoding="utf-8", newline="") as fh:
         departements = {}
         for r in csv.DictReader(fh):
-            reg = regions.get(r["region"])
+            region = regions.get(r["region"])
             departements[r["code"]] = Departement(
-                r["code"], r["name"], r["region"], reg.name if reg else "",
+                r["code"], r["name"], r["region"], region.name if region else "",
                 _float(r["lat"]), _float(r["lon"]),
             )
     communes: list[Commune] = []

@@ -16,28 +16,24 @@ DESCRIPTION_CHARS = 600
 _Key = Annotated[str, StringConstraints(min_length=3, max_length=300)]
 
 
-def _text(n: int):
-    return Annotated[str, StringConstraints(max_length=n)] | None
-
-
 class ReviewRecord(Strict):
     """One side of a pair, as a moderator compares it: who published it, and the fields that tell two
     projects apart."""
 
     key: _Key
     source: Annotated[str, StringConstraints(max_length=64)]
-    url: _text(2048) = None
-    canonical_id: _text(120) = None
-    title: _text(500) = None
-    summary: _text(DESCRIPTION_CHARS) = None
-    description: _text(DESCRIPTION_CHARS) = None
-    address: _text(500) = None
-    holder_name: _text(300) = None
-    email: _text(320) = None
-    phone: _text(40) = None
-    website: _text(2048) = None
-    commune_name: _text(200) = None
-    postcode: _text(10) = None
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    canonical_id: Annotated[str, StringConstraints(max_length=120)] | None = None
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    summary: Annotated[str, StringConstraints(max_length=DESCRIPTION_CHARS)] | None = None
+    description: Annotated[str, StringConstraints(max_length=DESCRIPTION_CHARS)] | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    holder_name: Annotated[str, StringConstraints(max_length=300)] | None = None
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    website: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    commune_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    postcode: Annotated[str, StringConstraints(max_length=10)] | None = None
 
 
 class PairState(Strict):
@@ -49,7 +45,7 @@ class PairState(Strict):
     weight: float
     probability: float = Field(ge=0, le=1)
     matched: bool
-    rule: _text(80) = None
+    rule: Annotated[str, StringConstraints(max_length=80)] | None = None
     pending: bool
     explanation: dict[str, Any] = Field(default_factory=dict)
     a: ReviewRecord

@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import date, datetime, timezone
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -55,12 +55,12 @@ def _finite(value: float) -> float:
     return value
 
 
-def _text(max_length: int, min_length: int = 0):
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-        AfterValidator(_no_control_chars),
-    ]
+NO_CONTROL = AfterValidator(_no_control_chars)
+
+
+def _limits(max_length: int, min_length: int = 0) -> StringConstraints:
+    """A text field's bounds (``Annotated[str, _limits(n), NO_CONTROL]``), surrounding spaces stripped."""
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
@@ -78,8 +78,8 @@ Email = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .\-/]{4,40}$")]
 Latitude = Annotated[float, Field(ge=-90, le=90), AfterValidator(_finite)]
 Longitude = Annotated[float, Field(ge=-180, le=180), AfterValidator(_finite)]
-ShortText = _text(200)
-Label = _text(100, 1)
+ShortText: TypeAlias = Annotated[str, _limits(200), NO_CONTROL]
+Label: TypeAlias = Annotated[str, _limits(100, 1), NO_CONTROL]
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
@@ -116,8 +116,8 @@ class Operation(StrEnum):
 
 
 class Holder(Strict):
-    name: _text(200) | None = None
-    kind: _text(100) | None = None
+    name: Annotated[str, _limits(200), NO_CONTROL] | None = None
+    kind: Annotated[str, _limits(100), NO_CONTROL] | None = None
 
 
 class Contact(Strict):
@@ -130,18 +130,18 @@ class PartnerRecord(Strict):
     """One project as a partner publishes it (pushed or harvested). Untrusted."""
 
     source: Slug
-    source_record_id: _text(200, 1)
+    source_record_id: Annotated[str, _limits(200, 1), NO_CONTROL]
     url: WebUrl
-    title: _text(300, 1)
-    description: _text(20_000) | None = None
-    address: _text(300) | None = None
-    commune: _text(120) | None = None
+    title: Annotated[str, _limits(300, 1), NO_CONTROL]
+    description: Annotated[str, _limits(20_000), NO_CONTROL] | None = None
+    address: Annotated[str, _limits(300), NO_CONTROL] | None = None
+    commune: Annotated[str, _limits(120), NO_CONTROL] | None = None
     postcode: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z][0-9A-Za-z \-]{1,9}$")] | None = None
-    country: _text(60) | None = None
+    country: Annotated[str, _limits(60), NO_CONTROL] | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
     themes: Annotated[list[Label], Field(max_length=30)] = Field(default_factory=list)
-    stage: _text(100) | None = None
+    stage: Annotated[str, _limits(100), NO_CONTROL] | None = None
     engineering: Annotated[list[Label], Field(max_length=10)] = Field(default_factory=list)
     holder: Holder | None = None
     contact: Contact | None = None
@@ -186,7 +186,7 @@ EventT = TypeVar("EventT", bound=Event)
 class RecordKeyed(Event):
     op: Operation
     source: Slug
-    source_record_id: _text(200, 1)
+    source_record_id: Annotated[str, _limits(200, 1), NO_CONTROL]
 
     @property
     def key(self) -> str:

@@ -68,11 +68,11 @@ def country_name(code: str | None) -> str | None:
     country = pycountry.countries.get(alpha_2=code)
     if country is None:
         return None
+    name = getattr(country, "common_name", None) or country.name
     try:
-        fr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["fr"]).gettext
+        return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["fr"]).gettext(name)
     except OSError:
-        fr = str
-    return fr(getattr(country, "common_name", None) or country.name)
+        return name
 
 
 

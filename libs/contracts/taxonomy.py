@@ -30,10 +30,10 @@ class Taxonomy(BaseModel):
     engineering: tuple[Term, ...]
     holder_type: tuple[Term, ...]
 
-    def terms(self, facet: Facet) -> tuple[Term, ...]:
+    def terms(self, facet: str) -> tuple[Term, ...]:
         return getattr(self, facet)
 
-    def slugs(self, facet: Facet) -> frozenset[str]:
+    def slugs(self, facet: str) -> frozenset[str]:
         return frozenset(t.slug for t in self.terms(facet))
 
     def label(self, facet: Facet, slug: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -35,7 +36,7 @@ class _Service:
     def __init__(self, service: str):
         self.service = service
 
-    def __call__(self, _logger, _method, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event_dict.setdefault("service", self.service)
         event_dict.setdefault("logger", self.service)
         return event_dict

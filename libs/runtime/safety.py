@@ -92,7 +92,7 @@ def kafka_problems(env: str, *, security_protocol: str, sasl_mechanism: str | No
     if security_protocol != "SASL_SSL":
         return [f"KAFKA_SECURITY_PROTOCOL is {security_protocol}: only SASL_SSL (authenticated, encrypted) "
                 "is accepted outside development"]
-    found = []
+    found: list[str | None] = []
     if not sasl_mechanism or not sasl_mechanism.startswith("SCRAM-"):
         found.append(f"KAFKA_SASL_MECHANISM is {sasl_mechanism}: use SCRAM-SHA-512 (or SCRAM-SHA-256)")
     if not username:

@@ -131,7 +131,7 @@ class Geocoder:
             return Location(country=m.country, lat=project.lat, lon=project.lon, precision="coordinates",
                             method=m.method, confidence=m.confidence)
         loc = _to_location(m, self.gaz, project.postcode)
-        if not has_coords:
+        if not has_coords or project.lat is None or project.lon is None:
             return loc
         return self._with_coordinates(loc, m, project.lat, project.lon)
 
@@ -145,7 +145,7 @@ class Geocoder:
                 conf = max(loc.confidence or 0.0, 0.97)
                 return loc.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates",
                                                   "method": f"{loc.method}+coordinates", "confidence": conf})
-            near = loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= MAX_PARTNER_OFFSET_KM
+            near = loc.lat is None or loc.lon is None or haversine_km(lat, lon, loc.lat, loc.lon) <= MAX_PARTNER_OFFSET_KM
             if inside is not None and m.commune is not None and "ambiguous" in m.method and (
                 normalize_name(inside.name) == normalize_name(m.commune.name)
             ):
@@ -175,7 +175,7 @@ class Geocoder:
                 return out.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates"})
         if loc.departement_code is not None or loc.region_code is not None:
             limit = MAX_PARTNER_OFFSET_FROM_DEPARTEMENT_KM if loc.departement_code else MAX_PARTNER_OFFSET_FROM_REGION_KM
-            if loc.lat is None or haversine_km(lat, lon, loc.lat, loc.lon) <= limit:
+            if loc.lat is None or loc.lon is None or haversine_km(lat, lon, loc.lat, loc.lon) <= limit:
                 return loc.model_copy(update={"lat": lat, "lon": lon, "precision": "coordinates"})
             return loc.model_copy(update={"method": f"{loc.method}; partner coordinates too far, ignored",
                                               "confidence": round(min(loc.confidence or 0.0, 0.5), 3)})
@@ -218,8 +218,8 @@ def merge_online(loc: Location, hit: OnlineHit | None, gaz: Gazetteer, min_score
     if commune is None:
         return loc
     agrees = loc.commune_code in (None, commune.code, commune.parent) or (
-        commune.parent is None and gaz.by_code(loc.commune_code) is not None
-        and gaz.by_code(loc.commune_code).parent == commune.code
+        commune.parent is None and (mine := gaz.by_code(loc.commune_code)) is not None
+        and mine.parent == commune.code
     )
     if not agrees and (loc.confidence or 0) >= SURE:
         return loc.model_copy(update={"method": f"{loc.method}; online geocoder disagreed ({hit.citycode}), ignored"})

@@ -36,6 +36,14 @@ class Member:
     last_seen: datetime
 
 
+def _website(m) -> str | None:
+    return m.project.contact.website if m.project.contact is not None else None
+
+
+def _email(m) -> str | None:
+    return m.project.contact.email if m.project.contact is not None else None
+
+
 def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalProject:
     """One canonical view of the records of a cluster, with the provenance of every field.
 
@@ -56,7 +64,7 @@ def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalPro
     with_holder = [m for m in ordered if m.project.holder_name]
     with_contact = [m for m in ordered if m.project.contact]
     themes, engineering = _union(ordered, "themes", "theme"), _union(ordered, "engineering", "engineering")
-    with_site = [m for m in with_contact if m.project.contact.website]
+    with_site = [m for m in with_contact if _website(m)]
     src = lambda m: m.record_key
     fields = {"title": src(first), "description": src(by_desc), "location": src(by_loc)}
     stage = holder = contact = None
@@ -74,7 +82,7 @@ def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalPro
         fields["contact"] = src(parts["email"] or parts["phone"] or with_contact[0])
     if with_site:
         fields["website"] = src(with_site[0])
-    emails = {m.project.contact.email.strip().lower() for m in with_contact if m.project.contact.email}
+    emails = {e.strip().lower() for m in with_contact if (e := _email(m))}
     return CanonicalProject(
         id=cid,
         title=first.project.title,
@@ -86,7 +94,7 @@ def merge(cid: str, members: list[Member], updated_at: datetime) -> CanonicalPro
         holder_name=holder.project.holder_name if holder else None,
         holder_type=holder.project.holder_type if holder else None,
         contact=contact,
-        website=with_site[0].project.contact.website if with_site else None,
+        website=_website(with_site[0]) if with_site else None,
         location=by_loc.location,
         sources=[
             SourceRef(partner=m.project.source, record_id=m.project.source_record_id, url=m.project.url,

@@ -176,7 +176,7 @@ def token_hash(token: str) -> str:
 
 
 def valid_token(token: str | None) -> bool:
-    return bool(token) and bool(TOKEN.match(token))
+    return token is not None and bool(TOKEN.match(token))
 
 
 def reply_address(token: str, domain: str) -> str:
@@ -233,8 +233,8 @@ def body_text(msg: EmailMessage) -> str:
     try:
         content = part.get_content()
     except (LookupError, UnicodeDecodeError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", errors="replace")
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
     if not isinstance(content, str):
         return ""
     if part.get_content_type() == "text/html":  # a quoted message in HTML is a blockquote

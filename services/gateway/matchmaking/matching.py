@@ -56,7 +56,7 @@ def parse_post_query(*, q: str | None = None, filters: Mapping[str, Iterable[str
     """Validate search parameters (raises QueryError naming the parameter)."""
     filters = {k: [v for v in vs if v] for k, vs in (filters or {}).items()}
     own = {k: vs for k, vs in filters.items() if k in ("kind", "skill", "contract_type", "remote")}
-    shared = {k: vs for k, vs in filters.items() if k in ("theme", "region", "departement", "commune")}
+    shared = {k: list(vs) for k, vs in filters.items() if k in ("theme", "region", "departement", "commune")}
     unknown = set(filters) - set(FACETS)
     if unknown:
         raise QueryError(f"unknown facet {sorted(unknown)[0]!r}")

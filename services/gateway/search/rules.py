@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 from libs.contracts.geo import bounding_box
 from libs.contracts.search import FACET_FIELDS, fold
@@ -145,7 +145,7 @@ def parse_search(
         raise QueryError("lat and lon go together")
     if radius is not None and la is None:
         raise QueryError("radius_km needs lat and lon")
-    geo = Geo(la, lo, radius) if la is not None else None
+    geo = Geo(la, lo, radius) if la is not None and lo is not None else None
 
     box = None
     if bbox:
@@ -156,7 +156,7 @@ def parse_search(
             _number("bbox min_lon", parts[0], -180, 180), _number("bbox min_lat", parts[1], -90, 90),
             _number("bbox max_lon", parts[2], -180, 180), _number("bbox max_lat", parts[3], -90, 90),
         )
-        if None in (w, s, e, n) or s > n or w > e:
+        if w is None or s is None or e is None or n is None or s > n or w > e:
             raise QueryError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
         box = BBox(w, s, e, n)
 
@@ -177,7 +177,7 @@ def parse_search(
         raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
     if page_n * per > MAX_RESULT_WINDOW:
         raise QueryError(f"page * per_page must not exceed {MAX_RESULT_WINDOW}; narrow the search instead")
-    return SearchQuery(q=q, filters=parsed, geo=geo, bbox=box, sort=sort, page=page_n, per_page=per)
+    return SearchQuery(q=q, filters=parsed, geo=geo, bbox=box, sort=cast(Sort, sort), page=page_n, per_page=per)
 
 
 # --------------------------------------------------------------------------- highlighting

@@ -41,3 +41,17 @@ def test_no_tracker_numbers_in_code_or_docs():
     hits = [f"{p.relative_to(ROOT)}:{n}" for p in [ROOT / "README.md", *_files()] if p.name != "test_docs.py"
             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if pattern.search(line)]
     assert not hits, hits[:10]
+
+
+def test_every_setting_is_documented():
+    """A setting nobody can find is a setting nobody sets: each environment variable read by a service
+    is named in docs/configuration.md."""
+    from services.crawler.settings import CrawlerSettings
+    from services.gateway.settings import GatewaySettings
+    from services.geocoder.config import GeocoderSettings
+
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    names = {n.upper() for cls in (GatewaySettings, CrawlerSettings) for n in cls.model_fields}
+    names |= {f"GEOCODER_{n}".upper() for n in GeocoderSettings.model_fields}
+    missing = sorted(n for n in names if f"`{n}`" not in doc)
+    assert not missing, f"settings missing from docs/configuration.md: {missing}"

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import orjson
 
-from services.crawler import domain
 from services.crawler.crawl import CrawlSession, Doc
 from services.crawler.domain import Mapped
 from services.crawler.outcomes import Outcome
@@ -97,7 +96,7 @@ class JsonExportConnector(_ExportConnector):
     errors = (orjson.JSONDecodeError, ValueError)
 
     def parse(self, body: bytes, slug: str, url: str):
-        return domain.map_json_export(orjson.loads(body), slug, self.opts.records_path, self.opts.fields, url)
+        return tabular.map_json_export(orjson.loads(body), slug, self.opts.records_path, self.opts.fields, url)
 
 
 class CsvExportConnector(_ExportConnector):

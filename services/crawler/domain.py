@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
-from libs.contracts.events import PartnerRecord, describe_validation_error
+from libs.contracts.events import PartnerRecord
 
 FRENCH_FIELDS: dict[str, str] = {
     "source_record_id": "id",
@@ -65,40 +64,6 @@ def put_field(data: dict[str, Any], target: str, value: Any) -> None:
         data.setdefault(head, {})[tail] = value
     else:
         data[head] = value
-
-
-def map_record(raw: Any, source: str, fields: dict[str, str], file_url: str | None = None) -> Mapped:
-    if not isinstance(raw, dict):
-        return Mapped(raw, error=f"record must be an object, got {type(raw).__name__}")
-    from services.crawler.parsing.common import fill_identity
-
-    data: dict[str, Any] = {"source": source}
-    for target, path in fields.items():
-        value = dig(raw, path)
-        if value is None or value == "" and target not in ("title", "url", "source_record_id"):
-            continue
-        if isinstance(value, (int, float)) and target in ("source_record_id", "postcode"):
-            value = str(value)
-        if isinstance(value, str) and target in ("themes", "engineering"):
-            from services.crawler.parsing.common import split_labels
-
-            value = split_labels(value)
-        put_field(data, target, value)
-    fill_identity(data, raw, file_url)
-    raw_id = str(data.get("source_record_id")) if data.get("source_record_id") is not None else None
-    try:
-        return Mapped(raw, record=PartnerRecord.model_validate(data), raw_id=raw_id)
-    except ValidationError as exc:
-        return Mapped(raw, error=describe_validation_error(exc), raw_id=raw_id)
-
-
-def map_json_export(document: Any, source: str, records_path: str, fields: dict[str, str],
-                    file_url: str | None = None) -> list[Mapped]:
-    records = dig(document, records_path) if records_path else document
-    if not isinstance(records, list):
-        raise ValueError(f"no list of records at '{records_path or '<root>'}' in the export")  # noqa: TRY004
-    merged = {**FRENCH_FIELDS, **fields}
-    return [map_record(raw, source, merged, file_url) for raw in records]
 
 
 def content_hash(record: PartnerRecord) -> str:

@@ -42,7 +42,7 @@ from services.gateway.partners.keys import ApiKeys
 from services.gateway.projects import routes as projects
 from services.gateway.search import pages as search_pages
 from services.gateway.search import routes as search
-from services.gateway.search.port import make_search
+from services.gateway.search.factory import make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
 from services.gateway.web import health, specs

@@ -14,9 +14,8 @@ from services.crawler.domain import (
     content_hash,
     diff,
     dig,
-    map_json_export,
-    map_record,
 )
+from services.crawler.parsing.tabular import map_json_export, map_record
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SITES = ROOT / "demo" / "sites"

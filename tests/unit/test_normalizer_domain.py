@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from libs.contracts.events import PartnerRecord
 from libs.contracts.taxonomy import taxonomy
-from services.crawler.domain import map_json_export
+from services.crawler.parsing.tabular import map_json_export
 from services.normalizer.domain import (
     SUMMARY_CHARS,
     check,

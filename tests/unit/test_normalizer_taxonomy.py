@@ -103,7 +103,7 @@ def test_every_demo_label_is_mapped_or_knowingly_empty() -> None:
     """The demo partners' labels are all in a table (so classification of their data is exact)."""
     import json
 
-    from services.crawler.domain import map_json_export
+    from services.crawler.parsing.tabular import map_json_export
 
     missing = []
     for path in sorted((Path(__file__).resolve().parents[2] / "demo" / "sites").glob("*/projets.json")):

@@ -6,12 +6,16 @@ import csv
 import io
 from typing import Any
 
-from services.crawler.domain import FRENCH_FIELDS, Mapped, put_field
+from pydantic import ValidationError
+
+from libs.contracts.events import PartnerRecord, describe_validation_error
+from services.crawler.domain import FRENCH_FIELDS, Mapped, dig, put_field
 from services.crawler.parsing.common import (
     build_record,
     coerce_field,
     decode_text,
     fill_identity,
+    split_labels,
 )
 
 CSV_FIELDS: dict[str, str] = {
@@ -82,3 +86,33 @@ def csv_records(body: bytes, source: str, fields: dict[str, str] | None = None, 
     """Column names are matched in any case (headers are lower-cased when read)."""
     mapping = {**CSV_FIELDS, **(fields or {})}
     return [row_record(r, source, mapping, file_url) for r in read_rows(body, delimiter, encoding)]
+
+
+def map_record(raw: Any, source: str, fields: dict[str, str], file_url: str | None = None) -> Mapped:
+    if not isinstance(raw, dict):
+        return Mapped(raw, error=f"record must be an object, got {type(raw).__name__}")
+    data: dict[str, Any] = {"source": source}
+    for target, path in fields.items():
+        value = dig(raw, path)
+        if value is None or value == "" and target not in ("title", "url", "source_record_id"):
+            continue
+        if isinstance(value, (int, float)) and target in ("source_record_id", "postcode"):
+            value = str(value)
+        if isinstance(value, str) and target in ("themes", "engineering"):
+            value = split_labels(value)
+        put_field(data, target, value)
+    fill_identity(data, raw, file_url)
+    raw_id = str(data.get("source_record_id")) if data.get("source_record_id") is not None else None
+    try:
+        return Mapped(raw, record=PartnerRecord.model_validate(data), raw_id=raw_id)
+    except ValidationError as exc:
+        return Mapped(raw, error=describe_validation_error(exc), raw_id=raw_id)
+
+
+def map_json_export(document: Any, source: str, records_path: str, fields: dict[str, str],
+                    file_url: str | None = None) -> list[Mapped]:
+    records = dig(document, records_path) if records_path else document
+    if not isinstance(records, list):
+        raise ValueError(f"no list of records at '{records_path or '<root>'}' in the export")  # noqa: TRY004
+    merged = {**FRENCH_FIELDS, **fields}
+    return [map_record(raw, source, merged, file_url) for raw in records]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database
-from tests.helpers_accounts import DEFAULT_PASSWORD, create_user, csrf
+from tests.helpers_accounts import DEFAULT_PASSWORD, create_user, csrf, link_in, read_mailbox, wait_for_mail
 
 WRONG = "pas le bon mot de passe"
 
@@ -137,3 +137,27 @@ async def test_a_full_hashing_slot_answers_503_with_retry_after_and_counts_nothi
         assert all(a.headers["retry-after"] == "1" for a in answers if a.status_code == 503)
         # only the judged attempts count as failures; refused ones are forgotten
         assert await _count(engine, "login:acct:occupe@example.org") == statuses.count(400)
+
+
+async def test_a_stranger_using_up_the_login_links_still_leaves_the_owner_a_working_one(env, tmp_path):
+    make, engine = env
+    await create_user(engine, "proprio@example.org")
+    async with AsyncTestClient(app=make()) as stranger:
+        token = await csrf(stranger)
+        for n in range(1, 6):  # at the address's limit (3 an hour), one past, beyond: same answer each time
+            r = await stranger.post("/connexion/lien", data={"email": "proprio@example.org", "_csrf_token": token})
+            assert r.status_code == 200 and "Si un compte existe" in r.text
+        await wait_for_mail(tmp_path / "mail", to="proprio@example.org", subject_contains="lien de connexion",
+                            count=3)
+        await asyncio.sleep(1.0)
+    mails = [m for m in read_mailbox(tmp_path / "mail") if "lien de connexion" in str(m["Subject"])]
+    assert len(mails) == 3
+    # the owner cannot ask for another one within the hour, but the last one sent works (valid one hour)
+    async with engine.begin() as conn:  # 50 minutes later
+        await conn.execute(text("UPDATE user_tokens SET expires_at = expires_at - interval '50 minutes'"))
+    path = link_in(mails[-1], "/connexion/lien").split("testserver.local", 1)[1]
+    async with AsyncTestClient(app=make()) as owner:
+        token = await csrf(owner)
+        r = await owner.post("/connexion/lien/confirmer", data={"token": path.split("token=", 1)[1],
+                                                                 "_csrf_token": token}, follow_redirects=False)
+        assert r.status_code == 303 and owner.cookies.get("carrefour_session")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.conftest import create_api_key, fresh_database
-from tests.helpers_accounts import create_user, csrf, login, wait_for_mail
+from tests.helpers_accounts import create_user, login, wait_for_mail
 from tests.integration.test_contact import BODY, DOMAIN, SECRET, env, reply_mail, reply_to_token  # noqa: F401
 from tests.integration.test_matchmaking_api import OFFER
 

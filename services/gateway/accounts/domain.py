@@ -35,7 +35,9 @@ MAIL_WINDOW_S = 3600
 
 VERIFY_TTL_S = 48 * 3600
 RESET_TTL_S = 3600
-LOGIN_LINK_TTL_S = 15 * 60
+# as long as the window of the mail limit: when a stranger has used up the address's 3 mails of the
+# hour, the last link they caused to be sent still works until the owner may ask for a new one
+LOGIN_LINK_TTL_S = MAIL_WINDOW_S
 MAX_DELAY_FACTOR = 16
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]", "testserver.local"})
 

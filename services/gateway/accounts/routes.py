@@ -87,7 +87,7 @@ async def login_link_request(request: Request) -> Template:
                     errors={exc.field: exc.message})
     return page("message", title="Vérifiez votre messagerie", message=(
         "Si un compte existe pour cette adresse, un lien de connexion vient de lui être envoyé. "
-        "Il est valable 15 minutes, une seule fois."), link=("/connexion", "Retour à la connexion"))
+        "Il est valable une heure, une seule fois."), link=("/connexion", "Retour à la connexion"))
 
 
 @get("/connexion/lien", media_type=MediaType.HTML, include_in_schema=False)

@@ -89,7 +89,7 @@ LOGIN_LINK_SUBJECT = "Votre lien de connexion à Carrefour"
 
 def login_link_body(name: str, url: str) -> str:
     return (f"Bonjour {name},\n\nPour vous connecter à Carrefour sans mot de passe, ouvrez ce lien (valable "
-            f"15 minutes, une seule fois) :\n\n{url}\n\nIl a été demandé après plusieurs essais de mot de passe "
+            f"une heure, une seule fois) :\n\n{url}\n\nIl a été demandé après plusieurs essais de mot de passe "
             "infructueux sur votre compte. Si ce n'est pas vous, quelqu'un essaie peut-être de deviner votre mot de "
             "passe : il ne peut pas utiliser ce lien, mais choisissez un mot de passe solide.\n\n— Carrefour\n")
 

@@ -71,6 +71,9 @@ async def login_submit(request: Request) -> Response:
         return page("login", 429, retry_after=exc.retry_after_s, next=target, email=email, errors={
             "password": "Trop de tentatives de connexion depuis votre connexion : réessayez dans un quart d'heure, "
                         "ou réinitialisez votre mot de passe."})
+    except passwords.PasswordBusy:
+        return page("login", 503, retry_after=passwords.RETRY_AFTER_S, next=target, email=email, errors={
+            "password": "Le site est très sollicité : réessayez dans un instant."})
     except AccountError as exc:
         return page("login", 400, next=target, email=email, errors={exc.field: exc.message})
     return set_session(Redirect(target, status_code=303), request, token)

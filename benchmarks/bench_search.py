@@ -391,9 +391,12 @@ async def main() -> None:
         print(f"query mix (keyword + 3 facets + geo): {distinct:,} distinct queries, Zipf exponent {zipf_s}: "
               f"{zipf_stats(distinct, zipf_s)}")
         for cache_mb in ("0", "64"):
+            # the counters are on METRICS_PORT (never the public port), every worker's in multiprocess mode
+            metrics_port, multiproc = free_port(), Path(tempfile.mkdtemp(prefix="prom-", dir=run_dir))
             stack.start_services(("gateway",), log_dir=run_dir / "logs", DATABASE_URL=database_url,
                                  GATEWAY_PORT=str(port), LOG_LEVEL="WARNING", GATEWAY_WORKERS=str(workers),
-                                 SEARCH_CACHE_MB=cache_mb)
+                                 SEARCH_CACHE_MB=cache_mb, METRICS_PORT=str(metrics_port),
+                                 PROMETHEUS_MULTIPROC_DIR=str(multiproc))
             await _wait_ready(host, port)
             print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average "
                   f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}; gateway = {workers} uvicorn "
@@ -407,11 +410,11 @@ async def main() -> None:
                       for rate in (rates if cache_mb != "0" else rates[:1]))]
             meter = CpuMeter(stack)
             for name, run in runs:
-                before = await cache_counters(host, port, workers)
+                before = await cache_counters(host, metrics_port, workers)
                 cpu = meter.snapshot()
                 r = await run()
                 cpu = meter.per_request(cpu, meter.snapshot(), r["requests"])
-                after = await cache_counters(host, port, workers)
+                after = await cache_counters(host, metrics_port, workers)
                 print(line(name, r) + f"  {hit_rate(before, after)}\n        {cpu}; "
                       f"load average {os.getloadavg()[0]:.1f}")
             if cache_mb != "0" and context:

@@ -46,6 +46,7 @@ from services.gateway.search.factory import make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
 from services.gateway.web import health, specs
+from services.gateway.web.client_address import client_address_middleware
 from services.gateway.web.mailer import Mailer
 from services.gateway.web.middleware import http_hygiene
 from services.gateway.web.request_limits import refuse_deep_json
@@ -114,7 +115,8 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
                                allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
                                expose_headers=["etag", "content-disposition"], max_age=600)
         if cfg.cors_origins else None,
-        middleware=[http_hygiene, health.PROMETHEUS.middleware, csrf_middleware(csrf_config(cfg)), user_middleware],
+        middleware=[client_address_middleware(cfg.forwarded_allow_ips), http_hygiene, health.PROMETHEUS.middleware,
+                    csrf_middleware(csrf_config(cfg)), user_middleware],
         request_max_body_size=2 * 1024 * 1024,
         before_request=refuse_deep_json,
         exception_handlers={QueryError: lambda _, exc: Response({"status_code": 400, "detail": str(exc)},

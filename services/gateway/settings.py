@@ -50,6 +50,22 @@ class GatewaySettings(RuntimeSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = True
+    # security (docs/security-gateway.md)
+    forwarded_allow_ips: str = Field("127.0.0.1,::1", description="Proxies whose X-Forwarded-For/-Proto are "
+                                                                  "believed: addresses or CIDRs, comma-separated")
+    password_hash_memory_kib: int = Field(19 * 1024, ge=1024, le=1024 * 1024,
+                                          description="argon2id memory per hash, KiB (the pod's limit follows)")
+    password_hash_time_cost: int = Field(2, ge=1, le=20, description="argon2id passes")
+    password_hash_concurrency: int = Field(2, ge=1, le=64, description="Password hashes running at once per "
+                                                                       "process; the next one gets 503")
+    login_challenge_after: int = Field(5, ge=1, le=100, description="Failed logins of an account (15 min) after "
+                                                                    "which its password alone no longer logs in: "
+                                                                    "an e-mailed login link does")
+    login_failures_per_ip: int = Field(30, ge=1, description="Failed logins per client address in 15 minutes")
+    login_delay_base_s: float = Field(0.5, ge=0, le=10, description="A failed login is answered after this, "
+                                                                    "doubled for each earlier failure (≤ 16×)")
+    export_per_minute: int = Field(10, ge=1, description="Exports per client address per minute")
+    posts_per_hour: int = Field(10, ge=1, description="Matchmaking posts one account may publish per hour")
 
     @model_validator(mode="after")
     def _safe_outside_development(self) -> GatewaySettings:

@@ -24,7 +24,8 @@ async def env(stack, tmp_path):
     url = fresh_database(stack, "accf")
     engine = create_async_engine(url)
     mailbox = tmp_path / "mail"
-    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox)))
+    app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox),
+                                     login_delay_base_s=0.01))
     async with AsyncTestClient(app=app) as client:
         yield client, engine, mailbox, app
     await engine.dispose()
@@ -127,19 +128,34 @@ async def test_session_cookie_flags_hash_only_and_expiry(env, stack):
         await other.dispose()
 
 
-async def test_login_throttled_per_account_and_per_address(env):
-    client, engine, _, _ = env
+async def test_login_throttled_per_address_and_challenged_per_account(env):
+    client, engine, mailbox, _ = env
     await create_user(engine, "cible@example.org")
     for _ in range(5):
         r = await _post(client, "/connexion", {"email": "cible@example.org", "password": "mauvais mot de passe"})
         assert r.status_code == 400 and "incorrect" in r.text
-    # the right password no longer helps: the account is locked for the window, whatever the replica
+    # the password alone no longer logs in (whatever the replica) — but it is no lock: a mailed link does
     r = await _post(client, "/connexion", {"email": "cible@example.org", "password": "correct horse battery"})
-    assert r.status_code == 429 and "Trop de tentatives" in r.text
+    assert r.status_code == 429 and "lien reçu par e-mail" in r.text and 'action="/connexion/lien"' in r.text
+    assert int(r.headers["retry-after"]) >= 1
     assert await _scalar(engine, "SELECT count(*) FROM auth_throttle WHERE key = 'login:acct:cible@example.org'") == 5
+    r = await _post(client, "/connexion/lien", {"email": "cible@example.org"})
+    assert r.status_code == 200 and "Si un compte existe" in r.text
+    path = link_in(await wait_for_mail(mailbox, to="cible@example.org", subject_contains="lien de connexion"),
+                   "/connexion/lien").split("testserver.local", 1)[1]
+    page = await client.get(path)  # a page with a button: a mail scanner's prefetch logs nobody in
+    assert page.status_code == 200 and "Me connecter" in page.text and not client.cookies.get("carrefour_session")
+    token = path.split("token=", 1)[1]
+    r = await _post(client, "/connexion/lien/confirmer", {"token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/compte" and client.cookies.get("carrefour_session")
+    assert (await client.get("/api/v1/me")).json()["email"] == "cible@example.org"
+    assert await _scalar(engine, "SELECT count(*) FROM auth_throttle WHERE key = 'login:acct:cible@example.org'") == 0
+    await logout(client)
+    r = await _post(client, "/connexion/lien/confirmer", {"token": token})
+    assert r.status_code == 400 and not client.cookies.get("carrefour_session")  # single use
 
-    # per address: 30 failures spread over many accounts lock the address for everyone it tries; the
-    # counts live in PostgreSQL, so failures seen by other gateway replicas count too (rows added here)
+    # per address: 30 failures spread over many accounts refuse the address; the counts live in
+    # PostgreSQL, so failures seen by other gateway replicas count too (rows added here)
     await create_user(engine, "autre@example.org")
     ip_key = await _scalar(engine, "SELECT DISTINCT key FROM auth_throttle WHERE key LIKE 'login:ip:%'")
     async with engine.begin() as conn:
@@ -148,8 +164,8 @@ async def test_login_throttled_per_account_and_per_address(env):
         r = await _post(client, "/connexion", {"email": f"x{i}@example.org", "password": "mauvais mot de passe"})
         assert r.status_code == 400
     r = await _post(client, "/connexion", {"email": "autre@example.org", "password": "correct horse battery"})
-    assert r.status_code == 429
-    # the window passed (rows aged): the account can log in again
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 15 * 60
+    # the window passed (rows aged): the address may log in again
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE auth_throttle SET at = now() - interval '16 minutes'"))
     r = await _post(client, "/connexion", {"email": "cible@example.org", "password": "correct horse battery"})

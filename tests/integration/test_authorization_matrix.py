@@ -45,12 +45,14 @@ PUBLIC = {
     # becoming a user
     ("GET", "/connexion"), ("POST", "/connexion"), ("GET", "/inscription"), ("POST", "/inscription"),
     ("GET", "/mot-de-passe-oublie"), ("POST", "/mot-de-passe-oublie"), ("POST", "/deconnexion"),
+    ("POST", "/connexion/lien"),
     # a visitor writes to a holder without an account (anti-abuse rules apply)
     ("POST", "/api/v1/contact/messages"), ("GET", "/contact/{kind:str}/{target_id:str}"),
     ("POST", "/contact/{kind:str}/{target_id:str}"),
 }
 TOKEN = {  # a single-use or secret token decides, not a session
     ("GET", "/verification"), ("GET", "/reinitialisation"), ("POST", "/reinitialisation"),
+    ("GET", "/connexion/lien"), ("POST", "/connexion/lien/confirmer"),
     ("POST", "/api/v1/claims/confirm"), ("GET", "/revendications/confirmer"), ("POST", "/revendications/confirmer"),
     ("GET", "/conversation/{token:str}"), ("POST", "/conversation/{token:str}/confirmer"),
     ("POST", "/conversation/{token:str}/repondre"), ("POST", "/conversation/{token:str}/signaler/{message_id:int}"),

@@ -68,9 +68,11 @@ def reply_to_token(msg: EmailMessage) -> str:
     return m.group(1)
 
 
-def reply_mail(to: str, body: str, message_id: str, **headers) -> bytes:
+def reply_mail(to: str, body: str, message_id: str, sender: str = "Quelqu'un <quelquun@exemple.org>",
+               **headers) -> bytes:
+    """A reply as a mail client sends it; ``sender`` must be the replying party's address to be appended."""
     msg = EmailMessage()
-    msg["From"] = "Quelqu'un <quelquun@exemple.org>"
+    msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = "Re: votre message"
     msg["Message-ID"] = message_id
@@ -112,7 +114,7 @@ async def test_anonymous_message_to_a_project_without_holder_goes_to_its_contact
         # the contact answers by e-mail: appended without the quote, forwarded to Paul, via the webhook
         token_r = reply_to_token(mail)
         raw = reply_mail(f"reponse+{token_r}@{DOMAIN}", "Avec plaisir, venez samedi !\n\nLe 26 nov. 2026, "
-                         "Carrefour a écrit :\n> " + BODY, "<r1@exemple.org>")
+                         "Carrefour a écrit :\n> " + BODY, "<r1@exemple.org>", sender=f"Contact <{CONTACT}>")
         assert (await client.post("/api/v1/inbound-mail", content=raw)).status_code == 401
         assert (await client.post("/api/v1/inbound-mail", content=raw,
                                   headers={"x-inbound-secret": "wrong"})).status_code == 401
@@ -133,7 +135,8 @@ async def test_anonymous_message_to_a_project_without_holder_goes_to_its_contact
         await wait_for_mail(env["mailbox"], to=CONTACT, subject_contains="Message à propos", count=2)
 
         # Paul answers the forwarded mail by e-mail too (the provider gives the envelope recipient)
-        paul = reply_mail("Liste <cachee@exemple.org>", "Parfait.\n\n> Avec plaisir", "<p1@exemple.fr>")
+        paul = reply_mail("Liste <cachee@exemple.org>", "Parfait.\n\n> Avec plaisir", "<p1@exemple.fr>",
+                          sender="Paul <PAUL@exemple.fr>")
         r = await client.post("/api/v1/inbound-mail", content=paul, headers={"x-inbound-secret": SECRET},
                               params={"recipient": str(fwd["Reply-To"])})
         assert r.json()["outcome"] == "appended"
@@ -174,7 +177,7 @@ async def test_logged_in_message_to_a_holder_reply_by_maildir_and_answered_event
             (env["inbound"] / "new").mkdir(parents=True, exist_ok=True)
             (env["inbound"] / "new" / "1.mail").write_bytes(reply_mail(
                 f"Carrefour <reponse+{token_r}@{DOMAIN}>", "Merci ! Appelez-moi.\n\nOn Thu, Nov 26, 2026 at 6:30 PM "
-                "Carrefour wrote:\n> " + BODY, "<m1@exemple.org>"))
+                "Carrefour wrote:\n> " + BODY, "<m1@exemple.org>", sender="porteuse@exemple.org"))
             fwd = await wait_for_mail(env["mailbox"], to="visiteur@exemple.org", subject_contains="Re:")
             assert "Merci ! Appelez-moi." in body_of(fwd) and "porteuse@exemple.org" not in fwd.as_string()
             assert list((env["inbound"] / "cur").iterdir())[0].name.endswith(":2,S")

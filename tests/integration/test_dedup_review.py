@@ -8,6 +8,7 @@ from __future__ import annotations
 import orjson
 from aiokafka import AIOKafkaConsumer
 from litestar.testing import AsyncTestClient
+from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -68,7 +69,8 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
             page = await client.get("/moderation/doublons")
             assert page.status_code == 200 and "2 paires en attente" in page.text
             assert "Épicerie solidaire La Passerelle" in page.text and "l&#39;un contient l&#39;autre" in page.text
-            metrics = (await client.get("/metrics")).text
+            assert (await client.get("/metrics")).status_code == 404  # served on METRICS_PORT, not the public app
+            metrics = generate_latest().decode()
             assert "carrefour_dedup_review_queue 2.0" in metrics
 
             token = await csrf(client)
@@ -84,7 +86,7 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
                 "_csrf_token": token}, follow_redirects=False)
             assert r.status_code == 303
             assert (await client.get("/api/v1/moderation/dedup/queue")).json() == {"total": 0, "page": 1, "pairs": []}
-            assert "carrefour_dedup_review_queue 0.0" in (await client.get("/metrics")).text
+            assert "carrefour_dedup_review_queue 0.0" in generate_latest().decode()
             assert "Aucune paire en attente" in (await client.get("/moderation/doublons")).text
 
         async with engine.connect() as conn:

@@ -1,6 +1,6 @@
 """Processes as deployed: the gateway with two uvicorn workers and a pipeline service, started as
 real subprocesses on the embedded broker and database. Every line they write is one JSON object
-with the same keys (uvicorn's and the libraries' lines included), and the gateway's /metrics sums
+with the same keys (uvicorn's and the libraries' lines included), and the gateway's /metrics (on its metrics port) sums
 the counters of both workers."""
 
 from __future__ import annotations
@@ -63,13 +63,14 @@ def _run(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_gateway_workers_log_json_and_metrics_sum_every_worker(stack):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="carrefour-gw-") as tmp:
         metrics_dir = Path(tmp) / "metrics"
         log = Path(tmp) / "gateway.log"
         env = stack.service_env(DATABASE_URL=fresh_database(stack, "gwproc"), GATEWAY_PORT=str(port),
-                                GATEWAY_WORKERS="2", PREVIEW_SUBSCRIBER="false", LOG_LEVEL="INFO",
+                                GATEWAY_WORKERS="2", EVENT_SUBSCRIBERS="false", LOG_LEVEL="INFO",
+                                METRICS_PORT=str(metrics_port),
                                 PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
         metrics_dir.mkdir()
         stale = MmapedDict(str(metrics_dir / "counter_1.db"))  # a previous run's samples: must not count
@@ -87,9 +88,10 @@ def test_gateway_workers_log_json_and_metrics_sum_every_worker(stack):
             by_pid = _health_requests_by_pid(metrics_dir)
             assert len([n for n in by_pid.values() if n]) == 2, f"one worker answered every request: {by_pid}"
             assert sum(by_pid.values()) == made
-            # whichever worker answers the scrape, it reports both workers' requests
+            # the metrics port (the main process, never the public app) reports both workers' requests
+            assert httpx.get(f"{base}/metrics", timeout=5).status_code == 404
             for _ in range(4):
-                assert _served_health(base) == made
+                assert _served_health(f"http://127.0.0.1:{metrics_port}") == made
         finally:
             stop_process(proc)
             print(log.read_text(errors="replace")[-4000:])  # shown when the test fails

@@ -70,10 +70,20 @@ def test_cookie_secure():
 
 
 def test_throttle_verdicts():
-    assert domain.login_verdict(4, 29).allowed
-    assert domain.login_verdict(5, 0).reason == "account"
-    assert domain.login_verdict(0, 30).reason == "ip"
+    # attempts counted with the current one: the 5th failure is still judged, the 6th attempt is challenged
+    assert domain.login_verdict(5, 30).allowed
+    assert domain.login_verdict(6, 0).reason == "challenge"
+    assert domain.login_verdict(10_000, 0).reason == "challenge"
+    assert domain.login_verdict(0, 31).reason == "ip" and domain.login_verdict(6, 31).reason == "ip"
+    policy = domain.LoginPolicy(challenge_after=2, failures_per_ip=3)
+    assert domain.login_verdict(2, 3, policy).allowed and not domain.login_verdict(3, 3, policy).allowed
     assert domain.mail_verdict(2, 0).allowed and not domain.mail_verdict(3, 0).allowed
+
+
+def test_failure_delay_grows_and_is_capped():
+    assert domain.failure_delay(0, 0.5) == 0
+    assert [domain.failure_delay(n, 0.5) for n in range(1, 7)] == [0.5, 1, 2, 4, 8, 8]
+    assert domain.failure_delay(10_000, 0.5) == 8 and domain.failure_delay(3, 0) == 0
 
 
 def test_tokens_are_random_and_hashed():

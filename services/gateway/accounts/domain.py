@@ -35,6 +35,10 @@ MAIL_WINDOW_S = 3600
 
 VERIFY_TTL_S = 48 * 3600
 RESET_TTL_S = 3600
+# as long as the window of the mail limit: when a stranger has used up the address's 3 mails of the
+# hour, the last link they caused to be sent still works until the owner may ask for a new one
+LOGIN_LINK_TTL_S = MAIL_WINDOW_S
+MAX_DELAY_FACTOR = 16
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]", "testserver.local"})
 
 
@@ -153,12 +157,34 @@ class ThrottleVerdict:
     reason: str | None = None
 
 
-def login_verdict(account_failures: int, ip_failures: int) -> ThrottleVerdict:
-    if account_failures >= MAX_FAILURES_PER_ACCOUNT:
-        return ThrottleVerdict(False, "account")
-    if ip_failures >= MAX_FAILURES_PER_IP:
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How logins are limited. Per client address: ``failures_per_ip`` failures in the window, then 429.
+    Per account, never a lock a stranger can trigger: each failure is answered a little later
+    (:func:`failure_delay`), and after ``challenge_after`` failures the password alone no longer logs
+    in — an e-mailed single-use link does (only the address's owner can read it)."""
+    challenge_after: int = MAX_FAILURES_PER_ACCOUNT
+    failures_per_ip: int = MAX_FAILURES_PER_IP
+    delay_base_s: float = 0.5
+    window_s: int = THROTTLE_WINDOW_S
+
+
+def login_verdict(account_attempts: int, ip_attempts: int, policy: LoginPolicy = LoginPolicy()) -> ThrottleVerdict:
+    """Attempts counted *including* the current one (recorded before it is judged, so parallel
+    attempts all count): 'ip' past the address's limit, 'challenge' past the account's."""
+    if ip_attempts > policy.failures_per_ip:
         return ThrottleVerdict(False, "ip")
+    if account_attempts > policy.challenge_after:
+        return ThrottleVerdict(False, "challenge")
     return ThrottleVerdict(True)
+
+
+def failure_delay(failures: int, base_s: float) -> float:
+    """Seconds before answering the ``failures``-th failure of an account within the window: base,
+    2×base, 4×base ... at most 16×base."""
+    if failures <= 0:
+        return 0.0
+    return base_s * min(2 ** (failures - 1), MAX_DELAY_FACTOR)
 
 
 def mail_verdict(address_count: int, ip_count: int) -> ThrottleVerdict:

@@ -28,6 +28,7 @@ def settings_of(request: Request):
 
 
 def client_ip(request: Request) -> str:
+    """The visitor's address, as resolved from trusted proxies' X-Forwarded-For (web/client_address.py)."""
     return (request.client.host if request.client else None) or "unknown"
 
 
@@ -46,9 +47,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return out
 
 
-def page(name: str, status: int = 200, **context: Any) -> Template:
-    return Template(f"accounts/{name}.html", context=context, status_code=status,
-                    headers={"cache-control": "no-store"})
+def page(name: str, status: int = 200, *, retry_after: int | None = None, **context: Any) -> Template:
+    headers = {"cache-control": "no-store"}
+    if retry_after is not None:
+        headers["retry-after"] = str(max(int(retry_after), 1))
+    return Template(f"accounts/{name}.html", context=context, status_code=status, headers=headers)
 
 
 def set_session(response: Response, request: Request, token: str) -> Response:

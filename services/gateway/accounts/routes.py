@@ -18,7 +18,7 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect, Response, Template
 
-from services.gateway.accounts import domain, service, store
+from services.gateway.accounts import domain, passwords, service, store
 from services.gateway.accounts.domain import AccountError
 from services.gateway.accounts.http import (
     NO_STORE,
@@ -48,22 +48,72 @@ async def login_page(request: Request, next: str | None = None) -> Template:  # 
     return page("login", next=domain.safe_next(next), email="", errors={})
 
 
+def login_policy(cfg) -> domain.LoginPolicy:
+    return domain.LoginPolicy(challenge_after=cfg.login_challenge_after, failures_per_ip=cfg.login_failures_per_ip,
+                              delay_base_s=cfg.login_delay_base_s)
+
+
 @post("/connexion", media_type=MediaType.HTML, include_in_schema=False)
 async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     target = domain.safe_next(form.get("next"))
     email = form.get("email", "")
+    cfg = settings_of(request)
     try:
         _, token = await service.login(request.app.state.engine, email, form.get("password", ""), client_ip(request),
                                        request.headers.get("user-agent"),
-                                       timedelta(hours=settings_of(request).session_ttl_hours))
-    except service.Throttled:
-        return page("login", 429, next=target, email=email, errors={
-            "password": "Trop de tentatives de connexion : réessayez dans un quart d'heure, "
+                                       timedelta(hours=cfg.session_ttl_hours), login_policy(cfg))
+    except service.Throttled as exc:
+        if exc.reason == "challenge":  # never a lock: the owner of the address gets in by a mailed link
+            return page("login", 429, retry_after=exc.retry_after_s, next=target, email=email, challenge=True,
+                        errors={"password": "Trop d'essais de mot de passe sur ce compte : pour votre sécurité, "
+                                            "connectez-vous avec un lien reçu par e-mail."})
+        return page("login", 429, retry_after=exc.retry_after_s, next=target, email=email, errors={
+            "password": "Trop de tentatives de connexion depuis votre connexion : réessayez dans un quart d'heure, "
                         "ou réinitialisez votre mot de passe."})
+    except passwords.PasswordBusy:
+        return page("login", 503, retry_after=passwords.RETRY_AFTER_S, next=target, email=email, errors={
+            "password": "Le site est très sollicité : réessayez dans un instant."})
     except AccountError as exc:
         return page("login", 400, next=target, email=email, errors={exc.field: exc.message})
     return set_session(Redirect(target, status_code=303), request, token)
+
+
+@post("/connexion/lien", media_type=MediaType.HTML, include_in_schema=False)
+async def login_link_request(request: Request) -> Template:
+    form = await read_form(request)
+    try:
+        await service.request_login_link(request.app.state.engine, request.app.state.mailer, base_url(request),
+                                         form.get("email", ""), client_ip(request))
+    except AccountError as exc:
+        return page("login", 400, next="/compte", email=form.get("email", ""), challenge=True,
+                    errors={exc.field: exc.message})
+    return page("message", title="Vérifiez votre messagerie", message=(
+        "Si un compte existe pour cette adresse, un lien de connexion vient de lui être envoyé. "
+        "Il est valable une heure, une seule fois."), link=("/connexion", "Retour à la connexion"))
+
+
+@get("/connexion/lien", media_type=MediaType.HTML, include_in_schema=False)
+async def login_link_page(request: Request, token: str | None = None) -> Template:
+    """A button, not an automatic login: mail scanners that prefetch links log nobody in."""
+    async with request.app.state.engine.connect() as conn:
+        valid = domain.valid_token(token) and await store.peek_token(conn, "login", token or "")
+    if not valid:
+        return page("message", 400, title="Lien non valable", message=(
+            "Ce lien de connexion est inconnu, expiré ou déjà utilisé."), link=("/connexion", "Se connecter"))
+    return page("login_link", token=token)
+
+
+@post("/connexion/lien/confirmer", media_type=MediaType.HTML, include_in_schema=False)
+async def login_link_confirm(request: Request) -> Response:
+    form = await read_form(request)
+    done = await service.login_with_link(request.app.state.engine, form.get("token", ""), client_ip(request),
+                                         request.headers.get("user-agent"),
+                                         timedelta(hours=settings_of(request).session_ttl_hours))
+    if done is None:
+        return page("message", 400, title="Lien non valable", message=(
+            "Ce lien de connexion est inconnu, expiré ou déjà utilisé."), link=("/connexion", "Se connecter"))
+    return set_session(Redirect("/compte", status_code=303), request, done[1])
 
 
 @post("/deconnexion", include_in_schema=False)
@@ -224,6 +274,8 @@ async def account_password(request: Request) -> Response:
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     cfg = app.state.settings
+    passwords.configure(cfg.password_hash_memory_kib, cfg.password_hash_time_cost,
+                        concurrency=cfg.password_hash_concurrency)
     mailer = app.state.mailer
     dispatcher = Dispatcher(app.state.engine, make_transport(cfg), cfg.mail_from, cfg.mail_domain,
                             wakeup=mailer.wakeup, interval_s=1.0)
@@ -245,5 +297,6 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
 
-routes = [login_page, login_submit, logout, me, signup_page, signup_submit, verify, resend_verification,
-          forgot_page, forgot_submit, reset_page, reset_submit, account_page, account_update, account_password]
+routes = [login_page, login_submit, login_link_request, login_link_page, login_link_confirm, logout, me, signup_page,
+          signup_submit, verify, resend_verification, forgot_page, forgot_submit, reset_page, reset_submit, account_page,
+          account_update, account_password]

@@ -2,60 +2,132 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from urllib.parse import quote
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.gateway.accounts import domain, store
+from services.gateway.accounts import domain, store, throttle
 from services.gateway.accounts.audit import audit
 from services.gateway.accounts.domain import AccountError
-from services.gateway.accounts.passwords import hash_password, verify_password
+from services.gateway.accounts.passwords import (
+    PasswordBusy,
+    hash_password,
+    verify_password,
+)
 
 log = structlog.get_logger()
 
 
 class Throttled(Exception):
-    def __init__(self, reason: str):
+    """Too many attempts: ``reason`` 'ip' (the client address's failures) or 'challenge' (the account's:
+    an e-mailed login link is needed); ``retry_after_s`` until the password alone works again."""
+
+    def __init__(self, reason: str, retry_after_s: int = 1):
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.retry_after_s = reason, retry_after_s
+
+
+def _email_key(email_raw: str) -> str:
+    try:
+        return domain.normalize_email(email_raw)
+    except AccountError:
+        return (email_raw or "").strip().lower()[:254]
 
 
 async def login(engine: AsyncEngine, email_raw: str, password: str, ip: str, user_agent: str | None,
-                ttl: timedelta) -> tuple[int, str]:
-    """(user id, session token); AccountError for bad credentials, Throttled when too many failures."""
-    try:
-        email = domain.normalize_email(email_raw)
-    except AccountError:
-        email = (email_raw or "").strip().lower()[:254]
+                ttl: timedelta, policy: domain.LoginPolicy = domain.LoginPolicy()) -> tuple[int, str]:
+    """(user id, session token); AccountError for bad credentials, Throttled past the limits,
+    PasswordBusy when every hashing slot is taken. Both attempts are recorded before the password is
+    checked (see throttle.py); they stay as failures unless the login succeeds or cannot be checked."""
+    email = _email_key(email_raw)
     acct_key, ip_key = f"login:acct:{email}", f"login:ip:{ip}"
-    async with engine.begin() as conn:
-        verdict = domain.login_verdict(await store.throttle_count(conn, acct_key, domain.THROTTLE_WINDOW_S),
-                                       await store.throttle_count(conn, ip_key, domain.THROTTLE_WINDOW_S))
-        if not verdict.allowed:
-            await audit(conn, None, "account.login_throttled", f"email:{email}", {"by": verdict.reason, "ip": ip})
+    by_ip = await throttle.take(engine, ip_key, policy.failures_per_ip, policy.window_s)
+    by_acct = await throttle.take(engine, acct_key, policy.challenge_after, policy.window_s) if by_ip.allowed \
+        else None
+    verdict = domain.login_verdict(by_acct.count if by_acct else 0, by_ip.count, policy)
     if not verdict.allowed:
+        await throttle.forget(engine, by_ip, *([by_acct] if by_acct else []))
+        retry = (by_ip if verdict.reason == "ip" else by_acct).retry_after_s
+        async with engine.begin() as conn:
+            await audit(conn, None, "account.login_throttled", f"email:{email}", {"by": verdict.reason, "ip": ip})
         log.info("login throttled", by=verdict.reason)
-        raise Throttled(verdict.reason or "")
-    async with engine.connect() as conn:
-        row = await store.user_by_email(conn, email) if email else None
-    ok, rehash = await verify_password(row.password_hash if row else None,
-                                       password if len(password) <= domain.PASSWORD_MAX else "")
+        raise Throttled(verdict.reason or "", retry)
+    try:
+        async with engine.connect() as conn:
+            row = await store.user_by_email(conn, email) if email else None
+        ok, rehash = await verify_password(row.password_hash if row else None,
+                                           password if len(password) <= domain.PASSWORD_MAX else "")
+    except BaseException:  # busy, cancelled, database away: not a failure of the person
+        await throttle.forget(engine, by_ip, by_acct)
+        raise
     if not ok or row is None or row.disabled_at is not None:
         async with engine.begin() as conn:
-            await store.throttle_hit(conn, acct_key, ip_key)
             await audit(conn, row.id if row else None, "account.login_failed", f"email:{email}", {"ip": ip})
+        await asyncio.sleep(domain.failure_delay(by_acct.count, policy.delay_base_s))
         raise AccountError("password", "Adresse e-mail ou mot de passe incorrect.")
+    new_hash = None
+    if rehash:  # parameters changed since this hash was made: store one with today's
+        with contextlib.suppress(PasswordBusy):
+            new_hash = await hash_password(password)
     token = domain.new_token()
-    new_hash = await hash_password(password) if rehash else None
     async with engine.begin() as conn:
         await store.create_session(conn, row.id, token, ttl, ip, user_agent)
         await store.throttle_clear(conn, acct_key)
+        await store.throttle_forget(conn, by_ip.row_id)
         if new_hash:
             await store.set_password(conn, row.id, new_hash)
-        await audit(conn, row.id, "account.login", f"user:{row.id}", {"ip": ip})
+        await audit(conn, row.id, "account.login", f"user:{row.id}", {"ip": ip, "rehashed": bool(new_hash)})
     return row.id, token
+
+
+LOGIN_LINK_SUBJECT = "Votre lien de connexion à Carrefour"
+
+
+def login_link_body(name: str, url: str) -> str:
+    return (f"Bonjour {name},\n\nPour vous connecter à Carrefour sans mot de passe, ouvrez ce lien (valable "
+            f"une heure, une seule fois) :\n\n{url}\n\nIl a été demandé après plusieurs essais de mot de passe "
+            "infructueux sur votre compte. Si ce n'est pas vous, quelqu'un essaie peut-être de deviner votre mot de "
+            "passe : il ne peut pas utiliser ce lien, mais choisissez un mot de passe solide.\n\n— Carrefour\n")
+
+
+async def request_login_link(engine: AsyncEngine, mailer, base_url: str, email_raw: str, ip: str) -> None:
+    """Mail a single-use login link when the address has an account; the same answer either way."""
+    email = domain.normalize_email(email_raw)
+    token = domain.new_token()
+    async with engine.begin() as conn:
+        if not await mail_allowed(conn, "login", email, ip):
+            log.info("login link throttled")
+            return
+        row = await store.user_by_email(conn, email)
+        if row is None or row.disabled_at is not None:
+            return
+        await store.create_token(conn, row.id, "login", token, domain.LOGIN_LINK_TTL_S)
+        await mailer.send(row.email, LOGIN_LINK_SUBJECT,
+                          login_link_body(row.display_name, link(base_url, "/connexion/lien", token)), conn=conn)
+        await audit(conn, row.id, "account.login_link_requested", f"user:{row.id}", {"ip": ip})
+
+
+async def login_with_link(engine: AsyncEngine, token: str, ip: str, user_agent: str | None,
+                          ttl: timedelta) -> tuple[int, str] | None:
+    """Consume a login link: (user id, session token), None when unknown, used or expired. The
+    account's failed logins are forgotten (its owner proved the address)."""
+    if not domain.valid_token(token):
+        return None
+    session = domain.new_token()
+    async with engine.begin() as conn:
+        user_id = await store.use_token(conn, "login", token)
+        row = await store.user_by_id(conn, user_id) if user_id else None
+        if row is None or row.disabled_at is not None:
+            return None
+        await store.mark_verified(conn, row.id)  # the link proved the address
+        await store.create_session(conn, row.id, session, ttl, ip, user_agent)
+        await store.throttle_clear(conn, f"login:acct:{row.email.lower()}")
+        await audit(conn, row.id, "account.login", f"user:{row.id}", {"ip": ip, "by": "link"})
+    return row.id, session
 
 
 async def logout(engine: AsyncEngine, token: str) -> None:

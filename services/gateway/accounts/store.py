@@ -150,6 +150,28 @@ async def throttle_hit(conn: AsyncConnection, *keys: str) -> None:
         await conn.execute(text("INSERT INTO auth_throttle (key) VALUES (:k)"), {"k": key[:300]})
 
 
+async def throttle_take(conn: AsyncConnection, key: str) -> int:
+    """Record one attempt under ``key``; its row id (to forget it when the attempt does not count)."""
+    return (await conn.execute(text("INSERT INTO auth_throttle (key) VALUES (:k) RETURNING id"),
+                               {"k": key[:300]})).scalar_one()
+
+
+async def throttle_retry_after(conn: AsyncConnection, key: str, window_s: int, limit: int) -> int:
+    """Seconds until ``key`` has fewer than ``limit`` attempts in its window (at least 1)."""
+    n = await throttle_count(conn, key, window_s)
+    if n < limit:
+        return 1
+    wait = (await conn.execute(text(
+        "SELECT ceil(extract(epoch FROM at + make_interval(secs => :w) - now())) FROM auth_throttle "
+        "WHERE key = :k AND at > now() - make_interval(secs => :w) ORDER BY at OFFSET :o LIMIT 1"),
+        {"k": key[:300], "w": window_s, "o": n - limit})).scalar()
+    return max(int(wait or 1), 1)
+
+
+async def throttle_forget(conn: AsyncConnection, *ids: int) -> None:
+    await conn.execute(text("DELETE FROM auth_throttle WHERE id = ANY(:i)"), {"i": list(ids)})
+
+
 async def throttle_clear(conn: AsyncConnection, key: str) -> None:
     await conn.execute(text("DELETE FROM auth_throttle WHERE key = :k"), {"k": key})
 

@@ -1,4 +1,5 @@
-"""App wiring of accounts: CSRF (except for API-key requests), ``current_user`` in every template."""
+"""App wiring of accounts: CSRF on every state change a session cookie authenticates, ``current_user`` in
+every template."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from litestar.middleware.csrf import CSRFMiddleware
 log = structlog.get_logger()
 # routes authenticated by an API key or a shared secret, never by the session cookie
 CSRF_EXCLUDE = [r"^/api/v1/ingest", r"^/api/v1/admin/", r"^/api/v1/inbound-mail"]
-API_KEY_HEADERS = (b"x-api-key",)
 
 
 def csrf_config(cfg) -> CSRFConfig:
@@ -24,28 +24,22 @@ def csrf_config(cfg) -> CSRFConfig:
                       exclude=CSRF_EXCLUDE)
 
 
-def _api_key_request(scope) -> bool:
-    for name, value in scope.get("headers") or []:
-        if name in API_KEY_HEADERS and value:
-            return True
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return True
-    return False
+def _unguarded_read(scope) -> bool:
+    return scope.get("method") in ("GET", "HEAD") and scope.get("path", "").startswith("/api/")
 
 
 def csrf_middleware(config: CSRFConfig):
-    """Litestar's CSRF middleware, bypassed for requests that present an API key (X-API-Key or
-    Authorization: Bearer): those are not sent by a browser on a visitor's behalf, and a custom header
-    cannot be added cross-site without CORS approval. Also bypassed for reads of the JSON API
-    (GET/HEAD under /api/): nothing to protect, and its public, cacheable answers must not carry
-    a Set-Cookie (a shared cache would store or refuse them; the pages set the token)."""
+    """Litestar's CSRF middleware on every request but reads of the JSON API (GET/HEAD under /api/:
+    nothing to protect, and their public, cacheable answers must not carry a Set-Cookie — the pages
+    set the token) and the routes of CSRF_EXCLUDE, which an API key or shared secret authenticates
+    and a session never opens. An X-API-Key or Authorization header elsewhere changes nothing: the
+    session cookie still authenticates such a request, so it still needs the token."""
 
     def factory(app):
         csrf = CSRFMiddleware(app=app, config=config)
 
         async def middleware(scope, receive, send):
-            if scope["type"] == "http" and (_api_key_request(scope) or (
-                    scope.get("method") in ("GET", "HEAD") and scope.get("path", "").startswith("/api/"))):
+            if scope["type"] == "http" and _unguarded_read(scope):
                 await app(scope, receive, send)
                 return
             await csrf(scope, receive, send)

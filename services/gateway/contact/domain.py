@@ -151,6 +151,8 @@ REPLY_LIMITS = (
     Limit("reply", 3600, 20, "Trop de réponses dans cette conversation : réessayez dans une heure."),
 )
 DUPLICATE_WINDOW_S = 86400
+# a reply-by-mail address works while its conversation lives: until this long after its last message
+REPLY_IDLE_DAYS = 30
 DUPLICATE_MESSAGE = "Vous avez déjà envoyé ce message : inutile de le renvoyer."
 
 
@@ -275,6 +277,14 @@ def parse_inbound(msg: EmailMessage, domain: str, envelope_to: list[str] | None 
         message_id = message_id[:300]
     return InboundMail(tokens=tokens, from_address=from_addr, message_id=message_id,
                        text=extract_reply(body_text(msg)), automatic=is_automatic(msg))
+
+
+def sender_allowed(from_address: str, party_addresses: list[str | None]) -> bool:
+    """Whether an inbound reply's From is one of the replying party's addresses (case-insensitive): a
+    leaked or forwarded reply address is then useless to anyone else. The From header is what the
+    MTA's SPF/DKIM/DMARC checks vouch for (docs/security-gateway.md)."""
+    sender = (from_address or "").strip().lower()
+    return bool(sender) and sender in {(a or "").strip().lower() for a in party_addresses if a}
 
 
 # --------------------------------------------------------------------------- what the e-mails say

@@ -225,10 +225,19 @@ async def reply(ctx: Ctx, conversation_id: int, author: str, body: str | None, *
 # --------------------------------------------------------------------------- inbound e-mail
 
 
+async def _party_addresses(conn: AsyncConnection, conv: dict[str, Any], author: str) -> list[str | None]:
+    """The addresses a party of the conversation may reply from: the one our mail went to, and their account's."""
+    if author == "sender":
+        user = await targets.user_contact(conn, conv["sender_user_id"]) if conv["sender_user_id"] else None
+        return [conv["sender_email"], user[0] if user else None]
+    user = await targets.user_contact(conn, conv["recipient_user_id"]) if conv["recipient_user_id"] else None
+    return [await targets.recipient_address(conn, conv), conv["recipient_email"], user[0] if user else None]
+
+
 async def inbound(ctx: Ctx, raw: bytes, envelope_to: list[str] | None = None) -> str:
     """An e-mail sent to a reply address: appended to its conversation (quotes stripped) and
     forwarded to the other party. Returns the outcome: appended, duplicate, automatic,
-    unknown_token, empty, rejected."""
+    unknown_token (also: expired), wrong_sender (From is not the replying party's), empty, rejected."""
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
         mail = domain.parse_inbound(msg, ctx.mail_domain, envelope_to)
@@ -247,6 +256,11 @@ async def inbound(ctx: Ctx, raw: bytes, envelope_to: list[str] | None = None) ->
         return "unknown_token"
     conv, purpose = found
     author = "sender" if purpose == "reply_sender" else "recipient"
+    async with ctx.engine.connect() as conn:
+        parties = await _party_addresses(conn, conv, author)
+    if not domain.sender_allowed(mail.from_address, parties):
+        log.info("inbound mail from a stranger refused", conversation_id=conv["id"], author=author)
+        return "wrong_sender"
     if not mail.text:
         return "empty"
     text = mail.text if len(mail.text) <= domain.BODY_MAX else mail.text[:domain.BODY_MAX - 2] + " …"

@@ -9,12 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.gateway.contact.domain import (
     DUPLICATE_WINDOW_S,
+    REPLY_IDLE_DAYS,
     Limit,
     new_token,
     token_hash,
 )
 
-TOKEN_TTL_DAYS = {"reply_sender": 365, "reply_recipient": 365, "access": 365}
+# reply addresses also stop REPLY_IDLE_DAYS after the conversation's last message (conversation_by_token)
+TOKEN_TTL_DAYS = {"reply_sender": 180, "reply_recipient": 180, "access": 365}
 CONVERSATION_COLUMNS = ("id, target_kind, target_id, project_id, subject, sender_user_id, sender_name, sender_email, "
                         "recipient_user_id, recipient_email, state, created_at, last_message_at, answered_at")
 
@@ -106,8 +108,9 @@ async def conversation_by_token(conn: AsyncConnection, token: str, purposes: tup
     row = (await conn.execute(text(
         "SELECT t.purpose, " + ", ".join(f"c.{c.strip()}" for c in CONVERSATION_COLUMNS.split(",")) +
         " FROM contact_tokens t JOIN contact_conversations c ON c.id = t.conversation_id "
-        "WHERE t.token_hash = :h AND t.expires_at > now() AND t.purpose = ANY(:p)"),
-        {"h": token_hash(token), "p": list(purposes)})).mappings().first()
+        "WHERE t.token_hash = :h AND t.expires_at > now() AND t.purpose = ANY(:p) "
+        "AND (t.purpose = 'access' OR c.last_message_at > now() - make_interval(days => :idle))"),
+        {"h": token_hash(token), "p": list(purposes), "idle": REPLY_IDLE_DAYS})).mappings().first()
     if row is None:
         return None
     data = dict(row)

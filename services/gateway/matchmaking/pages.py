@@ -9,6 +9,7 @@ from litestar import MediaType, Request, get, post
 from litestar.response import Redirect, Template
 
 from libs.contracts.taxonomy import taxonomy
+from services.gateway.accounts.throttle import rate_limit
 from services.gateway.matchmaking import service, store
 from services.gateway.matchmaking.domain import (
     CLOSE_REASONS,
@@ -146,6 +147,7 @@ async def new_submit(request: Request) -> Template | Redirect:
     values = form_dict(await request.form())
     draft, errors = validate_post(values, service.paris_today())
     if not errors:
+        await rate_limit(request, "posts", f"user:{user.id}", state(request).settings.posts_per_hour, 3600)
         try:
             created = await service.create(state(request).engine, state(request).broker, state(request).search,
                                            user, draft)

@@ -14,6 +14,7 @@ from litestar import Litestar, Request, Response, get, post, put
 from litestar.datastructures import CacheControlHeader
 from litestar.params import Parameter
 
+from services.gateway.accounts.throttle import rate_limit
 from services.gateway.matchmaking import service, store
 from services.gateway.matchmaking.domain import KINDS, POST_ID, validate_post
 from services.gateway.matchmaking.matching import parse_post_query
@@ -127,6 +128,7 @@ async def api_create(request: Request) -> Response:
         draft, errors = validate_post(data, service.paris_today())
         if errors:
             raise Refused(400, "Annonce invalide.", errors)
+        await rate_limit(request, "posts", f"user:{user.id}", state(request).settings.posts_per_hour, 3600)
         created = await service.create(state(request).engine, state(request).broker, state(request).search, user,
                                        draft)
     except Refused as exc:

@@ -14,6 +14,8 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from services.gateway.accounts.http import client_ip
+from services.gateway.accounts.throttle import rate_limit
 from services.gateway.search.params import (
     SEARCH_PARAMS,
     app_state,
@@ -151,6 +153,7 @@ async def export(request: Request, format: Annotated[str, Parameter(description=
         raise QueryError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     query = query_from(request, page=1, per_page=20)
     state = app_state(request)
+    await rate_limit(request, "export", f"ip:{client_ip(request)}", state.settings.export_per_minute, 60)
     partners = state.partners
     base_url = str(request.base_url).rstrip("/")
     docs = await _started(state.search.export(query, limit))  # a failing query fails before the 200

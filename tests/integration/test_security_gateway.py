@@ -58,7 +58,7 @@ def gateway(stack, tmp_path_factory):
     env = stack.service_env(DATABASE_URL=url, GATEWAY_PORT=str(port), METRICS_PORT=str(metrics_port),
                             FORWARDED_ALLOW_IPS="127.0.0.0/8,::1", LOGIN_FAILURES_PER_IP=str(FAILURES_PER_IP),
                             LOGIN_DELAY_BASE_S="0.01", MAILBOX_DIR=str(run / "mail"), INBOUND_MAILBOX_DIR="",
-                            SECRET_KEY="security-tests-" + uuid.uuid4().hex, PREVIEW_SUBSCRIBER="false",
+                            SECRET_KEY="security-tests-" + uuid.uuid4().hex, EVENT_SUBSCRIBERS="false",
                             SEARCH_CACHE_MB="0", PASSWORD_HASH_CONCURRENCY=str(CONCURRENCY))
     proc = start_service("gateway", env, run)
     base = f"http://127.0.0.1:{port}"

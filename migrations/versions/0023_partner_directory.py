@@ -2,14 +2,14 @@
 fed by ``crawl.partners.v1`` (the gateway no longer reads the crawler's tables).
 
 Revision ID: 0023
-Revises: 0015
+Revises: 0022
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0023"
-down_revision = "0015"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

@@ -26,6 +26,11 @@ class GatewaySettings(RuntimeSettings):
     matchmaking_expiry_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the post expiry")
     preview_subscriber: bool = Field(False, description="This gateway consumes the crawler's preview answers "
                                                         "(on in the deployments and `make up`)")
+    alerts_subscriber: bool = Field(False, description="This gateway consumes canonical projects and posts to record "
+                                                       "the matches of saved searches (on in the deployments and "
+                                                       "`make up`)")
+    alerts_digest_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the alert "
+                                                                     "digest job")
     ingest_requests_per_minute: int = Field(120, ge=1, description="Pushes one API key may make per minute")
     ingest_records_per_minute: int = Field(200_000, ge=1, description="Records (and bulk lines) one API key "
                                                                        "may push per minute")

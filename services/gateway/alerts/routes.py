@@ -26,8 +26,8 @@ def _pairs(request: Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.query_params.multi_items() if k in rules.SAVED_PARAMS]
 
 
-def _page(name: str, status_code: int = 200, **context: Any) -> Template:
-    return Template(f"alerts/{name}", status_code=status_code, headers={"cache-control": "no-store"},
+def _page(template: str, status_code: int = 200, **context: Any) -> Template:
+    return Template(f"alerts/{template}", status_code=status_code, headers={"cache-control": "no-store"},
                     context={"frequencies": rules.FREQUENCY_LABELS, "max_searches": rules.MAX_SEARCHES_PER_USER,
                              **context})
 

@@ -255,7 +255,7 @@ def digest_mail(name: str, frequency: str, items: list[dict[str, Any]], more: in
     there are beyond :data:`DIGEST_MAX_ITEMS` with the link to all of them, and the unsubscribe link."""
     total = len(items) + more
     subject = f"Carrefour — {total} nouveauté{'s' if total > 1 else ''} pour votre alerte « {name} »"
-    lines = [f"Bonjour,", "", f"Votre alerte « {name} » ({FREQUENCY_LABELS[frequency]}) a trouvé "
+    lines = ["Bonjour,", "", f"Votre alerte « {name} » ({FREQUENCY_LABELS[frequency]}) a trouvé "
              f"{total} projet{'s' if total > 1 else ''} ou annonce{'s' if total > 1 else ''} nouveaux ou mis à jour :", ""]
     for it in items:
         path = f"/projets/{it['item_id']}" if it["item_kind"] == "project" else f"/annonces/{it['item_id']}"

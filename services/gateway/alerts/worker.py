@@ -1,7 +1,8 @@
 """The alerts' background work (``lifespan``):
 
 - the consumer (``ALERTS_SUBSCRIBER``, on in the deployments and ``make up``, off for in-process test
-  apps): consumer group ``gateway-alerts`` on ``projects.canonical.v1`` and ``matchmaking.v1``; each
+  apps): consumer groups ``gateway-alerts`` on ``projects.canonical.v1`` and ``gateway-alerts-posts`` on
+  ``matchmaking.v1``; each
   change is matched against the few saved searches its gate keys select and recorded in
   ``alert_matches`` — the work grows with the changes, not with the number of saved searches;
 - the digest job, every ``ALERTS_DIGEST_INTERVAL_S`` in each gateway (safe with several: searches
@@ -26,6 +27,9 @@ from services.gateway.alerts import service
 
 log = structlog.get_logger()
 GROUP = "gateway-alerts"
+POSTS_GROUP = "gateway-alerts-posts"
+"""One consumer group per topic, as the indexer does (members of one group subscribed to different
+topics are not something every broker handles)."""
 
 
 def public_base(cfg) -> str:
@@ -44,7 +48,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async def canonical_changed(event: CanonicalChanged) -> str:
             return await service.on_canonical(engine, event)
 
-        @consumer(broker, service="gateway", topics=MATCHMAKING, group_id=GROUP, model=MatchmakingChanged)
+        @consumer(broker, service="gateway", topics=MATCHMAKING, group_id=POSTS_GROUP, model=MatchmakingChanged)
         async def post_changed(event: MatchmakingChanged) -> str:
             return await service.on_post(engine, event)
 

@@ -14,13 +14,15 @@ from litestar.response import Template
 from libs.contracts.taxonomy import taxonomy
 from services.gateway.search.params import app_state, labels_of
 from services.gateway.search.routes import API_CACHE
+from services.gateway.search.similar import ELSEWHERE
 
 PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,100}$")
 SIMILAR = 6
 
 
 @get("/api/v1/projects/{project_id:str}", cache_control=API_CACHE,
-     summary="One project with all its sources, and similar projects nearby (same themes, closest first)")
+     summary="One project with all its sources, similar projects nearby (same themes, closest first) and "
+             "`elsewhere`: the most similar projects of other territories (words and themes, one per partner)")
 async def get_project(request: Request, project_id: str) -> dict[str, Any]:
     if not PROJECT_ID.match(project_id):
         raise NotFoundException("no such project")
@@ -28,6 +30,7 @@ async def get_project(request: Request, project_id: str) -> dict[str, Any]:
     if doc is None:
         raise NotFoundException("no such project")
     doc["similar"] = await app_state(request).search.similar(doc, SIMILAR)
+    doc["elsewhere"] = await app_state(request).search.elsewhere(doc, ELSEWHERE)
     return doc
 
 
@@ -43,6 +46,7 @@ async def project_page(request: Request, project_id: str) -> Template:
     if doc is None:
         raise NotFoundException("Projet introuvable")
     similar = await state.search.similar(doc, SIMILAR)
+    elsewhere = await state.search.elsewhere(doc, ELSEWHERE)
     from services.gateway.claims.routes import (
         project_holder,  # "Projet géré par son porteur" block
     )
@@ -51,7 +55,7 @@ async def project_page(request: Request, project_id: str) -> Template:
     )
 
     return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=labels_of({}),
-                                                 similar=similar, partners=state.partners,
+                                                 similar=similar, elsewhere=elsewhere, partners=state.partners,
                                                  claim=await project_holder(request, project_id),
                                                  posts=await project_posts(request.app, project_id)))
 

@@ -2,7 +2,8 @@
 
 - ``alert_searches``: one row per saved search (its query string as ``[name, value]`` pairs, the
   digest frequency, ``gate`` — the keys one of which a project or post must carry to possibly match,
-  GIN-indexed so the alert consumer looks up the few candidate searches of each change —, ``nonce``:
+  GIN-indexed so the alert consumer looks up the few candidate searches of each change; ``gate2``:
+  the same for the next most selective requirement, checked in the same statement —, ``nonce``:
   random, signs the unsubscribe link);
 - ``alert_matches``: a project or post that matched a saved search since its last digest (one row
   per search and item; ``version`` keeps replays from counting twice; ``sent_at`` once mailed).
@@ -33,6 +34,7 @@ def upgrade() -> None:
             params        jsonb NOT NULL,
             frequency     text NOT NULL CHECK (frequency IN ('daily', 'weekly')),
             gate          text[] NOT NULL DEFAULT '{}',
+            gate2         text[] NOT NULL DEFAULT '{}',
             nonce         text NOT NULL,
             active        boolean NOT NULL DEFAULT true,
             created_at    timestamptz NOT NULL DEFAULT now(),

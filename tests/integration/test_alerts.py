@@ -311,3 +311,38 @@ async def test_atom_feed_of_a_search_reads_in_feedparser(stack, env, tmp_path):
         assert not every.bozo and len(every.entries) == min(len(PROJECTS), 50)
         bad = await client.get("/alertes/flux.atom", params={"radius_km": "5"})
         assert bad.status_code == 400 and "radius_km" in bad.text
+
+
+async def test_a_change_asks_only_the_searches_its_keys_gate(stack, env):
+    """The consumer's work grows with the changes, not with the saved searches: among thousands of
+    searches of every département, a change in Lille is matched against those whose two gates meet
+    its keys (département 59 and a word starting like one of its words) and the ungated one only."""
+    url, users = env
+    engine = create_async_engine(url)
+    try:
+        deps = [f"{n:02d}" for n in range(1, 96) if n != 20]
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM alert_searches"))
+            await conn.execute(text(
+                "INSERT INTO alert_searches (user_id, name, params, frequency, gate, gate2, nonce) "
+                "SELECT :u, 'dep ' || d || ' ' || w, jsonb_build_array(jsonb_build_array('departement', d), "
+                "jsonb_build_array('q', w)), 'daily', ARRAY['f:departement:' || d], ARRAY['w:' || left(w, 3)], "
+                "md5(d || i) FROM unnest(CAST(:deps AS text[])) AS d, generate_series(1, 40) AS i, "
+                "LATERAL (SELECT CASE WHEN i <= 5 THEN 'jardin' ELSE 'mot' || i END AS w) AS x"),
+                {"u": users["bob"], "deps": deps})
+            await conn.execute(text(
+                "INSERT INTO alert_searches (user_id, name, params, frequency, gate, nonce) VALUES "
+                "(:u, 'vague', '[[\"q\", \"a\"]]', 'weekly', '{}', 'n1')"), {"u": users["bob"]})
+        from services.gateway.alerts import store
+
+        item = rules.project_item(_canonical("x", "Jardin partagé").project)
+        async with engine.connect() as conn:
+            total = (await conn.execute(text("SELECT count(*) FROM alert_searches"))).scalar()
+            candidates = await store.candidates(conn, rules.item_keys(item))
+        assert total == len(deps) * 40 + 1
+        assert sorted(c["name"] for c in candidates) == ["dep 59 jardin"] * 5 + ["vague"]
+        assert "matched 5 of 6 candidate searches" in await service.on_canonical(engine, _canonical("x", "Jardin"))
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM alert_searches"))
+        await engine.dispose()

@@ -89,6 +89,8 @@ def test_the_gate_picks_the_most_selective_requirement():
                                                                                "f:theme:mobilite"]
     cells = rules.gate(q(("lat", "50.6"), ("lon", "3.0"), ("radius_km", "30"), ("theme", "alimentation")))
     assert "g:50:3" in cells and len(cells) <= 9
+    assert rules.gates(q(("q", "jardin"), ("departement", "59"), ("theme", "alimentation"))) == [
+        ["f:departement:59"], ["w:jar"]]  # the two most selective, in order
     # one-letter words and a continent-wide radius cannot gate: a candidate for every change
     assert rules.gate(q(("q", "a b"), ("lat", "46"), ("lon", "2"), ("radius_km", "2000"))) == []
 
@@ -108,8 +110,8 @@ def test_every_match_carries_a_gate_key(pairs):
     query = q(*pairs)
     item = rules.project_item(project())
     assert rules.matches(query, item)
-    gate = rules.gate(query)
-    assert not gate or set(gate) & set(rules.item_keys(item))
+    for gate in rules.gates(query):
+        assert set(gate) & set(rules.item_keys(item))
 
 
 @settings(max_examples=200, deadline=None)
@@ -120,8 +122,8 @@ def test_gate_is_a_necessary_condition(words, lat, lon, radius):
     query = q(("q", " ".join(words)), ("lat", str(lat)), ("lon", str(lon)), ("radius_km", str(radius)))
     item = rules.project_item(project())
     if rules.matches(query, item):
-        gate = rules.gate(query)
-        assert not gate or set(gate) & set(rules.item_keys(item))
+        for gate in rules.gates(query):
+            assert set(gate) & set(rules.item_keys(item))
 
 
 def _items(n):

@@ -65,6 +65,13 @@ def saved_pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def query_of(pairs: list[tuple[str, str]] | list[list[str]]) -> SearchQuery:
+    """The SearchQuery of saved pairs (memoised: the consumer parses the same saved searches for
+    every change; callers must not modify what they get)."""
+    return _query_of(tuple((k, v) for k, v in pairs))
+
+
+@lru_cache(maxsize=20_000)
+def _query_of(pairs: tuple[tuple[str, str], ...]) -> SearchQuery:
     filters: dict[str, list[str]] = {}
     single: dict[str, str] = {}
     for k, v in pairs:
@@ -186,10 +193,11 @@ def _cells(min_lat: float, max_lat: float, min_lon: float, max_lon: float) -> li
     return [f"g:{a}:{o}" for a in lats for o in lons]
 
 
-def gate(query: SearchQuery) -> list[str]:
-    """Keys, one of which every matching item carries (``item_keys``): the most selective of the
-    search's requirements. Empty when the search has none that can gate (it is then a candidate for
-    every change: a radius of thousands of kilometres, one-letter words)."""
+def gates(query: SearchQuery, count: int = 2) -> list[list[str]]:
+    """Keys of the search's ``count`` most selective requirements: a matching item carries at least
+    one key of each (``item_keys``). The consumer looks searches up by the first (a GIN index) and
+    filters on the second in the same statement. Empty when no requirement can gate (the search is
+    then a candidate for every change: one-letter words, a radius of thousands of kilometres)."""
     options: dict[str, list[str]] = {f"{facet}": [f"f:{facet}:{v}" for v in values]
                                      for facet, values in query.filters.items()}
     long_tokens = [t for t in query.tokens if len(t) >= 3]
@@ -205,10 +213,13 @@ def gate(query: SearchQuery) -> list[str]:
         cells = _cells(b.min_lat, b.max_lat, b.min_lon, b.max_lon)
         if cells:
             options["geo"] = cells
-    for name in GATE_ORDER:
-        if options.get(name):
-            return options[name]
-    return []
+    return [options[name] for name in GATE_ORDER if options.get(name)][:count]
+
+
+def gate(query: SearchQuery) -> list[str]:
+    """The first of :func:`gates` (empty when none)."""
+    found = gates(query, 1)
+    return found[0] if found else []
 
 
 def item_keys(item: Item) -> list[str]:

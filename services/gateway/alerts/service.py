@@ -49,13 +49,13 @@ async def create(engine: AsyncEngine, user, name: str, pairs: list[tuple[str, st
         kept = rules.saved_pairs(pairs)
     except QueryError as exc:
         raise Refused(f"Recherche invalide : {exc}") from None
-    gate = rules.gate(rules.query_of(kept))
+    gates = rules.gates(rules.query_of(kept))
     async with engine.begin() as conn:
         if await store.count_of_user(conn, user.id, lock=True) >= rules.MAX_SEARCHES_PER_USER:
             raise Refused(f"Vous avez déjà {rules.MAX_SEARCHES_PER_USER} alertes, le maximum : supprimez-en une "
                           "avant d'en créer une autre.", 409)
-        saved = await store.insert(conn, user.id, name, kept, frequency, gate, secrets.token_urlsafe(24))
-    log.info("saved search created", search_id=saved["id"], user_id=user.id, frequency=frequency, gated=bool(gate))
+        saved = await store.insert(conn, user.id, name, kept, frequency, gates, secrets.token_urlsafe(24))
+    log.info("saved search created", search_id=saved["id"], user_id=user.id, frequency=frequency, gates=len(gates))
     return saved
 
 

@@ -27,12 +27,13 @@ async def count_of_user(conn: AsyncConnection, user_id: int, *, lock: bool = Fal
 
 
 async def insert(conn: AsyncConnection, user_id: int, name: str, pairs: list[tuple[str, str]], frequency: str,
-                 gate: list[str], nonce: str) -> dict[str, Any]:
+                 gates: list[list[str]], nonce: str) -> dict[str, Any]:
+    gate, gate2 = (list(gates) + [[], []])[:2]
     row = (await conn.execute(text(
-        "INSERT INTO alert_searches (user_id, name, params, frequency, gate, nonce) "
-        f"VALUES (:u, :n, CAST(:p AS jsonb), :f, :g, :x) RETURNING {COLUMNS}"),
+        "INSERT INTO alert_searches (user_id, name, params, frequency, gate, gate2, nonce) "
+        f"VALUES (:u, :n, CAST(:p AS jsonb), :f, :g, :g2, :x) RETURNING {COLUMNS}"),
         {"u": user_id, "n": name, "p": orjson.dumps([list(p) for p in pairs]).decode(), "f": frequency,
-         "g": gate, "x": nonce})).first()
+         "g": gate, "g2": gate2, "x": nonce})).first()
     return _row(row)
 
 
@@ -58,10 +59,11 @@ async def deactivate(conn: AsyncConnection, search_id: int) -> None:
 
 
 async def candidates(conn: AsyncConnection, keys: list[str]) -> list[dict[str, Any]]:
-    """Active searches that may match an item carrying ``keys``: those gated by one of them (GIN
-    index) and those with no gate."""
+    """Active searches that may match an item carrying ``keys``: those whose first gate meets them
+    (GIN index) and whose second gate, if any, too; and those with no gate."""
     rows = (await conn.execute(text(
         f"SELECT {COLUMNS} FROM alert_searches WHERE active AND gate && CAST(:k AS text[]) "
+        "AND (gate2 = '{}' OR gate2 && CAST(:k AS text[])) "
         f"UNION ALL SELECT {COLUMNS} FROM alert_searches WHERE active AND gate = '{{}}'"), {"k": keys})).all()
     return [_row(r) for r in rows]
 

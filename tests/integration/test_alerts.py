@@ -195,6 +195,13 @@ async def test_saved_searches_per_account_at_one_past_and_far_beyond(stack, env,
     try:
         async with AsyncTestClient(app=_app(stack, url, tmp_path)) as client:
             await login(client, "bob@example.org")
+            # the name: at its limit, one past, far beyond
+            for name, status in (("n" * rules.MAX_NAME_CHARS, 303), ("n" * (rules.MAX_NAME_CHARS + 1), 400),
+                                 ("n" * 100_000, 400)):
+                assert await _save(client, name=name, q="jardin") == status
+            first = (await _search_ids(engine, users["bob"]))[0]
+            token = await csrf(client)
+            await client.post(f"/alertes/{first}/supprimer", data={"_csrf_token": token})
             for i in range(rules.MAX_SEARCHES_PER_USER):
                 assert await _save(client, name=f"Alerte {i}", q=f"mot{i}") == 303
             assert await _save(client, name="Une de trop", q="jardin") == 409  # one past

@@ -51,3 +51,14 @@ def test_pick_skips_itself_its_cluster_nearby_and_taken_partners():
     assert [h["id"] for h in pick_elsewhere(ROUBAIX, candidates, 10)] == ["p1", "p3", "p4", "p5"]
     assert pick_elsewhere(ROUBAIX, candidates, 0) == []
     assert all("sources" not in h for h in pick_elsewhere(ROUBAIX, candidates, 10))
+
+
+def test_distinctive_words_are_the_rare_ones():
+    from services.gateway.search.similar import RARE_SHARE, _pg_array, distinctive
+
+    words = ["projet", "jardin", "epeule", "habitants", "parcelles"]
+    shares = [RARE_SHARE + 0.001, RARE_SHARE, 0.0, 0.5, 0.004]  # « projet » one past the share; « jardin » at it
+    assert distinctive(words, shares) == ["epeule", "parcelles", "jardin"]
+    assert distinctive(["projet", "habitants", "ville"], [0.9, 0.5, 0.7]) == ["habitants", "ville"]
+    assert distinctive(words, shares, keep=1) == ["epeule"]
+    assert _pg_array('jardin,"a b",epicer') == ["jardin", "a b", "epicer"] and _pg_array("") == []

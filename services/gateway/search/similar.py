@@ -7,9 +7,10 @@ own cluster — so that one territory's innovation inspires the others.
   the most similar and keeps one per partner, skipping the project, anything sharing one of its
   source records or pages (a duplicate the deduplication did not merge), and anything in the same
   département or within the "nearby" radius (those are on the page already);
-- one method per backend (``elsewhere(doc, limit)``), mixed into the readers: PostgreSQL ranks the
-  candidates that share a theme or a word (GIN indexes) by theme overlap + text rank in one
-  statement; Meilisearch asks two searches in one multi-search (the words, with its ``frequency``
+- one method per backend (``elsewhere(doc, limit)``), mixed into the readers: PostgreSQL reads two
+  bounded pools through its GIN indexes — the best text matches on the project's distinctive words
+  (those in at most 2 % of the projects: inverse document frequency) and the newest projects sharing
+  all its themes — and scores them by theme overlap + text rank; Meilisearch asks two searches in one multi-search (the words, with its ``frequency``
   matching strategy that drops the commonest words first; the themes) and merges them by its
   ranking score + theme overlap. Both then apply the same :func:`pick_elsewhere`.
 """
@@ -17,7 +18,9 @@ own cluster — so that one territory's innovation inspires the others.
 from __future__ import annotations
 
 import asyncio
+import csv
 import math
+import time
 from typing import Any
 
 import orjson
@@ -33,6 +36,13 @@ MAX_WORDS = 12
 MIN_WORD = 3
 POOL_PER_RESULT = 15
 """Candidates read per result wanted: room for the partners and territories skipped."""
+RARE_SHARE = 0.02
+"""A word in more than this share of the projects is too common to compare on."""
+STATS_TTL_S = 600.0
+"""How long the index's word statistics are reused (they change at each ANALYZE)."""
+RARE_WORDS = 6
+POOL = 120
+"""Candidates read by each way in (words; all the themes; any theme)."""
 
 
 def significant_words(doc: dict[str, Any], limit: int = MAX_WORDS) -> list[str]:
@@ -109,33 +119,86 @@ def pick_elsewhere(doc: dict[str, Any], candidates: list[dict[str, Any]], limit:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def distinctive(words: list[str], shares: list[float], keep: int = RARE_WORDS) -> list[str]:
+    """The words worth comparing on: those in at most :data:`RARE_SHARE` of the projects (the
+    rarest first, at most ``keep``); when every word is common, the two rarest. Inverse document
+    frequency, in short: « projet » or « habitants » say nothing of what a project is."""
+    ranked = sorted(zip(shares, range(len(words)), words))
+    rare = [w for share, _, w in ranked if share <= RARE_SHARE]
+    return (rare or [w for _, _, w in ranked[:2]])[:keep]
+
+
+def _pg_array(body: str) -> list[str]:
+    """The elements of a PostgreSQL text array's body (``a,"b c",d``)."""
+    return next(csv.reader([body], escapechar="\\")) if body else []
+
+
+def score(doc: dict[str, Any], candidate: dict[str, Any], rank: float) -> float:
+    """Theme overlap plus the text rank normalised to [0, 1) (``rank / (rank + 1)``)."""
+    return theme_overlap(doc.get("theme"), candidate.get("theme")) + rank / (rank + 1)
+
+
 class PostgresElsewhere:
-    """Mixed into ``PostgresSearch`` (uses its ``_read``)."""
+    """Mixed into ``PostgresSearch`` (uses its ``_read``). A few short statements, each bounded by a
+    GIN index and a LIMIT, never a scan of the index: how common each word is (counted up to the
+    rare share only), the best text matches on the distinctive words, the newest projects sharing
+    all the project's themes, and those sharing one; the pools are then scored and picked here."""
+
+    _shares: tuple[float, dict[str, float]] = (0.0, {})
+
+    async def _lexeme_shares(self, conn) -> dict[str, float]:
+        """Share of the projects holding each of the index's most common words (French lexemes),
+        from PostgreSQL's own statistics of the ``tsv`` column (gathered by ANALYZE): no scan. A word
+        not listed is rare; an index never analysed has none, and every word counts."""
+        at, shares = self._shares
+        if time.monotonic() - at > STATS_TTL_S:
+            row = (await conn.execute(text(
+                "SELECT most_common_elems::text AS e, most_common_elem_freqs AS f FROM pg_stats "
+                "WHERE tablename = 'search_documents' AND attname = 'tsv'"))).first()
+            shares = {}
+            if row is not None and row.e:
+                lexemes = row.e.strip("{}")
+                for lexeme, share in zip(_pg_array(lexemes), row.f or []):
+                    shares[lexeme] = float(share)
+            self._shares = (time.monotonic(), shares)
+        return shares
 
     async def elsewhere(self, doc: dict[str, Any], limit: int = ELSEWHERE) -> list[dict[str, Any]]:
         words, themes = significant_words(doc), list(doc.get("theme") or [])
         if not words and not themes:
             return []
-        params: dict[str, Any] = {"id": doc["id"], "themes": themes, "pool": limit * POOL_PER_RESULT,
-                                  "tsq": " | ".join(words) or "", "dep": doc.get("departement")}
-        match = ["theme && CAST(:themes AS text[])"] if themes else []
-        rank = "0"
-        if words:
-            match.append("tsv @@ to_tsquery('french', :tsq)")
-            rank = "ts_rank(tsv, to_tsquery('french', :tsq), 32)"
-        overlap = ("coalesce(cardinality(ARRAY(SELECT unnest(theme) INTERSECT SELECT unnest(CAST(:themes AS text[]))))"
-                   "::float8 / nullif(cardinality(ARRAY(SELECT unnest(theme) UNION SELECT unnest(CAST(:themes AS "
-                   "text[])))), 0), 0)")
-        where = ["NOT deleted", "id <> :id", f"({' OR '.join(match)})"]
-        if doc.get("departement"):
-            where.append("departement IS DISTINCT FROM :dep")
+        pool = max(POOL, limit * POOL_PER_RESULT)
+        params: dict[str, Any] = {"id": doc["id"], "themes": themes, "pool": pool, "dep": doc.get("departement")}
+        territory = "NOT deleted AND id <> :id" + (" AND departement IS DISTINCT FROM :dep"
+                                                    if doc.get("departement") else "")
+        columns = "s.doc - 'project' || jsonb_build_object('sources', s.doc->'project'->'sources') AS doc"
+        found: dict[str, tuple[dict[str, Any], float]] = {}
         async with self._read() as conn:
-            rows = (await conn.execute(text(
-                "SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc, "
-                f"{overlap} + {rank} AS score FROM search_documents WHERE {' AND '.join(where)} "
-                "ORDER BY score DESC, first_seen DESC, id LIMIT :pool"), params)).all()
-        candidates = [r.doc if isinstance(r.doc, dict) else orjson.loads(r.doc) for r in rows]
-        return pick_elsewhere(doc, candidates, limit)
+            if words:
+                shares = await self._lexeme_shares(conn)
+                lexemes = (await conn.execute(text(
+                    "SELECT json_agg(tsvector_to_array(to_tsvector('french', w)) ORDER BY n)::text "
+                    "FROM unnest(CAST(:words AS text[])) WITH ORDINALITY AS u(w, n)"), {"words": words})).scalar()
+                frequencies = [max((shares.get(x, 0.0) for x in lex), default=0.0) for lex in orjson.loads(lexemes)]
+                params["tsq"] = " | ".join(distinctive(words, frequencies))
+                for r in (await conn.execute(text(  # documents built for the pool only, not for every match
+                        f"SELECT {columns}, p.r FROM (SELECT id, ts_rank(tsv, to_tsquery('french', :tsq)) AS r "
+                        f"FROM search_documents WHERE tsv @@ to_tsquery('french', :tsq) AND {territory} "
+                        "ORDER BY r DESC, id LIMIT :pool) p JOIN search_documents s USING (id) ORDER BY p.r DESC, id"),
+                        params)).all():
+                    hit = r.doc if isinstance(r.doc, dict) else orjson.loads(r.doc)
+                    found[hit["id"]] = (hit, r.r)
+            # the newest sharing all the themes, then the newest sharing one: overlap is scored below
+            for condition in (["theme @> CAST(:themes AS text[])"] if themes else []) + (
+                    ["theme && CAST(:themes AS text[])"] if len(themes) > 1 else []):
+                for r in (await conn.execute(text(
+                        f"SELECT {columns} FROM (SELECT id, first_seen FROM search_documents WHERE {condition} "
+                        f"AND {territory} ORDER BY first_seen DESC, id LIMIT :pool) p JOIN search_documents s "
+                        "USING (id) ORDER BY p.first_seen DESC, id"), params)).all():
+                    hit = r.doc if isinstance(r.doc, dict) else orjson.loads(r.doc)
+                    found.setdefault(hit["id"], (hit, 0.0))
+        ranked = sorted(found.values(), key=lambda hr: (-score(doc, hr[0], hr[1]), hr[0]["id"]))
+        return pick_elsewhere(doc, [h for h, _ in ranked], limit)
 
 
 # --------------------------------------------------------------------------- Meilisearch

@@ -3,6 +3,7 @@ nearby, the holder's block and the project's open matchmaking posts."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -29,9 +30,14 @@ async def get_project(request: Request, project_id: str) -> dict[str, Any]:
     doc = await app_state(request).search.get(project_id)
     if doc is None:
         raise NotFoundException("no such project")
-    doc["similar"] = await app_state(request).search.similar(doc, SIMILAR)
-    doc["elsewhere"] = await app_state(request).search.elsewhere(doc, ELSEWHERE)
+    doc["similar"], doc["elsewhere"] = await _related(app_state(request).search, doc)
     return doc
+
+
+async def _related(search, doc: dict[str, Any]) -> tuple[list, list]:
+    """Similar projects nearby and elsewhere, asked side by side (two pooled connections)."""
+    similar, elsewhere = await asyncio.gather(search.similar(doc, SIMILAR), search.elsewhere(doc, ELSEWHERE))
+    return similar, elsewhere
 
 
 @get("/api/v1/taxonomy", cache_control=CacheControlHeader(max_age=3600, public=True))
@@ -45,8 +51,7 @@ async def project_page(request: Request, project_id: str) -> Template:
     doc = await state.search.get(project_id) if PROJECT_ID.match(project_id) else None
     if doc is None:
         raise NotFoundException("Projet introuvable")
-    similar = await state.search.similar(doc, SIMILAR)
-    elsewhere = await state.search.elsewhere(doc, ELSEWHERE)
+    similar, elsewhere = await _related(state.search, doc)
     from services.gateway.claims.routes import (
         project_holder,  # "Projet géré par son porteur" block
     )

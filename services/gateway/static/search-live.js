@@ -30,10 +30,11 @@
     Array.prototype.forEach.call(doc.querySelectorAll("main > .chips, main > .error"), function (n) {
       main.insertBefore(document.importNode(n, true), anchor);
     });
-    if (!oldLayout || !newLayout) {
-      if (oldLayout) oldLayout.hidden = true;  // an invalid search: the error says why
-      return;
+    if (!newLayout) {  // an invalid search: the error says why
+      if (oldLayout) oldLayout.hidden = true;
+      return true;
     }
+    if (!oldLayout) return false;  // the page showed no results at all: load it whole
     oldLayout.hidden = false;
     var oldFacets = oldLayout.querySelector(".facets"), newFacets = newLayout.querySelector(".facets");
     if (oldFacets && newFacets) oldFacets.replaceWith(document.importNode(newFacets, true));
@@ -50,6 +51,7 @@
     });
     var map = document.getElementById("map"), freshMap = fresh.querySelector("#map");
     if (map && freshMap) map.dataset.api = freshMap.dataset.api;  // the next map move loads this search
+    return true;
   };
 
   var update = function () {
@@ -64,7 +66,7 @@
       .then(function (r) { return r.text(); })
       .then(function (html) {
         if (mine !== seq) return;
-        swap(html);
+        if (!swap(html)) { location.assign(qs ? "/?" + qs : "/"); return; }
         history.replaceState(history.state, "", qs ? "/?" + qs : "/");
         document.body.dataset.liveSearch = qs;  // what the results on screen are for
       })

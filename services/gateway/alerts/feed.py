@@ -28,11 +28,11 @@ def base_url(request: Request) -> str:
      cache_control=CacheControlHeader(max_age=300, public=True))
 async def search_feed(request: Request) -> Template:
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k in rules.SAVED_PARAMS and v.strip()]
-    query = rules.query_of(pairs)  # a QueryError is answered 400 by the app
-    query = parse_search(q=query.q, filters={k: list(v) for k, v in query.filters.items()},
-                         lat=query.geo.lat if query.geo else None, lon=query.geo.lon if query.geo else None,
-                         radius_km=query.geo.radius_km if query.geo else None,
-                         bbox=request.query_params.get("bbox"), sort="newest", per_page=FEED_ITEMS)
+    single = dict(pairs)
+    filters = {f: [v for k, v in pairs if k == f] for f in FACET_TITLES if any(k == f for k, _ in pairs)}
+    query = parse_search(q=single.get("q"), filters=filters, lat=single.get("lat"), lon=single.get("lon"),
+                         radius_km=single.get("radius_km"), bbox=single.get("bbox"), sort="newest",
+                         per_page=FEED_ITEMS)  # a QueryError is answered 400, naming the parameter
     result = await app_state(request).search.search(query)
     base = base_url(request)
     labels = labels_of(result)

@@ -153,3 +153,20 @@ def test_unsubscribe_token_is_signed_per_search():
     assert not rules.token_valid("k", forged, "nonce-a")
     for bad in ("", "7", "x.y", "7." + "0" * 31, "1" * 30 + "." + "0" * 32):
         assert rules.token_id(bad) is None
+
+
+def test_the_consumer_is_off_in_process_and_on_where_the_platform_runs():
+    """In-process test apps must not join consumer groups (each join slowed every later test); the
+    deployments and `make up` turn the consumer on."""
+    import yaml
+
+    from services.gateway.settings import GatewaySettings
+    from tools.devstack import ROOT, Stack
+
+    assert GatewaySettings(_env_file=None).alerts_subscriber is False
+    assert Stack().service_env()["ALERTS_SUBSCRIBER"] == "true"
+    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
+    assert compose["x-service"]["environment"]["ALERTS_SUBSCRIBER"] == "true"
+    k8s = next(d for d in yaml.safe_load_all((ROOT / "deploy/k8s/base/config.yaml").read_text())
+               if d["kind"] == "ConfigMap")
+    assert k8s["data"]["ALERTS_SUBSCRIBER"] == "true"

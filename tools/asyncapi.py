@@ -63,8 +63,9 @@ def _topic_doc(topic: str) -> str:
 
 
 GATEWAY_SUBSCRIBERS = (("previews", topics.CRAWL_PREVIEWS), ("partners", topics.CRAWL_PARTNERS),
-                       ("dedup-pairs", topics.DEDUP_PAIRS))
-"""The gateway's read-model subscribers (``services/gateway/web/subscribers.py``), created in its lifespan."""
+                       ("dedup-pairs", topics.DEDUP_PAIRS), ("alerts", topics.PROJECTS_CANONICAL),
+                       ("alerts-posts", topics.MATCHMAKING))
+"""The gateway's subscribers (its read models, ``web/subscribers.py``; saved-search alerts), created in its lifespan."""
 
 
 async def _never_called(body: bytes) -> None:

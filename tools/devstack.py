@@ -286,6 +286,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items()}
         env.update(KAFKA_BOOTSTRAP=self.bootstrap, DATABASE_URL=self.database_url or "", PYTHONUNBUFFERED="1")
         env.setdefault("EVENT_SUBSCRIBERS", "true")
+        env.setdefault("ALERTS_SUBSCRIBER", "true")
         env.update(extra)
         return env
 

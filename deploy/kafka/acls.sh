@@ -37,9 +37,12 @@ acl carrefour-gateway --topic crawl.previews.v1 --operation Describe --operation
 acl carrefour-gateway --topic deadletter.v1 --operation Describe --operation Write
 acl carrefour-gateway --topic dedup.overrides.v1 --operation Describe --operation Write
 acl carrefour-gateway --topic dedup.pairs.v1 --operation Describe --operation Read
-acl carrefour-gateway --topic matchmaking.v1 --operation Describe --operation Write
+acl carrefour-gateway --topic matchmaking.v1 --operation Describe --operation Read --operation Write
 acl carrefour-gateway --topic partner.ingest.v1 --operation Describe --operation Write
+acl carrefour-gateway --topic projects.canonical.v1 --operation Describe --operation Read
 acl carrefour-gateway --topic projects.holder_edits.v1 --operation Describe --operation Write
+acl carrefour-gateway --group gateway-alerts --operation Read
+acl carrefour-gateway --group gateway-alerts-posts --operation Read
 acl carrefour-gateway --group gateway-dedup-pairs --operation Read
 acl carrefour-gateway --group gateway-partners --operation Read
 acl carrefour-gateway --group gateway-previews --operation Read

@@ -29,6 +29,9 @@ from services.gateway.accounts.web import (
     csrf_middleware,
     template_engine_callback,
 )
+from services.gateway.alerts import feed as alerts_feed
+from services.gateway.alerts import routes as alerts
+from services.gateway.alerts import worker as alerts_worker
 from services.gateway.claims import routes as claims
 from services.gateway.contact import pages as contact_pages
 from services.gateway.contact import routes as contact
@@ -55,7 +58,8 @@ HERE = Path(__file__).parent
 log = structlog.get_logger()
 
 AREAS = (search, search_pages, projects, partners, ingest, previews, accounts, accounts_operator, claims, contact,
-         contact_pages, matchmaking, matchmaking_pages, moderation, moderation_admin, health, specs)
+         contact_pages, matchmaking, matchmaking_pages, moderation, moderation_admin, alerts, alerts_feed,
+         alerts_worker, health, specs)
 """Route modules, one per area (or page group); each has ``routes`` and may have ``lifespan(app)``, an
 async context manager entered after the gateway's own (the engine and broker exist)."""
 

@@ -27,6 +27,11 @@ class GatewaySettings(RuntimeSettings):
     event_subscribers: bool = Field(False, description="This gateway follows the topics its read models need (the "
                                                        "crawler's previews and partner status); on in the "
                                                        "deployments and `make up`, off for in-process test apps")
+    alerts_subscriber: bool = Field(False, description="This gateway consumes canonical projects and posts to record "
+                                                       "the matches of saved searches (on in the deployments and "
+                                                       "`make up`)")
+    alerts_digest_interval_s: float = Field(300.0, gt=0, description="Seconds between two runs of the alert "
+                                                                     "digest job")
     ingest_requests_per_minute: int = Field(120, ge=1, description="Pushes one API key may make per minute")
     ingest_records_per_minute: int = Field(200_000, ge=1, description="Records (and bulk lines) one API key "
                                                                        "may push per minute")

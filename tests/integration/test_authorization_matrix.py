@@ -42,6 +42,8 @@ PUBLIC = {
     ("GET", "/api/v1/matchmaking/posts/{post_id:str}/suggestions"), ("GET", "/annonces"),
     ("GET", "/annonces/{post_id:str}"), ("POST", "/api/v1/matchmaking/posts/{post_id:str}/report"),
     ("POST", "/annonces/{post_id:str}/signaler"),
+    # the Atom feed of any search: for people who follow a theme or a territory without an account
+    ("GET", "/alertes/flux.atom"),
     # becoming a user
     ("GET", "/connexion"), ("POST", "/connexion"), ("GET", "/inscription"), ("POST", "/inscription"),
     ("GET", "/mot-de-passe-oublie"), ("POST", "/mot-de-passe-oublie"), ("POST", "/deconnexion"),
@@ -57,6 +59,7 @@ TOKEN = {  # a single-use or secret token decides, not a session
     ("GET", "/conversation/{token:str}"), ("POST", "/conversation/{token:str}/confirmer"),
     ("POST", "/conversation/{token:str}/repondre"), ("POST", "/conversation/{token:str}/signaler/{message_id:int}"),
     ("POST", "/api/v1/inbound-mail"),
+    ("GET", "/alertes/desabonnement/{token:str}"), ("POST", "/alertes/desabonnement/{token:str}"),
 }
 API_KEY = {  # partner and admin API keys; a session is never enough
     ("POST", "/api/v1/ingest"), ("POST", "/api/v1/ingest/bulk"), ("GET", "/api/v1/partner/me"),
@@ -112,6 +115,7 @@ LOGIN = {  # any account; object-level checks (owner, holder, party) come after
     ("POST", "/api/v1/contact/conversations/{conversation_id:int}/messages/{message_id:int}/report"),
     ("GET", "/messages"), ("GET", "/messages/{conversation_id:int}"), ("POST", "/messages/{conversation_id:int}/repondre"),
     ("POST", "/messages/{conversation_id:int}/signaler/{message_id:int}"),
+    ("GET", "/alertes"), ("GET", "/alertes/nouvelle"), ("POST", "/alertes"), ("POST", "/alertes/{search_id:int}/supprimer"),
 }
 DECLARED = PUBLIC | TOKEN | API_KEY | OPERATOR | MODERATOR | PARTNER_OR_OPERATOR | LOGIN
 STAFF = OPERATOR | MODERATOR | PARTNER_OR_OPERATOR

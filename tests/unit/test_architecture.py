@@ -17,7 +17,7 @@ OWNERS: dict[str, set[str]] = {
     "geocoder": {"geocoder_cache"},
     "indexer": {"canonical_projects", "dedup_block_sizes", "dedup_blocks", "dedup_matches", "dedup_overrides",
                 "dedup_records", "claims_index_overlays"},
-    "gateway": {"api_keys", "audit_log", "auth_throttle", "claims", "claims_holder_edits", "contact_attempts",
+    "gateway": {"alert_matches", "alert_searches", "api_keys", "audit_log", "auth_throttle", "claims", "claims_holder_edits", "contact_attempts",
                 "contact_conversations", "contact_messages", "contact_reports", "contact_tokens", "dedup_decisions",
                 "dedup_pairs", "ingest_usage", "mm_posts", "mm_reports", "operator_previews", "outbox",
                 "partner_directory", "partner_orgs", "partner_runs", "user_sessions", "user_tokens", "users"},

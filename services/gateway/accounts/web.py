@@ -12,7 +12,8 @@ from litestar.middleware.csrf import CSRFMiddleware
 
 log = structlog.get_logger()
 # routes authenticated by an API key or a shared secret, never by the session cookie
-CSRF_EXCLUDE = [r"^/api/v1/ingest", r"^/api/v1/admin/", r"^/api/v1/inbound-mail"]
+CSRF_EXCLUDE = [r"^/api/v1/ingest", r"^/api/v1/admin/", r"^/api/v1/inbound-mail",
+                r"^/alertes/desabonnement/"]  # the signed token decides (RFC 8058 one-click from mail clients)
 
 
 def csrf_config(cfg) -> CSRFConfig:

@@ -3,6 +3,7 @@ nearby, the holder's block and the project's open matchmaking posts."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -14,21 +15,29 @@ from litestar.response import Template
 from libs.contracts.taxonomy import taxonomy
 from services.gateway.search.params import app_state, labels_of
 from services.gateway.search.routes import API_CACHE
+from services.gateway.search.similar import ELSEWHERE
 
 PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,100}$")
 SIMILAR = 6
 
 
 @get("/api/v1/projects/{project_id:str}", cache_control=API_CACHE,
-     summary="One project with all its sources, and similar projects nearby (same themes, closest first)")
+     summary="One project with all its sources, similar projects nearby (same themes, closest first) and "
+             "`elsewhere`: the most similar projects of other territories (words and themes, one per partner)")
 async def get_project(request: Request, project_id: str) -> dict[str, Any]:
     if not PROJECT_ID.match(project_id):
         raise NotFoundException("no such project")
     doc = await app_state(request).search.get(project_id)
     if doc is None:
         raise NotFoundException("no such project")
-    doc["similar"] = await app_state(request).search.similar(doc, SIMILAR)
+    doc["similar"], doc["elsewhere"] = await _related(app_state(request).search, doc)
     return doc
+
+
+async def _related(search, doc: dict[str, Any]) -> tuple[list, list]:
+    """Similar projects nearby and elsewhere, asked side by side (two pooled connections)."""
+    similar, elsewhere = await asyncio.gather(search.similar(doc, SIMILAR), search.elsewhere(doc, ELSEWHERE))
+    return similar, elsewhere
 
 
 @get("/api/v1/taxonomy", cache_control=CacheControlHeader(max_age=3600, public=True))
@@ -42,7 +51,7 @@ async def project_page(request: Request, project_id: str) -> Template:
     doc = await state.search.get(project_id) if PROJECT_ID.match(project_id) else None
     if doc is None:
         raise NotFoundException("Projet introuvable")
-    similar = await state.search.similar(doc, SIMILAR)
+    similar, elsewhere = await _related(state.search, doc)
     from services.gateway.claims.routes import (
         project_holder,  # "Projet géré par son porteur" block
     )
@@ -51,7 +60,7 @@ async def project_page(request: Request, project_id: str) -> Template:
     )
 
     return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=labels_of({}),
-                                                 similar=similar, partners=state.partners,
+                                                 similar=similar, elsewhere=elsewhere, partners=state.partners,
                                                  claim=await project_holder(request, project_id),
                                                  posts=await project_posts(request.app, project_id)))
 

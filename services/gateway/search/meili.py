@@ -29,6 +29,7 @@ from meilisearch.errors import MeilisearchApiError
 from libs.contracts.geo import haversine_km
 from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
 from services.gateway.search.rules import SearchQuery
+from services.gateway.search.similar import MeiliElsewhere
 
 HIT_FIELDS = list(SearchDocument.model_fields)
 LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
@@ -55,7 +56,7 @@ def _ordered(distribution: dict[str, int]) -> dict[str, int]:
     return dict(sorted(distribution.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-class MeiliSearch:
+class MeiliSearch(MeiliElsewhere):
     def __init__(self, url: str, key: str | None = None, *, index: str = MEILI_INDEX):
         if not url:
             raise ValueError("MeiliSearch needs the Meilisearch URL (MEILI_URL)")

@@ -14,6 +14,7 @@ from services.gateway.search.params import (
     query_from,
     stats_data,
 )
+from services.gateway.search.posts import matching_posts
 from services.gateway.search.rules import QueryError
 
 PER_PAGE_HTML = 20
@@ -35,11 +36,12 @@ def _pages(page: int, last: int) -> list[int | None]:
 async def home(request: Request) -> Template:
     params = request.query_params
     filters = {f: params.getall(f, []) for f in FACET_TITLES}
-    error, result, query = None, None, None
+    error, result, query, posts = None, None, None, None
     try:
         query = query_from(request, per_page=PER_PAGE_HTML)
         result = await app_state(request).search.search(query)
         highlighted(result["hits"], query)
+        posts = await matching_posts(request, query)
     except QueryError as exc:
         error = str(exc)
     labels = labels_of(result or {})
@@ -57,7 +59,7 @@ async def home(request: Request) -> Template:
     if result and query:
         last = max(1, min(-(-result["total"] // query.per_page), 10_000 // query.per_page))
     return Template("search.html", context=dict(
-        q=params.get("q") or "", filters=filters, result=result, query=query, error=error,
+        q=params.get("q") or "", filters=filters, result=result, query=query, error=error, posts=posts,
         facet_titles=FACET_TITLES, labels=labels, base_params=items, chips=chips,
         map_params=[(k, v) for k, v in items if k not in ("bbox", "sort")],
         pages=_pages(query.page, last) if query else [], last_page=last,

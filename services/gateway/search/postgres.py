@@ -36,6 +36,7 @@ from services.gateway.search.cache import IndexGeneration, ResultCache
 from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
 from services.gateway.search.port import SIMILAR_RADIUS_KM
 from services.gateway.search.rules import SearchQuery
+from services.gateway.search.similar import PostgresElsewhere
 from services.gateway.search.text_query import word_conditions
 
 HAVERSINE = haversine_sql()
@@ -81,7 +82,7 @@ def _title_terms(tokens: list[str]) -> list[str]:
     return [t + (":*A" if i == len(tokens) - 1 else ":A") for i, t in enumerate(tokens)]
 
 
-class PostgresSearch:
+class PostgresSearch(PostgresElsewhere):
     """``cache_mb`` > 0 turns on the per-process caches, all exact (invalidated by the index
     generation; ``max_stale_ms``: see ``search_cache``): candidate sets (the projects matching a
     search's words, as columns: facets, geo, sort and page are then computed in memory by

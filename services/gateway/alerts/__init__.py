@@ -1,0 +1,1 @@
+"""Saved searches and alerts: rules, store, service, pages, feed, and the consumer and digest job."""

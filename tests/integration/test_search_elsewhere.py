@@ -9,8 +9,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from libs.contracts.events import Location, SourceRef
+from libs.contracts.geo import haversine_km
 from services.gateway.search.port import SIMILAR_RADIUS_KM
-from services.gateway.search.similar import _km
 from tests.integration.test_search_conformance import (  # noqa: F401 — fixtures
     BY_ID,
     PLACES,
@@ -67,7 +67,7 @@ async def test_elsewhere_never_itself_nor_its_cluster_only_other_territories_one
     for h in found:
         assert h.get("departement") != "59"
         if h.get("lat") is not None:
-            assert _km(doc["lat"], doc["lon"], h["lat"], h["lon"]) > SIMILAR_RADIUS_KM
+            assert haversine_km(doc["lat"], doc["lon"], h["lat"], h["lon"]) > SIMILAR_RADIUS_KM
     partners = [p for h in found for p in h["source"]]
     assert len(partners) == len(set(partners))  # one per partner
     assert "jardin-nantes" in ids  # found by its words alone

@@ -48,7 +48,7 @@ def test_words_facets_and_place_must_all_match():
 
 def test_radius_at_its_edge():
     item = rules.project_item(project())
-    d = rules._haversine_km(50.0, 3.06, 50.63, 3.06)
+    d = rules.haversine_km(50.0, 3.06, 50.63, 3.06)
     assert rules.matches(q(("lat", "50.0"), ("lon", "3.06"), ("radius_km", str(d + 0.001))), item)
     assert not rules.matches(q(("lat", "50.0"), ("lon", "3.06"), ("radius_km", str(d - 0.001))), item)
 

@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 import snowballstemmer
 
 from libs.contracts.events import CanonicalProject
+from libs.contracts.geo import haversine_km
 from libs.contracts.search import FACET_FIELDS, fold
-from services.gateway.search.rules import EARTH_RADIUS_KM, QueryError, SearchQuery, parse_search
+from services.gateway.search.rules import QueryError, SearchQuery, parse_search
 
 MAX_SEARCHES_PER_USER = 20
 """Saved searches one account may keep."""
@@ -156,10 +157,6 @@ def _word_matches(token: str, words: frozenset[str]) -> bool:
     return any(w.startswith(token) or stem(w) == root for w in words)
 
 
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    dlat, dlon = math.radians(lat2 - lat1), math.radians(lon2 - lon1)
-    a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def matches(query: SearchQuery, item: Item) -> bool:
@@ -172,7 +169,7 @@ def matches(query: SearchQuery, item: Item) -> bool:
     if query.geo is not None and query.geo.radius_km is not None:
         if item.lat is None or item.lon is None:
             return False
-        if _haversine_km(query.geo.lat, query.geo.lon, item.lat, item.lon) > query.geo.radius_km:
+        if haversine_km(query.geo.lat, query.geo.lon, item.lat, item.lon) > query.geo.radius_km:
             return False
     if query.bbox is not None:
         b = query.bbox

@@ -21,7 +21,8 @@ async def matching_posts(request: Request, query: SearchQuery) -> dict[str, Any]
     search filters on something posts do not have, or is on another page."""
     if query.page != 1 or set(query.filters) - SHARED:
         return None
-    from services.gateway.matchmaking.domain import KINDS, parse_post_query
+    from services.gateway.matchmaking.domain import KINDS
+    from services.gateway.matchmaking.matching import parse_post_query
     from services.gateway.matchmaking.store import search
 
     geo = query.geo

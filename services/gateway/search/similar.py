@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import math
 import time
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 
+from libs.contracts.geo import haversine_km
 from libs.contracts.search import fold
 from services.gateway.search.port import SIMILAR_RADIUS_KM
-from services.gateway.search.rules import EARTH_RADIUS_KM, STOP_WORDS
+from services.gateway.search.rules import STOP_WORDS
 
 ELSEWHERE = 4
 """Projects shown under « Ailleurs, des projets semblables »."""
@@ -62,10 +62,6 @@ def theme_overlap(a: list[str] | None, b: list[str] | None) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    dlat, dlon = math.radians(lat2 - lat1), math.radians(lon2 - lon1)
-    h = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat1)) * math.cos(math.radians(lat2)) * math.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _records(doc: dict[str, Any]) -> tuple[set[tuple[str, str]], set[str]]:
@@ -85,7 +81,7 @@ def elsewhere_of(doc: dict[str, Any], other: dict[str, Any]) -> bool:
     if doc.get("departement") and doc.get("departement") == other.get("departement"):
         return False
     if None not in (doc.get("lat"), doc.get("lon"), other.get("lat"), other.get("lon")):
-        return _km(doc["lat"], doc["lon"], other["lat"], other["lon"]) > SIMILAR_RADIUS_KM
+        return haversine_km(doc["lat"], doc["lon"], other["lat"], other["lon"]) > SIMILAR_RADIUS_KM
     if not doc.get("departement") and not other.get("departement"):
         return (doc.get("country"), doc.get("locality")) != (other.get("country"), other.get("locality"))
     return True

@@ -151,3 +151,10 @@ def test_modules_stay_small():
     big = [f"{p.relative_to(ROOT)}: {n}" for top in ("services", "libs", "tools", "benchmarks")
            for p in _py(top) if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES]
     assert not big, f"modules over {MAX_LINES} lines: {big}"
+
+
+def test_one_distance_function():
+    """Distances are computed in one place (``libs/contracts/geo.py``), in Python and in SQL."""
+    wrong = [str(p.relative_to(ROOT)) for top in ("services", "libs", "tools") for p in _py(top)
+             if p.name != "geo.py" and re.search(r"\b(?:asin|arcsin|radians)\(", p.read_text(encoding="utf-8"))]
+    assert not wrong, f"great-circle distance written again in: {wrong}"

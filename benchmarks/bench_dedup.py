@@ -109,6 +109,7 @@ async def _consume(url: str, events: list[ProjectGeocoded], ready, go, out) -> N
     store = DedupStore(engine)
     await store.warm()  # as the indexer does at start-up
     changes = len(await store.apply_batch(events[:BATCH]))  # warm-up: connection, statements, imports
+    store.phases.seconds.clear()
     ready.set()
     go.wait()
     start = time.perf_counter()
@@ -117,7 +118,7 @@ async def _consume(url: str, events: list[ProjectGeocoded], ready, go, out) -> N
     elapsed = time.perf_counter() - start
     await engine.dispose()
     out.put(dict(records=len(events) - BATCH, seconds=elapsed, changes=changes,
-                 rss_mb=peak_rss_mb()))
+                 rss_mb=peak_rss_mb(), phases=dict(store.phases.seconds)))
 
 
 def peak_rss_mb() -> float:
@@ -155,8 +156,20 @@ def run_consumers(url: str, shares: list[list[ProjectGeocoded]]) -> dict:
         if p.exitcode:
             raise RuntimeError(f"consumer exited with {p.exitcode}")
     records = sum(r["records"] for r in results)
+    phases: Counter = Counter()
+    for r in results:
+        phases.update(r["phases"])
     return dict(records=records, records_per_s=round(records / wall, 1), changes=sum(r["changes"] for r in results),
-                rss_mb=round(max(r["rss_mb"] for r in results)))
+                rss_mb=round(max(r["rss_mb"] for r in results)), phases=phases)
+
+
+def breakdown(phases: Counter, records: int) -> str:
+    """Where a batch's time goes: milliseconds per batch of ``BATCH`` records in each step, summed
+    over the consumers (the steps of ``DedupStore.apply_batch``, in order)."""
+    total = sum(phases.values()) or 1
+    batches = max(1, records / BATCH)
+    return ", ".join(f"{name} {seconds / batches * 1000:.1f} ms ({100 * seconds / total:.0f} %)"
+                     for name, seconds in phases.items())
 
 
 def run_size(url: str, size: int, n: int) -> dict:
@@ -173,6 +186,8 @@ def run_size(url: str, size: int, n: int) -> dict:
     shares = [[e for e in rest if zlib.crc32(e.key.encode()) % 2 == i] for i in range(2)]
     single = run_consumers(url, [one])
     double = run_consumers(url, shares)
+    print(f"  one consumer, per batch of {BATCH}: {breakdown(single['phases'], single['records'])}")
+    print(f"  two consumers, per batch of {BATCH}: {breakdown(double['phases'], double['records'])}")
     return dict(store=size, load_s=round(load_s, 1), batch=BATCH,
                 one_consumer_records_per_s=single["records_per_s"],
                 two_consumers_records_per_s=double["records_per_s"],

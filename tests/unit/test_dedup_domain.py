@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 from hypothesis import given
@@ -193,7 +192,7 @@ def test_hard_rules() -> None:
     same_source = score(f("Tiers-lieu La Quincaillerie"), f("Tiers-lieu La Quincaillerie", rid="2"))
     assert same_source.rule == "same_source" and not same_source.matched and same_source.weight > MATCH_WEIGHT
     a = f("Tiers-lieu La Quincaillerie")
-    same_url = score(a, dataclasses.replace(f("Autre chose", LYON, rid="2"), url=a.url))
+    same_url = score(a, f("Autre chose", LYON, rid="2")._replace(url=a.url))
     assert same_url.rule == "same_url" and same_url.matched
     unrelated = score(f("Atelier vélo Le Phare", contact=Contact(phone="0320123456")),
                       f("Ressourcerie La Fabrique", source="cerdd", rid="2", contact=Contact(phone="0320999999")))

@@ -112,13 +112,13 @@ async def _consume(url: str, events: list[ProjectGeocoded], ready, go, out) -> N
     store.phases.seconds.clear()
     ready.set()
     go.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(BATCH, len(events), BATCH):
         changes += len(await store.apply_batch(events[i:i + BATCH]))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await engine.dispose()
     out.put(dict(records=len(events) - BATCH, seconds=elapsed, changes=changes,
-                 rss_mb=peak_rss_mb(), phases=dict(store.phases.seconds)))
+                 rss_mb=peak_rss_mb(), phases=dict(store.phases.seconds), cpu_s=cpu))
 
 
 def peak_rss_mb() -> float:
@@ -160,7 +160,8 @@ def run_consumers(url: str, shares: list[list[ProjectGeocoded]]) -> dict:
     for r in results:
         phases.update(r["phases"])
     return dict(records=records, records_per_s=round(records / wall, 1), changes=sum(r["changes"] for r in results),
-                rss_mb=round(max(r["rss_mb"] for r in results)), phases=phases)
+                rss_mb=round(max(r["rss_mb"] for r in results)), phases=phases,
+                cpu_ms=round(sum(r["cpu_s"] for r in results) / max(1, records / BATCH) * 1000, 1))
 
 
 def breakdown(phases: Counter, records: int) -> str:
@@ -186,8 +187,9 @@ def run_size(url: str, size: int, n: int) -> dict:
     shares = [[e for e in rest if zlib.crc32(e.key.encode()) % 2 == i] for i in range(2)]
     single = run_consumers(url, [one])
     double = run_consumers(url, shares)
-    print(f"  one consumer, per batch of {BATCH}: {breakdown(single['phases'], single['records'])}")
-    print(f"  two consumers, per batch of {BATCH}: {breakdown(double['phases'], double['records'])}")
+    for name, run in (("one consumer", single), ("two consumers", double)):
+        print(f"  {name}, per batch of {BATCH} (consumer CPU {run['cpu_ms']} ms): "
+              f"{breakdown(run['phases'], run['records'])}", flush=True)
     return dict(store=size, load_s=round(load_s, 1), batch=BATCH,
                 one_consumer_records_per_s=single["records_per_s"],
                 two_consumers_records_per_s=double["records_per_s"],

@@ -124,24 +124,23 @@ async def candidate_pairs(conn: AsyncConnection, wanted: dict[str, list[str]], c
     pending = pending or {}
     commune_cap = cap if commune_cap is None else commune_cap
     sizes: dict[str, int] = {}
-    members: dict[str, list[str]] = {}
-    for block, n, rec, stamp in await (await raw(conn)).fetch(
+    members: dict[str, list[str]] = {}  # one row per block: its members and their stamps as arrays
+    for block, n, recs, times in await (await raw(conn)).fetch(
             """
             WITH k AS (
                 SELECT k.key, s.n AS stored, coalesce(s.n, 0) + k.d AS n, k.cap
                 FROM unnest($1::text[], $2::int[], $3::int[]) AS k(key, d, cap)
                      LEFT JOIN LATERAL (SELECT n FROM dedup_block_sizes s WHERE s.block_key = k.key) s ON true)
-            SELECT k.key, k.stored, NULL::text, NULL::timestamptz FROM k WHERE k.stored IS NOT NULL
-            UNION ALL
-            SELECT k.key, NULL, b.record_key, b.stamp
-            FROM k, LATERAL (SELECT record_key, stamp FROM dedup_blocks b WHERE b.block_key = k.key) b
-            WHERE k.n <= k.cap
+            SELECT k.key, k.stored, b.recs, b.stamps FROM k
+            LEFT JOIN LATERAL (SELECT array_agg(record_key) AS recs, array_agg(stamp) AS stamps FROM dedup_blocks b
+                               WHERE b.block_key = k.key AND k.n <= k.cap) b ON true
+            WHERE k.stored IS NOT NULL OR b.recs IS NOT NULL
             """, named, [pending.get(b, 0) for b in named], [block_cap(b, cap, commune_cap) for b in named]):
-        if rec is None:
+        if n is not None:
             sizes[block] = n
-        else:
-            members.setdefault(block, []).append(rec)
-            stamps[rec] = stamp
+        if recs:
+            members[block] = recs
+            stamps.update(zip(recs, times))
     for k, blocks in wanted.items():
         mine = out[k]
         for block in blocks:

@@ -246,3 +246,31 @@ def test_features_round_trip_and_stale_versions() -> None:
     old = {k: v for k, v in x.to_json().items() if k != "v"}
     with pytest.raises(StaleFeatures):
         Features.from_json(old)
+
+
+def test_score_if_kept_decides_as_score_on_every_candidate_pair():
+    """The shortcut for pairs neither matched nor kept (no description compared when it could not
+    bring the weight to KEEP_WEIGHT) gives exactly ``score``'s kept pairs, on the labelled set's
+    candidate pairs and as many random pairs."""
+    import itertools
+    import random
+    from collections import defaultdict
+
+    from services.indexer.dedup.scoring import KEEP_WEIGHT, score_if_kept
+    from tests.data.dedup.evaluate import load, to_event
+
+    feats = [features(e.project, e.location) for e in map(to_event, load())]
+    blocks = defaultdict(list)
+    for i, x in enumerate(feats):
+        for b in block_keys(x):
+            blocks[b].append(i)
+    pairs = {p for members in blocks.values() for p in itertools.combinations(members, 2)}
+    rng = random.Random(7)
+    pairs |= {tuple(rng.sample(range(len(feats)), 2)) for _ in range(len(pairs))}
+    kept = 0
+    for i, j in sorted(pairs):
+        full = score(feats[i], feats[j])
+        want = full if full.matched or full.weight >= KEEP_WEIGHT else None
+        assert score_if_kept(feats[i], feats[j]) == want
+        kept += want is not None
+    assert 0 < kept < len(pairs) / 2

@@ -157,12 +157,13 @@ async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict
     (and recomputed from the record when stored by an older version of the matching)."""
     feats: dict[str, Features] = {}
     missing = []
+    entries = cache.entries
     for key, stamp in stamps.items():
-        f = cache.get(key, stamp)
-        if f is None:
-            missing.append(key)
+        hit = entries.get(key)  # FeatureCache.get, inlined: thousands of candidates a batch
+        if hit is not None and hit[0] == stamp:
+            feats[key] = hit[1]
         else:
-            feats[key] = f
+            missing.append(key)
     if not missing:
         return feats
     conn_raw = await raw(conn)

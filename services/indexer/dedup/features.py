@@ -97,10 +97,15 @@ class Features(NamedTuple):
     def from_json(cls, data: dict) -> Features:
         if data.get("v") != FEATURES_VERSION:
             raise StaleFeatures(f"features of version {data.get('v')}")
-        values = {k: v for k, v in data.items() if k != "v"}
-        for k in SHARED:  # the same few thousand values across records: one copy in memory
-            values[k] = sys.intern(values[k])
-        return cls(**values | {"tokens": tuple(sys.intern(t) for t in data["tokens"])})
+        values = [data[k] for k in cls._fields]
+        for i in _SHARED_AT:  # the same few thousand values across records: one copy in memory
+            values[i] = sys.intern(values[i])
+        values[_TOKENS_AT] = tuple(sys.intern(t) for t in values[_TOKENS_AT])
+        return cls._make(values)
+
+
+_SHARED_AT = tuple(Features._fields.index(k) for k in SHARED)
+_TOKENS_AT = Features._fields.index("tokens")
 
 
 def _words(text: str) -> list[str]:

@@ -72,6 +72,7 @@ class Phases:
 
     def __init__(self) -> None:
         self.seconds: Counter = Counter()
+        self.counts: Counter = Counter()  # records, candidates, pairs scored, features read
         self._t = time.perf_counter()
 
     def start(self) -> None:
@@ -151,8 +152,8 @@ async def candidate_pairs(conn: AsyncConnection, wanted: dict[str, list[str]], c
     return (out, stamps, sizes) if with_sizes else (out, stamps)
 
 
-async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict[str, datetime]
-                        ) -> dict[str, Features]:
+async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict[str, datetime],
+                        phases: Phases | None = None) -> dict[str, Features]:
     """Features of the records in ``stamps``: from the cache when its stamp matches, else read
     (and recomputed from the record when stored by an older version of the matching)."""
     feats: dict[str, Features] = {}
@@ -166,6 +167,8 @@ async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict
             missing.append(key)
     if not missing:
         return feats
+    if phases is not None:
+        phases.counts["features read"] += len(missing)
     conn_raw = await raw(conn)
     stale = []
     for key, stamp, data in await conn_raw.fetch(

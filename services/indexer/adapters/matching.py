@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.contracts.events import ProjectGeocoded
 from services.indexer.adapters.candidates import (
     FeatureCache,
+    block_cap,
     Phases,
     candidate_pairs,
     load_features,
@@ -45,11 +46,17 @@ async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
     for k, blocks in wanted.items():
         for b in blocks:
             by_block.setdefault(b, []).append(k)
-    for recs in by_block.values():
-        for k in recs:
-            pairs[k].update(r for r in recs if r != k)
+    for b, recs in by_block.items():
+        # batch-mates in a block that stays selective with them (``match`` reads the same): a
+        # common word shared by a tenth of the batch pairs nothing
+        if len(recs) > 1 and sizes.get(b, 0) + len(recs) <= block_cap(b, cap, cap if commune_cap is None
+                                                                         else commune_cap):
+            for k in recs:
+                pairs[k].update(r for r in recs if r != k)
     stamps = {r: s for r, s in stamps.items() if r not in mine}
-    feats = {**await load_features(conn, cache, stamps), **mine}
+    feats = {**await load_features(conn, cache, stamps, phases), **mine}
+    phases.counts["records"] += len(mine)
+    phases.counts["candidates"] += len(stamps)
     phases.lap("candidate features")
     stamps.update(dict.fromkeys(mine, now))
     out: dict[tuple[str, str], tuple[datetime, datetime, Score | None]] = {}
@@ -59,6 +66,7 @@ async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
             if (a, b) not in out:
                 out[a, b] = (stamps[a], stamps[b], score_if_kept(feats[a], feats[b]))
     phases.lap("score")
+    phases.counts["pairs scored"] += len(out)
     return out, sizes
 
 async def match(conn: AsyncConnection, cache: FeatureCache, cap: int, upserts: list[tuple[ProjectGeocoded, Features]],

@@ -226,9 +226,8 @@ class DedupStore:
         if changed_keys:
             seeds = {e.key for e, _ in upserts} | neighbours
             old_cids = {previous[k] for k in changed_keys if k in previous}
-            changed, assigned = await self._recluster(
-                db, seeds, old_cids, set(changed_keys), {e.key: previous[e.key] for e, _ in upserts if e.key in previous},
-                locked)
+            was = {e.key: previous[e.key] for e, _ in upserts if e.key in previous}
+            changed, assigned = await self._recluster(db, seeds, old_cids, set(changed_keys), was, locked)
             emit |= changed
         phases.lap("recluster")
         # each project's change carries the correlation id of the event that touched it
@@ -412,8 +411,8 @@ class DedupStore:
         members: dict[str, list[domain.Member]] = {}
         current: dict[str, tuple[int, bool, str | None]] = {}
         for r in await db.fetch(
-                "SELECT 0 AS kind, canonical_id AS id, record_key, project::text AS project, location::text AS location, "
-                "first_seen, last_seen, NULL::int AS version, NULL::bool AS deleted "
+                "SELECT 0 AS kind, canonical_id AS id, record_key, project::text AS project, "
+                "location::text AS location, first_seen, last_seen, NULL::int AS version, NULL::bool AS deleted "
                 "FROM dedup_records WHERE canonical_id = ANY($1::text[]) AND NOT deleted "
                 "UNION ALL SELECT 1, id, NULL, project::text, NULL, NULL, NULL, version, deleted "
                 "FROM canonical_projects WHERE id = ANY($1::text[])", wanted):

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.contracts.events import ProjectGeocoded
 from services.indexer.adapters.candidates import (
     FeatureCache,
-    block_cap,
     Phases,
+    block_cap,
     candidate_pairs,
     load_features,
     raw,
@@ -32,7 +32,8 @@ def _pair(a: str, b: str) -> tuple[str, str]:
 
 async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
                    upserts: list[tuple[ProjectGeocoded, Features]], now: datetime, phases: Phases | None = None,
-                   commune_cap: int | None = None) -> tuple[dict[tuple[str, str], tuple[datetime, datetime, Score | None]], dict[str, int]]:
+                   commune_cap: int | None = None
+                   ) -> tuple[dict[tuple[str, str], tuple[datetime, datetime, Score | None]], dict[str, int]]:
     """Score the records against the candidates stored now and against each other, before any
     lock (the costly part, done while another consumer writes). Each score is kept with the
     two records' stamps: ``match`` reuses it only if neither changed meanwhile (None: a pair
@@ -49,8 +50,8 @@ async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
     for b, recs in by_block.items():
         # batch-mates in a block that stays selective with them (``match`` reads the same): a
         # common word shared by a tenth of the batch pairs nothing
-        if len(recs) > 1 and sizes.get(b, 0) + len(recs) <= block_cap(b, cap, cap if commune_cap is None
-                                                                         else commune_cap):
+        limit = block_cap(b, cap, cap if commune_cap is None else commune_cap)
+        if len(recs) > 1 and sizes.get(b, 0) + len(recs) <= limit:
             for k in recs:
                 pairs[k].update(r for r in recs if r != k)
     stamps = {r: s for r, s in stamps.items() if r not in mine}

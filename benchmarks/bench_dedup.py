@@ -109,15 +109,18 @@ async def _consume(url: str, events: list[ProjectGeocoded], ready, go, out) -> N
     store = DedupStore(engine)
     await store.warm()  # as the indexer does at start-up
     changes = len(await store.apply_batch(events[:BATCH]))  # warm-up: connection, statements, imports
+    store.phases.seconds.clear()
+    store.phases.counts.clear()
     ready.set()
     go.wait()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(BATCH, len(events), BATCH):
         changes += len(await store.apply_batch(events[i:i + BATCH]))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await engine.dispose()
     out.put(dict(records=len(events) - BATCH, seconds=elapsed, changes=changes,
-                 rss_mb=peak_rss_mb()))
+                 rss_mb=peak_rss_mb(), phases=dict(store.phases.seconds), cpu_s=cpu,
+                 counts=dict(store.phases.counts)))
 
 
 def peak_rss_mb() -> float:
@@ -155,8 +158,23 @@ def run_consumers(url: str, shares: list[list[ProjectGeocoded]]) -> dict:
         if p.exitcode:
             raise RuntimeError(f"consumer exited with {p.exitcode}")
     records = sum(r["records"] for r in results)
+    phases: Counter = Counter()
+    counts: Counter = Counter()
+    for r in results:
+        phases.update(r["phases"])
+        counts.update(r["counts"])
     return dict(records=records, records_per_s=round(records / wall, 1), changes=sum(r["changes"] for r in results),
-                rss_mb=round(max(r["rss_mb"] for r in results)))
+                rss_mb=round(max(r["rss_mb"] for r in results)), phases=phases, counts=counts,
+                cpu_ms=round(sum(r["cpu_s"] for r in results) / max(1, records / BATCH) * 1000, 1))
+
+
+def breakdown(phases: Counter, records: int) -> str:
+    """Where a batch's time goes: milliseconds per batch of ``BATCH`` records in each step, summed
+    over the consumers (the steps of ``DedupStore.apply_batch``, in order)."""
+    total = sum(phases.values()) or 1
+    batches = max(1, records / BATCH)
+    return ", ".join(f"{name} {seconds / batches * 1000:.1f} ms ({100 * seconds / total:.0f} %)"
+                     for name, seconds in phases.items())
 
 
 def run_size(url: str, size: int, n: int) -> dict:
@@ -173,6 +191,12 @@ def run_size(url: str, size: int, n: int) -> dict:
     shares = [[e for e in rest if zlib.crc32(e.key.encode()) % 2 == i] for i in range(2)]
     single = run_consumers(url, [one])
     double = run_consumers(url, shares)
+    for name, run in (("one consumer", single), ("two consumers", double)):
+        n = max(1, run["counts"]["records"])
+        print(f"  {name}, per batch of {BATCH} (consumer CPU {run['cpu_ms']} ms; per record "
+              f"{run['counts']['candidates'] / n:.1f} candidates, {run['counts']['pairs scored'] / n:.1f} pairs "
+              f"scored, {run['counts']['features read'] / n:.1f} features read): "
+              f"{breakdown(run['phases'], run['records'])}", flush=True)
     return dict(store=size, load_s=round(load_s, 1), batch=BATCH,
                 one_consumer_records_per_s=single["records_per_s"],
                 two_consumers_records_per_s=double["records_per_s"],

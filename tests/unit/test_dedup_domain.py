@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 from hypothesis import given
@@ -193,7 +192,7 @@ def test_hard_rules() -> None:
     same_source = score(f("Tiers-lieu La Quincaillerie"), f("Tiers-lieu La Quincaillerie", rid="2"))
     assert same_source.rule == "same_source" and not same_source.matched and same_source.weight > MATCH_WEIGHT
     a = f("Tiers-lieu La Quincaillerie")
-    same_url = score(a, dataclasses.replace(f("Autre chose", LYON, rid="2"), url=a.url))
+    same_url = score(a, f("Autre chose", LYON, rid="2")._replace(url=a.url))
     assert same_url.rule == "same_url" and same_url.matched
     unrelated = score(f("Atelier vélo Le Phare", contact=Contact(phone="0320123456")),
                       f("Ressourcerie La Fabrique", source="cerdd", rid="2", contact=Contact(phone="0320999999")))
@@ -247,3 +246,31 @@ def test_features_round_trip_and_stale_versions() -> None:
     old = {k: v for k, v in x.to_json().items() if k != "v"}
     with pytest.raises(StaleFeatures):
         Features.from_json(old)
+
+
+def test_score_if_kept_decides_as_score_on_every_candidate_pair():
+    """The shortcut for pairs neither matched nor kept (no description compared when it could not
+    bring the weight to KEEP_WEIGHT) gives exactly ``score``'s kept pairs, on the labelled set's
+    candidate pairs and as many random pairs."""
+    import itertools
+    import random
+    from collections import defaultdict
+
+    from services.indexer.dedup.scoring import KEEP_WEIGHT, score_if_kept
+    from tests.data.dedup.evaluate import load, to_event
+
+    feats = [features(e.project, e.location) for e in map(to_event, load())]
+    blocks = defaultdict(list)
+    for i, x in enumerate(feats):
+        for b in block_keys(x):
+            blocks[b].append(i)
+    pairs = {p for members in blocks.values() for p in itertools.combinations(members, 2)}
+    rng = random.Random(7)
+    pairs |= {tuple(rng.sample(range(len(feats)), 2)) for _ in range(len(pairs))}
+    kept = 0
+    for i, j in sorted(pairs):
+        full = score(feats[i], feats[j])
+        want = full if full.matched or full.weight >= KEEP_WEIGHT else None
+        assert score_if_kept(feats[i], feats[j]) == want
+        kept += want is not None
+    assert 0 < kept < len(pairs) / 2

@@ -13,7 +13,9 @@ discover more projects to lock is broken by PostgreSQL's deadlock detection and 
 
 from __future__ import annotations
 
+import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -47,10 +49,40 @@ async def lock(conn: AsyncConnection, space: int, keys: Iterable[str]) -> None:
             space, ids)
 
 
+async def lock_more(db, space: int, keys: Iterable[str], locked: set[str]) -> None:
+    """``lock`` on the raw connection ``db``, skipping the keys in ``locked`` (held already by
+    this transaction), then adds them there."""
+    todo = {k for k in keys if k and k not in locked}
+    ids = sorted({_lock_id(k) for k in todo})
+    if ids:
+        await db.execute(
+            "SELECT pg_advisory_xact_lock($1::int, h) FROM unnest($2::int[]) WITH ORDINALITY AS t(h, i) ORDER BY i",
+            space, ids)
+    locked |= todo
+
+
 def is_deadlock(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", None)
     return any(getattr(e, "sqlstate", None) == DEADLOCK or getattr(e, "pgcode", None) == DEADLOCK
                for e in (exc, orig, getattr(orig, "__cause__", None)) if e is not None)
+
+
+class Phases:
+    """Seconds spent in each step of the dedup's batches, summed (the benchmark prints them)."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter = Counter()
+        self.counts: Counter = Counter()  # records, candidates, pairs scored, features read
+        self._t = time.perf_counter()
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """The time since the last lap (or ``start``) goes to ``name``."""
+        t = time.perf_counter()
+        self.seconds[name] += t - self._t
+        self._t = t
 
 
 class FeatureCache:
@@ -71,49 +103,72 @@ class FeatureCache:
         self.entries[key] = (stamp, f)
 
 
+def block_cap(block: str, cap: int, commune_cap: int) -> int:
+    """The size above which a block is not read for candidates: ``commune_cap`` for a commune's
+    block (``c:``: every record of the commune, whatever its title), ``cap`` for the others."""
+    return commune_cap if block.startswith("c:") else cap
+
+
 async def candidate_pairs(conn: AsyncConnection, wanted: dict[str, list[str]], cap: int,
-                          pending: dict[str, int] | None = None, with_sizes: bool = False):
+                          pending: dict[str, int] | None = None, with_sizes: bool = False,
+                          commune_cap: int | None = None):
     """For each record, the live records sharing one of its blocks of at most ``cap`` records
-    (a deleted record has no blocks; a block row's stamp is its record's ``last_seen``)
-    (counting ``pending``: this transaction's changes to the sizes, written at its end), and every
-    candidate's stamp (and, ``with_sizes``, the stored size of every block named)."""
+    (``commune_cap`` for a commune's block; a deleted record has no blocks; a block row's stamp is
+    its record's ``last_seen``) (counting ``pending``: this transaction's changes to the sizes,
+    written at its end), and every candidate's stamp (and, ``with_sizes``, the stored size of
+    every block named). One statement: the sizes and the members of the selective blocks."""
     out: dict[str, set[str]] = {k: set() for k in wanted}
     stamps: dict[str, datetime] = {}
     named = sorted({b for blocks in wanted.values() for b in blocks})
     if not named:
         return (out, stamps, {}) if with_sizes else (out, stamps)
-    conn_raw = await raw(conn)
-    sizes = dict(await conn_raw.fetch("SELECT block_key, n FROM dedup_block_sizes WHERE block_key = ANY($1::text[])",
-                                      named))
     pending = pending or {}
-    selective = [b for b in named if sizes.get(b, 0) + pending.get(b, 0) <= cap]
-    members: dict[str, list[str]] = {}
-    for block, rec, stamp in await conn_raw.fetch(
-            "SELECT block_key, record_key, stamp FROM dedup_blocks WHERE block_key = ANY($1::text[])", selective):
-        members.setdefault(block, []).append(rec)
-        stamps[rec] = stamp
+    commune_cap = cap if commune_cap is None else commune_cap
+    sizes: dict[str, int] = {}
+    members: dict[str, list[str]] = {}  # one row per block: its members and their stamps as arrays
+    for block, n, recs, times in await (await raw(conn)).fetch(
+            """
+            WITH k AS (
+                SELECT k.key, s.n AS stored, coalesce(s.n, 0) + k.d AS n, k.cap
+                FROM unnest($1::text[], $2::int[], $3::int[]) AS k(key, d, cap)
+                     LEFT JOIN LATERAL (SELECT n FROM dedup_block_sizes s WHERE s.block_key = k.key) s ON true)
+            SELECT k.key, k.stored, b.recs, b.stamps FROM k
+            LEFT JOIN LATERAL (SELECT array_agg(record_key) AS recs, array_agg(stamp) AS stamps FROM dedup_blocks b
+                               WHERE b.block_key = k.key AND k.n <= k.cap) b ON true
+            WHERE k.stored IS NOT NULL OR b.recs IS NOT NULL
+            """, named, [pending.get(b, 0) for b in named], [block_cap(b, cap, commune_cap) for b in named]):
+        if n is not None:
+            sizes[block] = n
+        if recs:
+            members[block] = recs
+            stamps.update(zip(recs, times))
     for k, blocks in wanted.items():
         mine = out[k]
         for block in blocks:
-            mine.update(members.get(block, ()))
+            m = members.get(block)
+            if m:
+                mine.update(m)
         mine.discard(k)
     return (out, stamps, sizes) if with_sizes else (out, stamps)
 
 
-async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict[str, datetime]
-                        ) -> dict[str, Features]:
+async def load_features(conn: AsyncConnection, cache: FeatureCache, stamps: dict[str, datetime],
+                        phases: Phases | None = None) -> dict[str, Features]:
     """Features of the records in ``stamps``: from the cache when its stamp matches, else read
     (and recomputed from the record when stored by an older version of the matching)."""
     feats: dict[str, Features] = {}
     missing = []
+    entries = cache.entries
     for key, stamp in stamps.items():
-        f = cache.get(key, stamp)
-        if f is None:
-            missing.append(key)
+        hit = entries.get(key)  # FeatureCache.get, inlined: thousands of candidates a batch
+        if hit is not None and hit[0] == stamp:
+            feats[key] = hit[1]
         else:
-            feats[key] = f
+            missing.append(key)
     if not missing:
         return feats
+    if phases is not None:
+        phases.counts["features read"] += len(missing)
     conn_raw = await raw(conn)
     stale = []
     for key, stamp, data in await conn_raw.fetch(

@@ -12,7 +12,13 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.contracts.dedup_events import DESCRIPTION_CHARS, MAX_PAIRS, DedupPairsChanged, PairState, ReviewRecord
+from libs.contracts.dedup_events import (
+    DESCRIPTION_CHARS,
+    MAX_PAIRS,
+    DedupPairsChanged,
+    PairState,
+    ReviewRecord,
+)
 from libs.contracts.events import CanonicalChanged, Event
 
 MAX_PAIRS_PER_CALL = 20 * MAX_PAIRS

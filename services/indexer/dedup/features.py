@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from libs.contracts.events import Location, NormalizedProject
@@ -67,8 +67,10 @@ class StaleFeatures(ValueError):
     """Stored features of an older version of the matching."""
 
 
-@dataclass(frozen=True)
-class Features:
+class Features(NamedTuple):
+    """A tuple of strings and floats: no per-record ``__dict__``, and untracked by the garbage
+    collector once it has seen it (the cache of candidate features holds tens of thousands)."""
+
     source: str
     url: str
     title: str  # the name: the title's first naming segment without decorations, folded, stop words out
@@ -89,16 +91,21 @@ class Features:
     located: bool  # lat/lon say where the commune (or better) is, not a département's centre
 
     def to_json(self) -> dict:
-        return {**asdict(self), "v": FEATURES_VERSION}
+        return {**self._asdict(), "v": FEATURES_VERSION}
 
     @classmethod
     def from_json(cls, data: dict) -> Features:
         if data.get("v") != FEATURES_VERSION:
             raise StaleFeatures(f"features of version {data.get('v')}")
-        values = {k: v for k, v in data.items() if k != "v"}
-        for k in SHARED:  # the same few thousand values across records: one copy in memory
-            values[k] = sys.intern(values[k])
-        return cls(**values | {"tokens": tuple(sys.intern(t) for t in data["tokens"])})
+        values = [data[k] for k in cls._fields]
+        for i in _SHARED_AT:  # the same few thousand values across records: one copy in memory
+            values[i] = sys.intern(values[i])
+        values[_TOKENS_AT] = tuple(sys.intern(t) for t in values[_TOKENS_AT])
+        return cls._make(values)
+
+
+_SHARED_AT = tuple(Features._fields.index(k) for k in SHARED)
+_TOKENS_AT = Features._fields.index("tokens")
 
 
 def _words(text: str) -> list[str]:

@@ -178,3 +178,43 @@ def score(a: Features, b: Features) -> Score:
     elif levels["title"] in ("different", "other_town"):
         rule = "title_differs"
     return Score(weight=weight, levels=levels, similarities=sims, rule=rule)
+
+
+_BEST_DESCRIPTION = max(0.0, *LEVELS["description"].values())
+
+
+def score_if_kept(a: Features, b: Features) -> Score | None:
+    """``score(a, b)`` when the pair is matched or kept (weight ≥ KEEP_WEIGHT), else None. The
+    same decisions as ``score``, cheaper for the pairs that are neither (most candidate pairs):
+    contact, place and holder are compared first, the title only when its best level could still
+    bring the weight up to KEEP_WEIGHT, and the description (the costly one) only when its best
+    level could still do so after the title (then the pair is scored in full by ``score``)."""
+    if a.url == b.url:
+        return score(a, b)
+    weight = PRIOR
+    ae, be, ap, bp, ad, bd = a.email, b.email, a.phone, b.phone, a.domain, b.domain  # CONTACTS
+    contact = bool((ae and ae == be) or (ap and ap == bp) or (ad and ad == bd))
+    if contact:
+        weight += _CONTACT_SAME
+    elif (ae and be) or (ap and bp) or (ad and bd):
+        weight += _CONTACT_DIFFERENT
+    place, _ = _place_level(a, b)
+    if place:
+        weight += _PLACE[place]
+    if not (a.source != b.source and place in FAR_LEVELS and not contact):  # else neither is compared
+        if a.holder and b.holder:
+            h = fuzz.token_sort_ratio(a.holder, b.holder)
+            weight += _HOLDER["same" if h >= 95 else "close" if h >= 80 else "different"]
+        if len(a.description) >= 40 and len(b.description) >= 40:
+            weight += _BEST_DESCRIPTION
+    if weight + _BEST_TITLE < KEEP_WEIGHT - 1e-6:
+        return None
+    if weight + _TITLE[_title_level(a, b)[0]] < KEEP_WEIGHT - 1e-6:
+        return None
+    s = score(a, b)
+    return s if s.matched or s.weight >= KEEP_WEIGHT else None
+
+
+_CONTACT_SAME, _CONTACT_DIFFERENT = LEVELS["contact"]["same"], LEVELS["contact"]["different"]
+_PLACE, _TITLE, _HOLDER = LEVELS["place"], LEVELS["title"], LEVELS["holder"]
+_BEST_TITLE = max(0.0, *_TITLE.values())

@@ -128,8 +128,9 @@ async def run_store(engine, path: Path = SETS["labelled"]) -> tuple[dict, dict[s
 
 
 def run_pure(rows: list[dict], block_cap: int = 300) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """The store's decisions in memory: blocks (capped), scores, one constrained clustering; and
-    the pairs left for review."""
+    """The store's decisions in memory: blocks (capped, a commune's own block at the store's
+    ``COMMUNE_CAP``), scores, one constrained clustering; and the pairs left for review."""
+    from services.indexer.adapters.db import COMMUNE_CAP
     from services.indexer.dedup import Edge, block_keys, cluster, features, score
 
     feats, blocks = {}, defaultdict(list)
@@ -139,8 +140,8 @@ def run_pure(rows: list[dict], block_cap: int = 300) -> tuple[dict[str, str], li
         for b in block_keys(feats[e.key]):
             blocks[b].append(e.key)
     seen, edges, grey = set(), [], []
-    for members in blocks.values():
-        if len(members) > block_cap:
+    for key, members in blocks.items():
+        if len(members) > (min(COMMUNE_CAP, block_cap) if key.startswith("c:") else block_cap):
             continue
         for a, b in itertools.combinations(sorted(members), 2):
             if (a, b) not in seen:

@@ -14,10 +14,13 @@ from services.gateway.search.params import (
     query_from,
     stats_data,
 )
+from services.gateway.reports.service import closed_among
 from services.gateway.search.rules import QueryError
 
 PER_PAGE_HTML = 20
 GEO_PARAMS = ("lat", "lon", "radius_km", "bbox")
+OPEN_FACETS = ("theme", "region")
+"""Filter groups open at first (the others open when one of their values is active)."""
 
 
 def _pages(page: int, last: int) -> list[int | None]:
@@ -56,8 +59,12 @@ async def home(request: Request) -> Template:
     last = 1
     if result and query:
         last = max(1, min(-(-result["total"] // query.per_page), 10_000 // query.per_page))
+    state = app_state(request)
+    closed = await closed_among(state.engine, [h["id"] for h in result["hits"]]) if result else set()
     return Template("search.html", context=dict(
         q=params.get("q") or "", filters=filters, result=result, query=query, error=error,
+        partners=state.partners, closed=closed, open_facets=OPEN_FACETS,
+        n_active=sum(len(v) for v in filters.values()) + (1 if params.get("bbox") else 0),
         facet_titles=FACET_TITLES, labels=labels, base_params=items, chips=chips,
         map_params=[(k, v) for k, v in items if k not in ("bbox", "sort")],
         pages=_pages(query.page, last) if query else [], last_page=last,

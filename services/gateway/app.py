@@ -49,9 +49,8 @@ from services.gateway.search import routes as search
 from services.gateway.search.port import make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
-from services.gateway.web import health
+from services.gateway.web import formats, health
 from services.gateway.web.mailer import Mailer
-from services.gateway.web import formats
 from services.gateway.web.middleware import hygiene_with
 from services.gateway.web.request_limits import refuse_deep_json
 

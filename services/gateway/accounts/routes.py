@@ -91,7 +91,7 @@ async def signup_page(request: Request) -> Template:
 
 
 @post("/inscription", media_type=MediaType.HTML, include_in_schema=False)
-async def signup_submit(request: Request) -> Template:
+async def signup_submit(request: Request) -> Template | Redirect:
     form = await read_form(request)
     shown = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
     try:
@@ -100,8 +100,13 @@ async def signup_submit(request: Request) -> Template:
                              form.get("password2", ""), client_ip(request))
     except AccountError as exc:
         return page("signup", 400, form=shown, errors={exc.field: exc.message}, password_min=domain.PASSWORD_MIN)
+    return Redirect("/inscription/envoyee", status_code=303)  # post/redirect/get: a refresh sends nothing again
+
+
+@get("/inscription/envoyee", media_type=MediaType.HTML, include_in_schema=False)
+async def signup_sent() -> Template:
     return page("message", title="Vérifiez votre messagerie", message=(
-        f"Un lien de confirmation vient d'être envoyé à {shown['email']}. Ouvrez-le pour activer votre compte, "
+        "Un lien de confirmation vient d'être envoyé à l'adresse indiquée. Ouvrez-le pour activer votre compte, "
         "puis connectez-vous."), link=("/connexion", "Se connecter"))
 
 
@@ -245,5 +250,5 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
 
-routes = [login_page, login_submit, logout, me, signup_page, signup_submit, verify, resend_verification,
+routes = [login_page, login_submit, logout, me, signup_page, signup_submit, signup_sent, verify, resend_verification,
           forgot_page, forgot_submit, reset_page, reset_submit, account_page, account_update, account_password]

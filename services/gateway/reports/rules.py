@@ -98,7 +98,7 @@ def pair(a_keys: list[str], b_keys: list[str]) -> tuple[str, str] | None:
     """The two source records a "same" override joins: the first record of each project, ordered."""
     if not a_keys or not b_keys:
         return None
-    a, b = sorted(a_keys)[0], sorted(b_keys)[0]
+    a, b = min(a_keys), min(b_keys)
     return (a, b) if a < b else (b, a) if a != b else None
 
 

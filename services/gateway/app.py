@@ -16,7 +16,6 @@ from litestar.config.cors import CORSConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -49,7 +48,7 @@ from services.gateway.search import routes as search
 from services.gateway.search.port import make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
-from services.gateway.web import formats, health
+from services.gateway.web import api_docs, formats, health
 from services.gateway.web.mailer import Mailer
 from services.gateway.web.middleware import hygiene_with
 from services.gateway.web.request_limits import refuse_deep_json
@@ -121,9 +120,8 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine,
                                        engine_callback=lambda e: (template_engine_callback(e),
                                                                   formats.register(e, map_tiles=_map_tiles(cfg)))),
-        openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema", render_plugins=[
-            RedocRenderPlugin(path="/", js_url="/static/vendor/redoc/redoc.standalone.js", google_fonts=False,
-                              favicon='<link rel="icon" href="data:,">')]),  # vendored: works offline
+        openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema",
+                                     render_plugins=api_docs.plugins()),  # works offline
         cors_config=CORSConfig(allow_origins=cfg.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                                allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
                                expose_headers=["etag", "content-disposition"], max_age=600)

@@ -201,7 +201,7 @@ def test_map_popup_list_follows_and_spread(site, shots):  # noqa: F811
         page = new_page()
         page.goto("/")
         expect(page.locator("#total")).to_have_text("12 projets")
-        page.wait_for_function("document.getElementById('map').dataset.loaded !== undefined")
+        expect(page.locator("#map")).to_have_attribute("data-loaded", re.compile(r"\d"), timeout=10_000)
         # move the map over Lyon: the list follows (debounced), the URL keeps the zone
         page.evaluate("document.getElementById('map').carrefourMap.setView([45.764, 4.8357], 12)")
         expect(page).to_have_url(re.compile(r"bbox=4\.\d+%2C45\.\d+"), timeout=10_000)
@@ -209,11 +209,13 @@ def test_map_popup_list_follows_and_spread(site, shots):  # noqa: F811
         expect(page.locator(".hit h3 a")).to_have_text(["Médiation numérique pour les aînés",
                                                         "Épicerie solidaire de la Croix-Rousse"], timeout=10_000)
         expect(page.locator("#search-form input[name=bbox]")).to_have_count(1)
-        # a dragged map follows too
+        # a dragged map follows too: Lyon's projects leave the view
+        page.evaluate("document.getElementById('map').carrefourMap.setView([45.764, 4.8357], 14)")
+        page.wait_for_timeout(800)
         box = page.locator("#map").bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] / 2 + 400, box["y"] + box["height"] / 2, steps=8)
+        page.mouse.move(box["x"] + box["width"] / 2 + 600, box["y"] + box["height"] / 2, steps=8)
         page.mouse.up()
         expect(page.locator("#total")).to_have_text("0 projets", timeout=10_000)
 
@@ -233,12 +235,12 @@ def test_map_popup_list_follows_and_spread(site, shots):  # noqa: F811
 
         # two projects at one place (Lille's centre): the cluster spreads them at a deep zoom
         page.goto("/?commune=59350")
-        page.wait_for_function("document.getElementById('map').dataset.loaded !== undefined")
+        expect(page.locator("#map")).to_have_attribute("data-loaded", re.compile(r"\d"), timeout=10_000)
         page.evaluate("document.getElementById('map').carrefourMap.setView([50.6292, 3.0573], 15)")
         cluster = page.locator("#map .cluster-icon", has_text="2")
         expect(cluster).to_have_count(1, timeout=10_000)
         cluster.click()
-        page.wait_for_function("document.getElementById('map').dataset.spread === '2'")
+        expect(page.locator("#map")).to_have_attribute("data-spread", "2", timeout=10_000)
         expect(page.locator("#map .point-icon")).to_have_count(2)
         page.screenshot(path=str(shots / "web-map-spread.png"))
     assert errors == [], errors
@@ -310,7 +312,7 @@ def test_report_a_closed_project_then_moderator_confirms(site, shots):  # noqa: 
         mail = wait_mail(site["mailbox"], "passant@exemple.org", "Votre signalement")
         body = mail.get_body(preferencelist=("plain",)).get_content()
         assert "pris en compte" in body and "Merci, c'est corrigé." in body and "/projets/jardins-paris" in body
-    assert errors == [], errors
+    assert [e for e in errors if "status of 400" not in e] == [], errors  # the refused form answers 400
 
 
 @contextmanager

@@ -108,3 +108,16 @@ def login(page, email: str, password: str = DEFAULT_PASSWORD) -> None:
     page.fill("#f-password", password)
     page.click("button:has-text('Se connecter')")
     expect(page.locator("text=Déconnexion")).to_be_visible()
+
+
+def open_post_on_map(page, title: str) -> None:
+    """Click a post's star on the map (spreading its town's cluster first when posts share a place),
+    then the link of its popup card."""
+    from playwright.sync_api import expect
+
+    star = page.locator(f"#map .post-icon[title={title!r}]")
+    if star.count() == 0:
+        page.locator("#map .post-cluster").first.click()
+    expect(star).to_be_visible(timeout=10_000)
+    star.dispatch_event("click")
+    page.locator(".leaflet-popup .map-card").get_by_role("link", name="Voir l’annonce").click()

@@ -18,6 +18,13 @@
   var escapeText = function (s) {
     var d = document.createElement("div"); d.textContent = s == null ? "" : String(s); return d.innerHTML;
   };
+  // the icon of a browser-side cluster (Leaflet.markercluster): a count in a disc
+  var clusterIcon = function (kind, prefix) {
+    return function (cluster) {
+      var n = cluster.getChildCount();
+      return L.divIcon({ className: "cluster-icon " + kind, iconSize: [36, 36], html: prefix + fr.format(n) });
+    };
+  };
   var targetOf = function () { return ds.linkTarget || ""; };  // "_top" inside the embeddable map
 
   var background = function (map) {
@@ -75,7 +82,8 @@
     });
     var layer = L.layerGroup().addTo(map);
     var spread = L.markerClusterGroup({ showCoverageOnHover: false, zoomToBoundsOnClick: false,
-                                        spiderfyOnMaxZoom: false, maxClusterRadius: 30 }).addTo(map);
+                                        spiderfyOnMaxZoom: false, maxClusterRadius: 30,
+                                        iconCreateFunction: clusterIcon("spread-cluster", "") }).addTo(map);
     spread.on("clusterclick", function (e) { e.layer.spiderfy(); });
     var seqMap = 0, pending = null, fitted = hasBox, lastZoom = map.getZoom();
     var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
@@ -189,7 +197,8 @@
 
     // ---------------------------------------------------------------- posts: their own clustered layer
     if (ds.follow) {
-      var posts = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40, spiderfyOnMaxZoom: true });
+      var posts = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40, spiderfyOnMaxZoom: true,
+                                         iconCreateFunction: clusterIcon("post-cluster", "★ ") });
       posts.addTo(map);
       L.control.layers(null, { "Annonces (expertises, emplois)": posts }, { collapsed: false, position: "bottomleft" }).addTo(map);
       var POST_FILTERS = ["q", "theme", "region", "departement", "commune", "lat", "lon", "radius_km"];
@@ -226,7 +235,8 @@
   // the posts page (/annonces): every post of the search, clustered and spread by the browser
   var postsMap = function (map) {
     map.fitBounds(FRANCE, { animate: false });
-    var group = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40 }).addTo(map);
+    var group = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40,
+                                       iconCreateFunction: clusterIcon("post-cluster", "★ ") }).addTo(map);
     fetch(ds.api).then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
       if (!geo) return;
       var markers = geo.features.map(postMarker);

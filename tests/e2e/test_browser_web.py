@@ -180,6 +180,7 @@ def test_phone_search_drawer_toggle_and_weight(site, shots):  # noqa: F811
         page.locator("#open-filters").click()
         expect(page.locator("#filters")).to_be_in_viewport()
         expect(page.locator("#filters .facet[open] ul.collapsed + button.more").first).to_be_visible()
+        page.wait_for_timeout(300)  # the slide
         page.screenshot(path=str(shots / "web-phone-drawer.png"))
         page.locator(".drawer-foot .close-filters").click()
         expect(page.locator("#filters")).not_to_be_in_viewport()

@@ -197,12 +197,14 @@
 
     // ---------------------------------------------------------------- posts: their own clustered layer
     if (ds.follow) {
+      // above the projects' clusters: a town's posts stay reachable where its projects are
+      map.createPane("posts").style.zIndex = 650;
       var posts = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40, spiderfyOnMaxZoom: true,
-                                         iconCreateFunction: clusterIcon("post-cluster", "★ ") });
+                                         clusterPane: "posts", iconCreateFunction: clusterIcon("post-cluster", "★ ") });
       posts.addTo(map);
       L.control.layers(null, { "Annonces (expertises, emplois)": posts }, { collapsed: false, position: "bottomleft" }).addTo(map);
       var POST_FILTERS = ["q", "theme", "region", "departement", "commune", "lat", "lon", "radius_km"];
-      var seqPosts = 0, pendingPosts = null;
+      var seqPosts = 0, pendingPosts = null, postsKey = null;
       var loadPosts = function () {
         var mine = ++seqPosts;
         var src = new URLSearchParams(ds.api.split("?")[1] || ""), params = new URLSearchParams();
@@ -211,8 +213,11 @@
         fetch("/api/v1/matchmaking/map?" + params.toString()).then(function (r) { return r.ok ? r.json() : null; })
           .then(function (geo) {
             if (!geo || mine !== seqPosts) return;
+            var key = geo.features.map(function (f) { return f.properties.id; }).join(",");
+            if (key === postsKey) return;  // the same posts: keep them (and a spread group open)
+            postsKey = key;
             posts.clearLayers();
-            posts.addLayers(geo.features.map(postMarker));
+            posts.addLayers(geo.features.map(function (f) { return postMarker(f, map); }));
             el.dataset.postsLoaded = String(geo.features.length);
           });
       };
@@ -222,11 +227,12 @@
   };
 
   // a post (matchmaking): a star with a popup (kind, title, place, link)
-  var postMarker = function (f) {
+  var postMarker = function (f, map) {
     var p = f.properties, ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
     var label = p.kind_label + " : " + p.title;
     return L.marker(ll, { icon: L.divIcon({ className: "leaflet-div-icon post-icon", iconSize: [22, 22], html: "★" }),
-                          title: label, alt: label, keyboard: true, zIndexOffset: 500 })
+                          title: label, alt: label, keyboard: true, zIndexOffset: 500,
+                          pane: map.getPane("posts") ? "posts" : "markerPane" })
       .bindPopup('<div class="map-card"><p class="mm-kind">' + escapeText(p.kind_label) + "</p><h3>" + escapeText(p.title) +
                  "</h3>" + (p.commune_name ? "<p>" + escapeText(p.commune_name) + "</p>" : "") +
                  '<a class="open" href="' + escapeText(p.url) + '">Voir l\u2019annonce</a></div>');
@@ -239,7 +245,7 @@
                                        iconCreateFunction: clusterIcon("post-cluster", "★ ") }).addTo(map);
     fetch(ds.api).then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
       if (!geo) return;
-      var markers = geo.features.map(postMarker);
+      var markers = geo.features.map(function (f) { return postMarker(f, map); });
       group.addLayers(markers);
       if (markers.length) map.fitBounds(group.getBounds().pad(0.3), { maxZoom: 9 });
       el.dataset.loaded = String(markers.length);

@@ -46,6 +46,8 @@ async def home(request: Request) -> Template:
     except QueryError as exc:
         error = str(exc)
     labels = labels_of(result or {})
+    labels["source"] = {**labels.get("source", {}),  # partners by name in the filters and chips
+                        **{slug: p.get("name") or slug for slug, p in app_state(request).partners.items()}}
     items = [(k, v) for k, v in params.multi_items() if v and k in SEARCH_PARAMS and k not in ("page", "per_page")]
     chips = [{"facet": k, "title": FACET_TITLES.get(k, k), "label": labels.get(k, {}).get(v, v),
               "params": [(a, b) for a, b in items if (a, b) != (k, v)]}

@@ -11,7 +11,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded, SourceRef
+from libs.contracts.events import (
+    Location,
+    NormalizedProject,
+    Operation,
+    ProjectGeocoded,
+    SourceRef,
+)
 from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
 from services.gateway.reports.rules import LIMITS

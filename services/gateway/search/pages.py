@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import MediaType, Request, get
 from litestar.response import Template
 
+from services.gateway.reports.service import closed_among
 from services.gateway.search.params import (
     FACET_TITLES,
     SEARCH_PARAMS,
@@ -14,7 +15,6 @@ from services.gateway.search.params import (
     query_from,
     stats_data,
 )
-from services.gateway.reports.service import closed_among
 from services.gateway.search.rules import QueryError
 
 PER_PAGE_HTML = 20

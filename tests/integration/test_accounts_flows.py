@@ -164,10 +164,12 @@ async def test_password_reset_single_use_and_expiring(env):
     other = client.cookies.get("carrefour_session")
     client.cookies.delete("carrefour_session")
 
+    sent = (303, "/mot-de-passe-oublie/envoye")  # post/redirect/get
     r = await _post(client, "/mot-de-passe-oublie", {"email": "inconnu@example.org"})
-    assert r.status_code == 200 and "Si un compte existe" in r.text  # same answer, no mail
+    assert (r.status_code, r.headers["location"]) == sent  # same answer, no mail
     r = await _post(client, "/mot-de-passe-oublie", {"email": "oubli@example.org"})
-    assert r.status_code == 200 and "Si un compte existe" in r.text
+    assert (r.status_code, r.headers["location"]) == sent
+    assert "Si un compte existe" in (await client.get(sent[1])).text
     msg = await wait_for_mail(mailbox, to="oubli@example.org", subject_contains="Réinitialiser")
     assert all("inconnu" not in str(m["To"]) for m in read_mailbox(mailbox))
     path = link_in(msg, "/reinitialisation").split("testserver.local", 1)[1]
@@ -176,7 +178,8 @@ async def test_password_reset_single_use_and_expiring(env):
     weak = await _post(client, "/reinitialisation", {"token": token, "password": "abc", "password2": "abc"})
     assert weak.status_code == 400 and "au moins" in weak.text
     ok = await _post(client, "/reinitialisation", {"token": token, "password": PASSWORD, "password2": PASSWORD})
-    assert ok.status_code == 200 and "Mot de passe changé" in ok.text
+    assert ok.status_code == 303 and ok.headers["location"] == "/reinitialisation/faite"
+    assert "Mot de passe changé" in (await client.get("/reinitialisation/faite")).text
     reuse = await _post(client, "/reinitialisation", {"token": token, "password": PASSWORD, "password2": PASSWORD})
     assert reuse.status_code == 400 and "plus valable" in reuse.text
     assert (await client.get(path)).status_code == 400

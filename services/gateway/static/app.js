@@ -113,4 +113,18 @@
   };
   collapse();
   document.addEventListener("carrefour:results", function () { collapse(); });
+
+  // ------------------------------------------------------------------ report form: the other project's
+  // address only for a duplicate (always shown without JavaScript, or when it holds an error)
+  var report = document.getElementById("report-form");
+  var dup = document.getElementById("r-duplicate");
+  if (report && dup) {
+    var box = dup.parentNode;
+    var syncReport = function () {
+      var kind = report.querySelector("input[name=kind]:checked");
+      box.hidden = !(kind && kind.value === "duplicate") && !dup.hasAttribute("aria-invalid") && !dup.value;
+    };
+    report.addEventListener("change", syncReport);
+    syncReport();
+  }
 })();

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.gateway.contact.domain import hash_key
+from services.gateway.moderation import service as moderation
 from services.gateway.reports import rules, store
 
 log = structlog.get_logger()
@@ -91,8 +92,6 @@ async def decide(ctx: Ctx, user: Any, report_id: int, choice: str | None, note: 
                            _record_keys(await ctx.search.get(row["duplicate_of"] or "")))
         if merge is None:
             raise ReportError(409, "L'un des deux projets n'existe plus : écartez le signalement.")
-        from services.gateway.moderation import service as moderation
-
         try:
             await moderation.decide(ctx.engine, ctx.broker, user, merge[0], merge[1], "meme",
                                     f"signalement {report_id} : doublon confirmé")

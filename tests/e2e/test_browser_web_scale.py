@@ -17,8 +17,10 @@ pytestmark = pytest.mark.e2e
 COUNT = 40_000
 MAX_MARKERS = 600
 """Markers one view may draw (the grid cells of a 1280×800 map, at most)."""
-MAX_VIEW_S = 3.0
-"""Longest a view may take from the move to its markers, on this shared 2-core machine."""
+MAX_VIEW_S = 10.0
+"""Longest a view may take from the move to its markers. Generous: the machine is shared (1.3–2.4 s
+measured when quiet, 2.7–4.2 s under a load of 10 on 2 cores); the bound catches a client or a
+server that would work per project instead of per cluster."""
 
 
 async def _prepare(engine) -> None:

@@ -120,9 +120,10 @@
         el.dataset.spreadOf = String(count);
       });
     };
+    var mapInFlight = null;  // the markers come first: the list waits for them (one shared server)
     var load = function () {
       var mine = ++seqMap;
-      fetch(apiWith(ds.api, { bbox: bboxOf(), zoom: String(map.getZoom()) }))
+      mapInFlight = fetch(apiWith(ds.api, { bbox: bboxOf(), zoom: String(map.getZoom()) }))
         .then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
           if (!geo || mine !== seqMap) return;
           if (!fitted && geo.features.length) {  // first view: frame the results
@@ -152,7 +153,7 @@
             }
           });
           el.dataset.loaded = String(geo.features.length);
-        });
+        }).catch(function () { return null; });
     };
     map.on("moveend", function () {
       clearTimeout(pending); pending = setTimeout(load, 120);
@@ -163,36 +164,40 @@
     el.carrefourBbox = bboxOf;
 
     // ---------------------------------------------------------------- the list follows the map
-    var followTimer = null, seqList = 0;
+    var followTimer = null, seqList = 0, listAbort = null;
     var follow = function () {
       if (!ds.follow) return;
       clearTimeout(followTimer);
-      followTimer = setTimeout(function () {
-        var params = new URLSearchParams(window.location.search);
-        params.delete("page"); params.set("bbox", bboxOf());
-        var url = window.location.pathname + "?" + params.toString();
-        window.history.replaceState(null, "", url);
-        var hidden = document.querySelector("#search-form input[name=bbox]");
-        if (!hidden) {
-          hidden = document.createElement("input"); hidden.type = "hidden"; hidden.name = "bbox";
-          var form = document.getElementById("search-form"); if (form) form.appendChild(hidden);
-        }
-        hidden.value = params.get("bbox");
-        var mine = ++seqList;
-        fetch(url, { headers: { accept: "text/html" } }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
-          if (!html || mine !== seqList) return;
-          var doc = new DOMParser().parseFromString(html, "text/html");
-          ["list-part", "filters"].forEach(function (id) {
-            var fresh = doc.getElementById(id), old = document.getElementById(id);
-            if (fresh && old) old.innerHTML = fresh.innerHTML;
-          });
-          var chips = doc.querySelector(".chips"), oldChips = document.querySelector(".chips");
-          if (chips && oldChips) oldChips.innerHTML = chips.innerHTML;
-          else if (chips && !oldChips) { var form = document.getElementById("search-form"); if (form) form.insertAdjacentElement("afterend", chips); }
-          document.dispatchEvent(new CustomEvent("carrefour:results", { detail: { url: url } }));
-          el.dataset.followed = params.get("bbox");
+      followTimer = setTimeout(function () { Promise.resolve(mapInFlight).then(refreshList); }, 450);
+    };
+    var refreshList = function () {
+      var params = new URLSearchParams(window.location.search);
+      params.delete("page"); params.set("bbox", bboxOf());
+      var url = window.location.pathname + "?" + params.toString();
+      window.history.replaceState(null, "", url);
+      var hidden = document.querySelector("#search-form input[name=bbox]");
+      if (!hidden) {
+        hidden = document.createElement("input"); hidden.type = "hidden"; hidden.name = "bbox";
+        var form = document.getElementById("search-form"); if (form) form.appendChild(hidden);
+      }
+      hidden.value = params.get("bbox");
+      var mine = ++seqList;
+      if (listAbort) listAbort.abort();  // a newer zone replaces the list being fetched
+      listAbort = window.AbortController ? new AbortController() : null;
+      fetch(url, { headers: { accept: "text/html" }, signal: listAbort ? listAbort.signal : undefined })
+        .then(function (r) { return r.ok ? r.text() : null; }).catch(function () { return null; }).then(function (html) {
+        if (!html || mine !== seqList) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["list-part", "filters"].forEach(function (id) {
+          var fresh = doc.getElementById(id), old = document.getElementById(id);
+          if (fresh && old) old.innerHTML = fresh.innerHTML;
         });
-      }, 450);
+        var chips = doc.querySelector(".chips"), oldChips = document.querySelector(".chips");
+        if (chips && oldChips) oldChips.innerHTML = chips.innerHTML;
+        else if (chips && !oldChips) { var form = document.getElementById("search-form"); if (form) form.insertAdjacentElement("afterend", chips); }
+        document.dispatchEvent(new CustomEvent("carrefour:results", { detail: { url: url } }));
+        el.dataset.followed = params.get("bbox");
+      });
     };
 
     // ---------------------------------------------------------------- posts: their own clustered layer

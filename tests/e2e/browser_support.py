@@ -111,13 +111,19 @@ def login(page, email: str, password: str = DEFAULT_PASSWORD) -> None:
 
 
 def open_post_on_map(page, title: str) -> None:
-    """Click a post's star on the map (spreading its town's cluster first when posts share a place),
-    then the link of its popup card."""
+    """Reach a post's star on the map — when posts share a place their cluster is opened (zoomed
+    into or spread, as a click on it does: markercluster's ``zoomToShowLayer``) — click it, then
+    the link of its popup card."""
     from playwright.sync_api import expect
 
     star = page.locator(f"#map .post-icon[title={title!r}]")
-    if star.count() == 0:
-        page.locator("#map .post-cluster").first.click()
+    found = page.evaluate("""(title) => new Promise((done) => {
+        const posts = document.getElementById('map').carrefourPosts;
+        const marker = posts && posts.getLayers().find((m) => m.options.title === title);
+        if (!marker) { done(false); return; }
+        posts.zoomToShowLayer(marker, () => done(true));
+    })""", title)
+    assert found, f"no post {title!r} on the map"
     expect(star).to_be_visible(timeout=10_000)
     star.dispatch_event("click")
     page.locator(".leaflet-popup .map-card").get_by_role("link", name="Voir l’annonce").click()

@@ -207,6 +207,7 @@
       var posts = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 40, spiderfyOnMaxZoom: true,
                                          clusterPane: "posts", iconCreateFunction: clusterIcon("post-cluster", "★ ") });
       posts.addTo(map);
+      el.carrefourPosts = posts;
       L.control.layers(null, { "Annonces (expertises, emplois)": posts }, { collapsed: false, position: "bottomleft" }).addTo(map);
       var POST_FILTERS = ["q", "theme", "region", "departement", "commune", "lat", "lon", "radius_km"];
       var seqPosts = 0, pendingPosts = null, postsKey = null;
@@ -252,6 +253,7 @@
       if (!geo) return;
       var markers = geo.features.map(function (f) { return postMarker(f, map); });
       group.addLayers(markers);
+      el.carrefourPosts = group;
       if (markers.length) map.fitBounds(group.getBounds().pad(0.3), { maxZoom: 9 });
       el.dataset.loaded = String(markers.length);
     });

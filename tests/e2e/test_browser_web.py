@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.e2e.browser_support import gateway_site, login, wait_mail
-from tests.e2e.test_browser import shots
+from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import create_user
 from tests.integration.test_search_conformance import PROJECTS
 
@@ -117,7 +117,7 @@ SMALL_TARGETS_JS = """() => [...document.querySelectorAll(
 
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_every_public_page_fits(site, size, shots):
+def test_every_public_page_fits(site, size, shots):  # noqa: F811
     with _browser(site, size) as (new_page, errors):
         page = new_page()
         for path in PUBLIC_PAGES:
@@ -156,7 +156,7 @@ def test_no_serious_accessibility_violation(site, size):
             assert found == [], f"{path} at {size}: {found}"
 
 
-def test_phone_search_drawer_toggle_and_weight(site, shots):
+def test_phone_search_drawer_toggle_and_weight(site, shots):  # noqa: F811
     from playwright.sync_api import expect
 
     with _browser(site, PHONE) as (new_page, errors):
@@ -194,7 +194,7 @@ def test_phone_search_drawer_toggle_and_weight(site, shots):
     assert errors == [], errors
 
 
-def test_map_popup_list_follows_and_spread(site, shots):
+def test_map_popup_list_follows_and_spread(site, shots):  # noqa: F811
     from playwright.sync_api import expect
 
     with _browser(site, DESKTOP) as (new_page, errors):
@@ -272,7 +272,7 @@ def test_partners_by_name_with_licence(site):
     assert errors == [], errors
 
 
-def test_report_a_closed_project_then_moderator_confirms(site, shots):
+def test_report_a_closed_project_then_moderator_confirms(site, shots):  # noqa: F811
     from playwright.sync_api import expect
 
     with _browser(site, DESKTOP) as (new_page, errors):
@@ -339,7 +339,7 @@ def _other_origin(html: str):
         server.shutdown()
 
 
-def test_embed_in_an_iframe_of_another_origin(site, shots):
+def test_embed_in_an_iframe_of_another_origin(site, shots):  # noqa: F811
     from playwright.sync_api import expect
 
     base = site["base"]

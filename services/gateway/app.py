@@ -35,23 +35,26 @@ from services.gateway.alerts import worker as alerts_worker
 from services.gateway.claims import routes as claims
 from services.gateway.contact import pages as contact_pages
 from services.gateway.contact import routes as contact
+from services.gateway.embed import routes as embed
 from services.gateway.matchmaking import pages as matchmaking_pages
 from services.gateway.matchmaking import routes as matchmaking
 from services.gateway.moderation import admin as moderation_admin
 from services.gateway.moderation import routes as moderation
 from services.gateway.partners import ingest, previews
+from services.gateway.partners import pages as partner_pages
 from services.gateway.partners import routes as partners
 from services.gateway.partners.keys import ApiKeys
 from services.gateway.projects import routes as projects
+from services.gateway.reports import routes as reports
 from services.gateway.search import pages as search_pages
 from services.gateway.search import routes as search
 from services.gateway.search.factory import make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
-from services.gateway.web import health, specs
+from services.gateway.web import api_docs, formats, health, specs
 from services.gateway.web.client_address import client_address_middleware
 from services.gateway.web.mailer import Mailer
-from services.gateway.web.middleware import http_hygiene
+from services.gateway.web.middleware import hygiene_with
 from services.gateway.web.request_limits import refuse_deep_json
 
 HERE = Path(__file__).parent
@@ -59,7 +62,7 @@ log = structlog.get_logger()
 
 AREAS = (search, search_pages, projects, partners, ingest, previews, accounts, accounts_operator, claims, contact,
          contact_pages, matchmaking, matchmaking_pages, moderation, moderation_admin, alerts, alerts_feed,
-         alerts_worker, health, specs)
+         alerts_worker, partner_pages, reports, embed, health, specs)
 """Route modules, one per area (or page group); each has ``routes`` and may have ``lifespan(app)``, an
 async context manager entered after the gateway's own (the engine and broker exist)."""
 
@@ -72,6 +75,13 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 1_000)
+
+
+def _map_tiles(cfg: GatewaySettings) -> dict | None:
+    """The map background for the pages (``data-tiles`` on each map); None: the offline outlines."""
+    if not cfg.map_tiles_url:
+        return None
+    return {"url": cfg.map_tiles_url, "attribution": cfg.map_tiles_attribution, "max_zoom": cfg.map_tiles_max_zoom}
 
 
 def create_app(cfg: GatewaySettings | None = None) -> Litestar:
@@ -113,14 +123,16 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
                         create_static_files_router(path="/static", directories=[HERE / "static"])],
         lifespan=[lifespan, *(area.lifespan for area in AREAS if hasattr(area, "lifespan"))],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine,
-                                       engine_callback=template_engine_callback),
-        openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema"),
+                                       engine_callback=lambda e: (template_engine_callback(e),
+                                                                  formats.register(e, map_tiles=_map_tiles(cfg)))),
+        openapi_config=OpenAPIConfig(title="Carrefour API", version="1.0.0", path="/schema",
+                                     render_plugins=api_docs.plugins()),  # works offline
         cors_config=CORSConfig(allow_origins=cfg.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
                                allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
                                expose_headers=["etag", "content-disposition"], max_age=600)
         if cfg.cors_origins else None,
-        middleware=[client_address_middleware(cfg.forwarded_allow_ips), http_hygiene, health.PROMETHEUS.middleware,
-                    csrf_middleware(csrf_config(cfg)), user_middleware],
+        middleware=[client_address_middleware(cfg.forwarded_allow_ips), hygiene_with(cfg.map_tiles_url),
+                    health.PROMETHEUS.middleware, csrf_middleware(csrf_config(cfg)), user_middleware],
         request_max_body_size=2 * 1024 * 1024,
         before_request=refuse_deep_json,
         exception_handlers={QueryError: lambda _, exc: Response({"status_code": 400, "detail": str(exc)},

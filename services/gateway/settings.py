@@ -35,6 +35,12 @@ class GatewaySettings(RuntimeSettings):
     ingest_requests_per_minute: int = Field(120, ge=1, description="Pushes one API key may make per minute")
     ingest_records_per_minute: int = Field(200_000, ge=1, description="Records (and bulk lines) one API key "
                                                                        "may push per minute")
+    # map background (docs/web.md): a tile URL template; unset = the shipped offline outlines of the régions
+    map_tiles_url: str | None = Field(
+        None, description="Tile URL template of the map background, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
+                          "or IGN Plan's WMTS template (unset: offline outlines of the régions)")
+    map_tiles_attribution: str = Field("", description="Credit shown on the map for the tiles (HTML is escaped)")
+    map_tiles_max_zoom: int = Field(18, ge=1, le=22, description="Deepest zoom the tile server offers")
     # contact: replies by e-mail to reponse+<token>@<mail_domain>
     inbound_mailbox_dir: str | None = Field(".run/inbound", description="Maildir polled for replies by e-mail "
                                                                          "(empty: not polled)")

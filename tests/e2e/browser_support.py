@@ -108,3 +108,22 @@ def login(page, email: str, password: str = DEFAULT_PASSWORD) -> None:
     page.fill("#f-password", password)
     page.click("button:has-text('Se connecter')")
     expect(page.locator("text=Déconnexion")).to_be_visible()
+
+
+def open_post_on_map(page, title: str) -> None:
+    """Reach a post's star on the map — when posts share a place their cluster is opened (zoomed
+    into or spread, as a click on it does: markercluster's ``zoomToShowLayer``) — click it, then
+    the link of its popup card."""
+    from playwright.sync_api import expect
+
+    star = page.locator(f"#map .post-icon[title={title!r}]")
+    found = page.evaluate("""(title) => new Promise((done) => {
+        const posts = document.getElementById('map').carrefourPosts;
+        const marker = posts && posts.getLayers().find((m) => m.options.title === title);
+        if (!marker) { done(false); return; }
+        posts.zoomToShowLayer(marker, () => done(true));
+    })""", title)
+    assert found, f"no post {title!r} on the map"
+    expect(star).to_be_visible(timeout=10_000)
+    star.dispatch_event("click")
+    page.locator(".leaflet-popup .map-card").get_by_role("link", name="Voir l’annonce").click()

@@ -149,7 +149,8 @@ def test_keyboard_suggestion_and_map_marker_opens_project(page, shots):
     expect(page.locator("#total")).to_have_text("1 projet")
     marker = page.locator("#map .leaflet-marker-icon.point-icon")
     expect(marker).to_have_count(1, timeout=10_000)
-    marker.click()
+    marker.click()  # a card in a popup, then its link
+    page.locator(".leaflet-popup .map-card").get_by_role("link", name="Voir le projet").click()
     expect(page.locator("h1")).to_have_text("Atelier vélo participatif")
 
     page.goto("/projets/ecole-roubaix")  # same themes 10 km away: the Lille school project

@@ -23,7 +23,7 @@ import pytest
 
 from libs.contracts.events import Contact
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.e2e.browser_support import browser_pages, gateway_site, wait_mail
+from tests.e2e.browser_support import browser_pages, gateway_site, open_post_on_map, wait_mail
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import body_of, link_in
 from tests.integration.test_search_conformance import ROWS, make_project
@@ -120,10 +120,9 @@ def test_holder_publishes_and_a_visitor_reaches_them(site, shots):  # noqa: F811
         visitor.goto("/annonces?q=jardin")
         expect(visitor.locator(".mm-hit", has_text="Animateur ou animatrice de jardin")).to_have_count(1)
         visitor.goto("/")
-        expect(visitor.locator("#map .post-icon").first).to_be_visible(timeout=10_000)
+        expect(visitor.locator("#map .post-icon, #map .post-cluster").first).to_be_visible(timeout=10_000)
         visitor.screenshot(path=str(shots / "journey-2-carte.png"))
-        star = visitor.locator("#map .post-icon[title='Appel à expertise : Cherche comptable bénévole']")
-        star.dispatch_event("click")
+        open_post_on_map(visitor, "Appel à expertise : Cherche comptable bénévole")
         expect(visitor).to_have_url(call_url)
         visitor.click("a:has-text(\"Contacter l'auteur\")")
         expect(visitor).to_have_url(re.compile(r"/contact/annonce/"))

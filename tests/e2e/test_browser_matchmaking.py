@@ -15,7 +15,7 @@ import re
 import pytest
 
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.e2e.browser_support import browser_pages, gateway_site, login
+from tests.e2e.browser_support import browser_pages, gateway_site, login, open_post_on_map
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import create_user, make_holder
 from tests.integration.test_search_conformance import PROJECTS
@@ -132,12 +132,11 @@ def test_publish_find_suggest_report_and_hide(site, browser, shots):  # noqa: F8
     expect(page.locator(".mm-hit .where")).to_contain_text("à 1")
 
     page.goto("/")
-    stars = page.locator("#map .post-icon")
+    stars = page.locator("#map .post-icon, #map .post-cluster")
     expect(stars.first).to_be_visible(timeout=10_000)
     expect(page.locator(".leaflet-control-layers")).to_contain_text("Annonces")
     page.screenshot(path=str(shots / "matchmaking-4-search-map.png"))
-    star = page.locator("#map .post-icon[title='Offre d\\'expertise : Comptable retraitée, disponible']")
-    star.dispatch_event("click")  # the markers of one town overlap: click this one even if under another
+    open_post_on_map(page, "Offre d'expertise : Comptable retraitée, disponible")  # one town's posts spread
     expect(page.locator("h1")).to_have_text("Comptable retraitée, disponible")
 
     page.goto("/projets/jardin-roubaix")

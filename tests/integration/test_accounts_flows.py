@@ -54,12 +54,13 @@ async def test_signup_verify_login_logout(env):
 
     r = await _post(client, "/inscription", {"email": "Lea@Example.org", "display_name": "Léa",
                                              "password": PASSWORD, "password2": PASSWORD})
-    assert r.status_code == 200 and "Vérifiez votre messagerie" in r.text
+    assert r.status_code == 303 and r.headers["location"] == "/inscription/envoyee"  # post/redirect/get
+    assert "Vérifiez votre messagerie" in (await client.get("/inscription/envoyee")).text
     msg = await wait_for_mail(mailbox, to="lea@example.org", subject_contains="Confirmez")
     verify_url = link_in(msg, "/verification")
     # the same address again: no second account, the owner is told instead (no enumeration on the page)
     again = await _post(client, "/inscription", {"email": "lea@example.org", "password": PASSWORD, "password2": PASSWORD})
-    assert again.status_code == 200 and "Vérifiez votre messagerie" in again.text
+    assert again.status_code == 303 and again.headers["location"] == "/inscription/envoyee"
     await wait_for_mail(mailbox, to="lea@example.org", subject_contains="existe déjà")
     assert await _scalar(engine, "SELECT count(*) FROM users") == 1
     password_hash = await _scalar(engine, "SELECT password_hash FROM users")
@@ -179,10 +180,12 @@ async def test_password_reset_single_use_and_expiring(env):
     other = client.cookies.get("carrefour_session")
     client.cookies.delete("carrefour_session")
 
+    sent = (303, "/mot-de-passe-oublie/envoye")  # post/redirect/get
     r = await _post(client, "/mot-de-passe-oublie", {"email": "inconnu@example.org"})
-    assert r.status_code == 200 and "Si un compte existe" in r.text  # same answer, no mail
+    assert (r.status_code, r.headers["location"]) == sent  # same answer, no mail
     r = await _post(client, "/mot-de-passe-oublie", {"email": "oubli@example.org"})
-    assert r.status_code == 200 and "Si un compte existe" in r.text
+    assert (r.status_code, r.headers["location"]) == sent
+    assert "Si un compte existe" in (await client.get(sent[1])).text
     msg = await wait_for_mail(mailbox, to="oubli@example.org", subject_contains="Réinitialiser")
     assert all("inconnu" not in str(m["To"]) for m in read_mailbox(mailbox))
     path = link_in(msg, "/reinitialisation").split("testserver.local", 1)[1]
@@ -191,7 +194,8 @@ async def test_password_reset_single_use_and_expiring(env):
     weak = await _post(client, "/reinitialisation", {"token": token, "password": "abc", "password2": "abc"})
     assert weak.status_code == 400 and "au moins" in weak.text
     ok = await _post(client, "/reinitialisation", {"token": token, "password": PASSWORD, "password2": PASSWORD})
-    assert ok.status_code == 200 and "Mot de passe changé" in ok.text
+    assert ok.status_code == 303 and ok.headers["location"] == "/reinitialisation/faite"
+    assert "Mot de passe changé" in (await client.get("/reinitialisation/faite")).text
     reuse = await _post(client, "/reinitialisation", {"token": token, "password": PASSWORD, "password2": PASSWORD})
     assert reuse.status_code == 400 and "plus valable" in reuse.text
     assert (await client.get(path)).status_code == 400

@@ -19,7 +19,7 @@ OWNERS: dict[str, set[str]] = {
                 "dedup_records", "claims_index_overlays"},
     "gateway": {"alert_matches", "alert_searches", "api_keys", "audit_log", "auth_throttle", "claims", "claims_holder_edits", "contact_attempts",
                 "contact_conversations", "contact_messages", "contact_reports", "contact_tokens", "dedup_decisions",
-                "dedup_pairs", "ingest_usage", "mm_posts", "mm_reports", "operator_previews", "outbox",
+                "dedup_pairs", "ingest_usage", "mm_posts", "mm_reports", "operator_previews", "outbox", "project_flags", "reports",
                 "partner_directory", "partner_orgs", "partner_runs", "user_sessions", "user_tokens", "users"},
 }
 SEARCH_ENGINE = {"search_documents", "search_documents_next", "search_documents_old", "search_index_state"}

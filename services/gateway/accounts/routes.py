@@ -141,7 +141,7 @@ async def signup_page(request: Request) -> Template:
 
 
 @post("/inscription", media_type=MediaType.HTML, include_in_schema=False)
-async def signup_submit(request: Request) -> Template:
+async def signup_submit(request: Request) -> Template | Redirect:
     form = await read_form(request)
     shown = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
     try:
@@ -150,8 +150,13 @@ async def signup_submit(request: Request) -> Template:
                              form.get("password2", ""), client_ip(request))
     except AccountError as exc:
         return page("signup", 400, form=shown, errors={exc.field: exc.message}, password_min=domain.PASSWORD_MIN)
+    return Redirect("/inscription/envoyee", status_code=303)  # post/redirect/get: a refresh sends nothing again
+
+
+@get("/inscription/envoyee", media_type=MediaType.HTML, include_in_schema=False)
+async def signup_sent() -> Template:
     return page("message", title="Vérifiez votre messagerie", message=(
-        f"Un lien de confirmation vient d'être envoyé à {shown['email']}. Ouvrez-le pour activer votre compte, "
+        "Un lien de confirmation vient d'être envoyé à l'adresse indiquée. Ouvrez-le pour activer votre compte, "
         "puis connectez-vous."), link=("/connexion", "Se connecter"))
 
 
@@ -185,13 +190,18 @@ async def forgot_page(request: Request) -> Template:
 
 
 @post("/mot-de-passe-oublie", media_type=MediaType.HTML, include_in_schema=False)
-async def forgot_submit(request: Request) -> Template:
+async def forgot_submit(request: Request) -> Template | Redirect:
     form = await read_form(request)
     try:
         await service.request_reset(request.app.state.engine, request.app.state.mailer, base_url(request),
                                     form.get("email", ""), client_ip(request))
     except AccountError as exc:
         return page("forgot", 400, email=form.get("email", ""), errors={exc.field: exc.message})
+    return Redirect("/mot-de-passe-oublie/envoye", status_code=303)  # post/redirect/get
+
+
+@get("/mot-de-passe-oublie/envoye", media_type=MediaType.HTML, include_in_schema=False)
+async def forgot_sent() -> Template:
     return page("message", title="Vérifiez votre messagerie", message=(
         "Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe vient de lui être "
         "envoyé. Il est valable une heure."), link=("/connexion", "Se connecter"))
@@ -209,7 +219,7 @@ async def reset_page(request: Request, token: str | None = None) -> Template:
 
 
 @post("/reinitialisation", media_type=MediaType.HTML, include_in_schema=False)
-async def reset_submit(request: Request) -> Template:
+async def reset_submit(request: Request) -> Template | Redirect:
     form = await read_form(request)
     token = form.get("token", "")
     try:
@@ -220,6 +230,11 @@ async def reset_submit(request: Request) -> Template:
             return page("message", 400, title="Lien non valable", message=exc.message,
                          link=("/mot-de-passe-oublie", "Demander un nouveau lien"))
         return page("reset", 400, token=token, errors={exc.field: exc.message}, password_min=domain.PASSWORD_MIN)
+    return Redirect("/reinitialisation/faite", status_code=303)  # post/redirect/get
+
+
+@get("/reinitialisation/faite", media_type=MediaType.HTML, include_in_schema=False)
+async def reset_done() -> Template:
     return page("message", title="Mot de passe changé", message=(
         "Votre nouveau mot de passe est enregistré ; vos autres sessions ont été fermées."),
         link=("/connexion", "Se connecter"))
@@ -298,5 +313,5 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             task.cancel()
 
 routes = [login_page, login_submit, login_link_request, login_link_page, login_link_confirm, logout, me, signup_page,
-          signup_submit, verify, resend_verification, forgot_page, forgot_submit, reset_page, reset_submit, account_page,
-          account_update, account_password]
+          signup_submit, signup_sent, verify, resend_verification, forgot_page, forgot_submit, forgot_sent, reset_page,
+          reset_submit, reset_done, account_page, account_update, account_password]

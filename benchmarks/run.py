@@ -137,13 +137,19 @@ class Progress:
     async def begin(self) -> None:
         self.start = self.last = await self.committed()
 
-    async def poll(self) -> None:
-        now, current = time.time(), await self.committed()
+    async def poll(self) -> int:
+        """Reads every group's offsets once; returns the total lag."""
+        now, current, lag = time.time(), dict.fromkeys(PIPELINE_GROUPS, 0), 0
+        for (group, _, _), (committed, low, high) in (await group_offsets(self.bootstrap, PIPELINE_GROUPS)).items():
+            position = max(committed if committed is not None and committed >= 0 else low, low)
+            current[group] += position
+            lag += max(high - position, 0)
         for group, value in current.items():
             if value != self.last.get(group):
                 self.first_move.setdefault(group, now)
                 self.last_move[group] = now
         self.last = current
+        return lag
 
     def handled(self, group: str) -> int:
         return self.last[group] - self.start[group]
@@ -154,9 +160,8 @@ async def drain(bootstrap: str, progress: Progress | None = None, limit_s: float
     drained_since = None
     t0 = time.time()
     while time.time() - t0 < limit_s:
-        if progress:
-            await progress.poll()
-        if sum((await group_lag(bootstrap)).values()) == 0:
+        lag = await progress.poll() if progress else sum((await group_lag(bootstrap)).values())
+        if lag == 0:
             drained_since = drained_since or time.time()
             if time.time() - drained_since > 1.0:
                 return

@@ -72,11 +72,7 @@ def _register_search(broker: KafkaBroker, overlays: HolderOverlays, writer: Inde
                 latest[e.canonical_id] = e
         upserts = [(e.project, e.version) for e in latest.values() if e.op is Operation.UPSERT]
         upserts = await overlays.apply(upserts)  # a partner update keeps the holder's fields
-        if hasattr(writer, "upsert_many"):
-            await writer.upsert_many(upserts)
-        else:
-            for project, version in upserts:
-                await writer.upsert(project, version)
+        await writer.upsert_many(upserts)  # one statement (PostgreSQL) or one task (Meilisearch) per batch
         for e in latest.values():
             if e.op is Operation.DELETE:
                 await writer.delete(e.canonical_id, e.version)

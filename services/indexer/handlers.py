@@ -23,10 +23,26 @@ SEARCH_GROUP = "indexer-search"
 OVERRIDES_GROUP = "indexer-dedup-overrides"
 
 
-def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1) -> None:
-    overlays = HolderOverlays(store.engine)  # holder edits laid over canonical projects (holder_edits.py)
-    register_holder_edits(broker, SERVICE, overlays, writer)
+PARTS = ("dedup", "search")
+"""What one indexer process consumes: ``dedup`` (geocoded records and operator overrides →
+canonical projects) and ``search`` (canonical projects and holder edits → the search index).
+Both by default; a deployment may run them as separate processes to scale each on its own."""
 
+
+def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, workers: int = 1,
+             parts: tuple[str, ...] = PARTS) -> None:
+    unknown = set(parts) - set(PARTS)
+    if unknown or not parts:
+        raise ValueError(f"indexer parts must be among {PARTS}, got {parts}")
+    overlays = HolderOverlays(store.engine)  # holder edits laid over canonical projects (holder_edits.py)
+    if "dedup" in parts:
+        _register_dedup(broker, store)
+    if "search" in parts:
+        register_holder_edits(broker, SERVICE, overlays, writer)
+        _register_search(broker, overlays, writer)
+
+
+def _register_dedup(broker: KafkaBroker, store: DedupStore) -> None:
     async def _publish_pairs(keys: set[str], cause) -> None:
         """The moderators' view of the pairs these records are in (dedup.pairs.v1, for the gateway)."""
         for event in await pair_events(store.engine, keys, cause):
@@ -51,6 +67,8 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
         await _publish_pairs(touched_keys((event.record_a, event.record_b), changes), event)
         return f"{event.decision}: {len(changes)} canonical"
 
+
+def _register_search(broker: KafkaBroker, overlays: HolderOverlays, writer: IndexWriter) -> None:
     @batch_consumer(broker, service=SERVICE, topics=PROJECTS_CANONICAL, group_id=SEARCH_GROUP,
                     model=CanonicalChanged)
     async def on_canonical(events: list[CanonicalChanged]) -> list[str]:
@@ -62,11 +80,7 @@ def register(broker: KafkaBroker, store: DedupStore, writer: IndexWriter, worker
                 latest[e.canonical_id] = e
         upserts = [(e.project, e.version) for e in latest.values() if e.op is Operation.UPSERT]
         upserts = await overlays.apply(upserts)  # a partner update keeps the holder's fields
-        if hasattr(writer, "upsert_many"):
-            await writer.upsert_many(upserts)
-        else:
-            for project, version in upserts:
-                await writer.upsert(project, version)
+        await writer.upsert_many(upserts)  # one statement (PostgreSQL) or one task (Meilisearch) per batch
         for e in latest.values():
             if e.op is Operation.DELETE:
                 await writer.delete(e.canonical_id, e.version)

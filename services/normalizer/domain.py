@@ -231,16 +231,22 @@ class EmptyTitle(ValueError):
     pass
 
 
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
 def _garbage_ratio(text: str) -> float:
     if not text:
         return 0.0
+    if "\ufffd" not in text and text.replace("\n", " ").replace("\t", " ").isprintable():
+        return 0.0  # no character of Cc, Co, Cs or Cn (all non-printable) but newlines and tabs
     bad = sum(1 for ch in text if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\t"))
     return bad / len(text)
 
 
 def check(project: NormalizedProject) -> str | None:
     """A reason to reject a normalized project, or None when it is acceptable."""
-    if not project.title or not fold(project.title):
+    # an ASCII letter or digit survives folding (fold is only needed to judge the other titles)
+    if not project.title or not (_ASCII_ALNUM.search(project.title) or fold(project.title)):
         return "title is empty once markup and punctuation are removed"
     if _garbage_ratio(project.title) > MAX_REPLACEMENT_RATIO:
         return "title is garbage: more than 10% undecodable or control characters"

@@ -48,7 +48,7 @@ def grade(geocoder: Geocoder, split: str) -> dict:
             out["abroad"] += 1
             out["abroad_in_france"] += loc.country == "FR"
             right = loc.country == cc and normalize_name(loc.locality or "") in {
-                normalize_name(city), *(normalize_name(c.name) for c in abroad.cities().get(normalize_name(city), ())
+                normalize_name(city), *(normalize_name(c.name) for c in abroad.cities_named(normalize_name(city))
                                         if c.country == cc)}
             out["abroad_city_right"] += right
         elif expected == "none":

@@ -40,3 +40,33 @@ def test_a_document_abroad_carries_its_country_city_and_point() -> None:
 def test_an_unlocated_document_has_no_country() -> None:
     doc = meili_document(_project(Location()), 1)
     assert doc["country"] is None and doc["country_label"] is None and "_geo" not in doc
+
+
+class _StubIndex:
+    """Stands in for the Meilisearch index: stored versions, and every add_documents task sent."""
+
+    def __init__(self, stored: dict[str, int]):
+        self.stored, self.tasks = stored, []
+
+    def add_documents(self, documents, primary_key):
+        self.tasks.append([(d["id"], d["version"]) for d in documents])
+        self.stored.update({d["id"]: d["version"] for d in documents})
+        return len(self.tasks)
+
+
+async def test_a_batch_is_one_task_and_keeps_the_version_guard() -> None:
+    from services.indexer.adapters.search_meili import MeiliIndexWriter
+
+    writer = MeiliIndexWriter("http://meili.invalid")
+    index = _StubIndex({"old": 5, "same": 3})
+    writer._ready = True
+    writer._index = lambda: index
+    writer._wait = lambda task, what: task
+    writer._stored_version = lambda cid: index.stored.get(cid, 0)
+    p = lambda cid: _project(Location()).model_copy(update={"id": cid})  # noqa: E731
+    written = await writer.upsert_many([(p("new"), 1), (p("old"), 4), (p("same"), 3), (p("twice"), 1),
+                                        (p("twice"), 2), (p("newer"), 7)])
+    assert written == 3 and len(index.tasks) == 1, index.tasks
+    assert sorted(index.tasks[0]) == [("new", 1), ("newer", 7), ("twice", 2)], "older or equal versions never land"
+    assert await writer.upsert_many([(p("new"), 1)]) == 0 and len(index.tasks) == 1, "a replay sends nothing"
+    assert await writer.upsert_many([]) == 0

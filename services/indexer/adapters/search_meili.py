@@ -19,6 +19,7 @@ so every call runs in a worker thread (``asyncio.to_thread``) with a client of t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import zlib
@@ -168,6 +169,30 @@ class MeiliIndexWriter:
         document = meili_document(project, version)
         async with self._lock(project.id):
             return await asyncio.to_thread(self._write_if_newer, project.id, version, document, "upsert")
+
+    async def upsert_many(self, items: list[tuple[CanonicalProject, int]]) -> int:
+        """A polled batch in one Meilisearch task (one indexing wait, not one per project), with the
+        same version guard as :meth:`upsert`: each stored version is read first, under the ids' locks."""
+        if not items:
+            return 0
+        await self._ensure()
+        latest: dict[str, tuple[int, dict[str, Any]]] = {}
+        for project, version in items:
+            if project.id not in latest or version > latest[project.id][0]:
+                latest[project.id] = (version, meili_document(project, version))
+        slots = sorted({zlib.crc32(cid.encode()) % len(self._id_locks) for cid in latest})
+        async with contextlib.AsyncExitStack() as stack:
+            for slot in slots:  # always in the same order: two batches never wait on each other in a cycle
+                await stack.enter_async_context(self._id_locks[slot])
+            return await asyncio.to_thread(self._write_many_if_newer, latest)
+
+    def _write_many_if_newer(self, latest: dict[str, tuple[int, dict[str, Any]]]) -> int:
+        now = time.time()
+        newer = [{**document, "indexed_at_ts": now} for cid, (version, document) in latest.items()
+                 if self._stored_version(cid) < version]
+        if newer:
+            self._wait(self._index().add_documents(newer, primary_key="id"), f"upsert of {len(newer)} documents")
+        return len(newer)
 
     async def delete(self, canonical_id: str, version: int) -> bool:
         # a tombstone keeps the version, so a late, older upsert cannot resurrect the project

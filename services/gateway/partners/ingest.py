@@ -99,8 +99,9 @@ async def ingest(request: Request, data: IngestBatch) -> IngestAccepted:
         cid = events[0].correlation_id
         events = [e.model_copy(update={"correlation_id": cid}) for e in events]
     broker: KafkaBroker = request.app.state.broker
-    for event in events:
-        await publish(broker, PARTNER_INGEST, event, key=record_key(event.source, event.source_record_id))
+    async with messaging.deferred_confirms():  # one round trip for the push, acknowledged before the 202
+        for event in events:
+            await publish(broker, PARTNER_INGEST, event, key=record_key(event.source, event.source_record_id))
     log.info("ingested", partner=key.partner, records=len(data.records), deletions=len(data.deletions),
              correlation_id=events[0].correlation_id)
     return IngestAccepted(accepted=len(events), event_ids=[str(e.event_id) for e in events],

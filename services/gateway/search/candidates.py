@@ -24,15 +24,17 @@ from itertools import chain
 import numpy as np
 
 from libs.contracts.search import FACET_FIELDS
+from services.gateway.search.relevance import RELEVANCE_STEPS
 from services.gateway.search.rules import EARTH_RADIUS_KM
 
 MULTI = ("theme", "engineering", "source")
 SINGLE = ("stage", "holder_type", "country", "region", "departement", "commune")
 LABEL_COLUMNS = {"country": "country_name", "region": "region_name", "departement": "departement_name",
                  "commune": "commune_name"}
-COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values())
+COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values(), "h")
 """What the adapter selects, in this order: ``first_seen`` as epoch seconds (+inf when unknown),
-``r`` the text rank, ``lat``/``lon`` NaN when unknown, facets as stored, labels."""
+``r`` the rank (tier + text rank, ``relevance.text_sql``), ``lat``/``lon`` NaN when unknown, facets as
+stored, labels, ``h`` the day's shuffle key."""
 RADIANS = 0.0174532925199432957692  # PostgreSQL's radians(): x * RADIANS_PER_DEGREE
 
 
@@ -75,6 +77,13 @@ class Candidates:
         self.rank = np.array(col["r"], dtype=np.float64).reshape(n)
         self.lat = np.array(col["lat"], dtype=np.float64).reshape(n)
         self.lon = np.array(col["lon"], dtype=np.float64).reshape(n)
+        self.shuffle = np.array(col["h"], dtype=np.int64).reshape(n)
+        self.tier = np.floor(self.rank)
+        self.bucket = np.floor(self.rank * RELEVANCE_STEPS)
+        # the first source (sources are stored sorted; SQL's ``source[1]``), as a code; none: -1
+        firsts = [v[0] if v else None for v in col["source"]]
+        _, _, codes = _encode(firsts)
+        self.source1 = np.where(np.array([f is None for f in firsts], dtype=bool).reshape(n), -1, codes)
         self.vocab: dict[str, list[str]] = {}
         self.index: dict[str, dict[str, int]] = {}
         self.codes: dict[str, np.ndarray] = {}  # single facets: code per row, len(vocab) when null
@@ -96,7 +105,8 @@ class Candidates:
                 rows_of = np.repeat(np.arange(n), np.fromiter(map(len, lists), dtype=np.int64, count=n))
                 matrix[rows_of, np.fromiter((index[v] for v in flat), dtype=np.int64, count=len(flat))] = True
             self.members[facet], self.vocab[facet], self.index[facet] = matrix, vocab, index
-        self.nbytes = (sum(a.nbytes for a in (self.first_seen, self.rank, self.lat, self.lon,
+        self.nbytes = (sum(a.nbytes for a in (self.first_seen, self.rank, self.lat, self.lon, self.shuffle, self.tier,
+                                              self.bucket, self.source1,
                                               *self.codes.values(), *self.members.values()))
                        + sum(60 + len(i) for i in self.ids)
                        + sum(60 + len(v) for vocab in self.vocab.values() for v in vocab) * 2
@@ -184,18 +194,34 @@ class Candidates:
         dist = distance[every] if distance is not None else None
         end = query.offset + query.per_page
         if query.sort == "nearest":
-            keys = (matched, dist)
+            order = np.lexsort((matched, dist, -self.tier[matched]))
         elif query.sort == "newest":
-            keys = (matched, -self.first_seen[matched])
+            order = np.lexsort((matched, -self.first_seen[matched], -self.tier[matched]))
         else:
-            keys = (matched, -self.first_seen[matched], -self.rank[matched])
-        order = np.lexsort(keys)[query.offset:end] if len(matched) else np.zeros(0, dtype=np.int64)
+            order = self._fair(matched)
+        order = order[query.offset:end]
         page = matched[order].tolist()
         if dist is None:
             distances: list[float | None] = [None] * len(page)
         else:
             distances = [None if math.isnan(x) else x for x in dist[order].tolist()]
         return Answer(total=int(len(matched)), page=page, distances=distances, facets=facets, labels=labels)
+
+    def _fair(self, matched: np.ndarray) -> np.ndarray:
+        """The relevance order of ``matched`` (as the SQL search orders it): relevance buckets,
+        highest first; within one, the j-th of a source's n hits (in shuffle order) at
+        (j + 0.5) / n, so each source is spread by its share; then the shuffle, then id."""
+        if not len(matched):
+            return np.zeros(0, dtype=np.int64)
+        b, s1, h = self.bucket[matched], self.source1[matched], self.shuffle[matched]
+        grouped = np.lexsort((matched, h, s1, b))
+        gb, gs = b[grouped], s1[grouped]
+        starts = np.flatnonzero(np.r_[True, (gb[1:] != gb[:-1]) | (gs[1:] != gs[:-1])])
+        sizes = np.diff(np.r_[starts, len(grouped)])
+        group = np.repeat(np.arange(len(starts)), sizes)
+        share = np.empty(len(grouped), dtype=np.float64)
+        share[grouped] = (np.arange(len(grouped)) - starts[group] + 0.5) / sizes[group]
+        return np.lexsort((matched, h, share, -b))
 
     def clusters(self, query, cell_deg: float) -> list[dict]:
         """Grid clusters of ``query``'s located matches, as the SQL search makes them: one per cell

@@ -34,15 +34,17 @@ from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.search.cache import IndexGeneration, ResultCache
 from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
 from services.gateway.search.port import SIMILAR_RADIUS_KM
+from services.gateway.search.relevance import RELEVANCE_STEPS, SHUFFLE_SQL, Concept, Plan, concepts, make_plan
 from services.gateway.search.rules import SearchQuery
-from services.gateway.search.text_query import word_conditions
 
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
              "cos(radians(lat)) * power(sin(radians(lon - :glon) / 2), 2))))")
 KNOWN_WORDS_TTL_S = 60.0
 KNOWN_WORDS_MAX = 50_000
-"""Whether the index knows a query word is remembered a minute (per gateway process): a word
-that appears meanwhile is still found, by trigram similarity, until then."""
+"""A query concept's document frequency (and the number of live documents) is remembered a minute
+per gateway process: the words' importance, noise and typo decisions follow the index that late."""
+SUGGESTIONS = 5
+"""Close index words tried per unknown query word for "did you mean"."""
 FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
 CANDIDATE_ROW_BYTES = 200
@@ -76,6 +78,54 @@ def _load(value):
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
+def _tsquery(concept: Concept, key: str, params: dict) -> str:
+    """A concept as a tsquery expression: ``to_tsquery`` of its word (a prefix when typed last),
+    or the OR (``||``) of its expressions' phrases (stop words inside keep their distance)."""
+    if concept.plain:
+        params[key] = concept.alternatives[0] + (":*" if concept.prefix else "")
+        return f"to_tsquery('french', :{key})"
+    parts = []
+    for j, expression in enumerate(concept.alternatives):
+        params[f"{key}_{j}"] = expression
+        parts.append(f"phraseto_tsquery('french', :{key}_{j})")
+    return "(" + " || ".join(parts) + ")"
+
+
+def text_sql(plan: Plan, params: dict) -> tuple[list[str], str]:
+    """The WHERE conditions and the rank (float8) of a plan.
+
+    A row must match the most important concept. Its rank is its tier — how many concepts it
+    matches in importance order, less one (Meilisearch's "words" rule under ``matchingStrategy:
+    last``) — plus a text rank below 1: cover density (``ts_rank_cd``, normalised by rank / (rank
+    + 1): proximity, title words weigh more than body words) of any concept, averaged with
+    trigram similarity to the title when a concept is a typo."""
+    if plan.nothing:
+        return ["false"], "0::float8"
+    if not plan.concepts:
+        return [], "0::float8"
+    conds, ranked, typos = [], [], []
+    for i, (concept, typo) in enumerate(zip(plan.concepts, plan.typo)):
+        if typo:
+            params[f"cw{i}"] = concept.alternatives[0]
+            conds.append(f":cw{i} <% title_folded")
+            typos.append(concept.alternatives[0])
+        else:
+            query = _tsquery(concept, f"cq{i}", params)
+            conds.append(f"tsv @@ {query}")
+            ranked.append(query)
+    k = len(conds)
+    tier = "0" if k == 1 else ("CASE " + " ".join(f"WHEN NOT ({conds[j]}) THEN {j - 1}" for j in range(1, k))
+                               + f" ELSE {k - 1} END")
+    parts = []
+    if ranked:
+        parts.append(f"ts_rank_cd(tsv, {' || '.join(ranked)}, 32)")
+    if typos:
+        params["qf"] = " ".join(typos)
+        parts.append("word_similarity(:qf, title_folded)")
+    inner = parts[0] if len(parts) == 1 else f"({parts[0]} + {parts[1]}) / 2"
+    return [conds[0]], f"(({tier})::float8 + ({inner})::float8)"
+
+
 def _title_terms(tokens: list[str]) -> list[str]:
     """tsquery terms restricted to the title (weight A), the last one as a prefix: 'jardin:A', 'parta:*A'."""
     return [t + (":*A" if i == len(tokens) - 1 else ":A") for i, t in enumerate(tokens)]
@@ -94,7 +144,8 @@ class PostgresSearch:
 
     def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0, settle_ms: float = 0):
         self.engine = engine
-        self._known: dict[str, tuple[bool, float]] = {}
+        self._df: dict[tuple, tuple[int, bool, float]] = {}  # concept signature: (df, typo, valid until)
+        self._n_docs: tuple[int, float] = (0, float("-inf"))
         total = int(cache_mb * 1024 * 1024)
         self.cache = ResultCache(total * 3 // 10, "answers") if cache_mb > 0 else None
         self.candidates = ResultCache(total * 4 // 10, "candidates", max_item=1 / 2) if cache_mb > 0 else None
@@ -142,44 +193,50 @@ class PostgresSearch:
 
     # ------------------------------------------------------------------ query building
 
-    async def _indexed(self, conn, tokens: list[str]) -> list[bool]:
-        """For each query word: does the full-text index know it (the last one as a prefix)?
-
-        A known word is matched by the full-text index only; an unknown one (a typo) by trigram
-        similarity to a title word. Trying trigrams for every word made a frequent word such as
-        "jardin" scan thousands of trigram candidates for nothing. With ``conn`` None, a pooled
-        connection is taken only when a word must be looked up."""
-        if not tokens:
-            return []
-        terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
+    async def _plan(self, conn, query: SearchQuery) -> Plan:
+        """How ``query``'s words are matched (``relevance.make_plan``), from each concept's
+        document frequency: in the full text, else — a single unknown word, a typo — by trigram
+        similarity to a title word. Frequencies are remembered a minute; with ``conn`` None, a
+        pooled connection is taken only when one must be counted."""
+        found = concepts(query.tokens)
+        if not found:
+            return Plan()
         now = time.monotonic()
-        missing = [t for t in dict.fromkeys(terms) if self._known.get(t, (False, 0.0))[1] < now]
-        if missing:
-            params = {f"t{i}": t for i, t in enumerate(missing)}
-            checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
-                               "AND NOT deleted)" for i in range(len(missing)))
-            sql = f"SELECT ARRAY[{checks}]"
-            if conn is None or hasattr(conn, "fetchval"):  # asyncpg
-                sql, args = _positional(sql, params)
-                if conn is None:
-                    async with self._raw() as raw:
-                        found = await raw.fetchval(sql, *args)
-                else:
-                    found = await conn.fetchval(sql, *args)
-            else:
-                found = (await conn.execute(text(sql), params)).scalar()
-            if len(self._known) > KNOWN_WORDS_MAX:
-                self._known.clear()
-            for term, known in zip(missing, found):
-                self._known[term] = (known, now + KNOWN_WORDS_TTL_S)
-        return [self._known[t][0] for t in terms]
+        missing = list({c.signature: c for c in found if self._df.get(c.signature, (0, False, 0.0))[2] < now}
+                       .values())
+        if missing or self._n_docs[1] < now:
+            params: dict[str, Any] = {}
+            counts = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND tsv @@ "
+                      f"{_tsquery(c, f'd{i}', params)})" for i, c in enumerate(missing)]
+            row = await self._row(conn, f"SELECT ARRAY[{', '.join(counts) or 'NULL'}]::bigint[] AS df, "
+                                        "(SELECT count(*) FROM search_documents WHERE NOT deleted) AS n", params)
+            df = [int(x) for x in (row[0] or [])][:len(missing)]
+            typo = [c.plain and n == 0 for c, n in zip(missing, df)]
+            if any(typo):  # unknown words: do they look like a title word?
+                params = {f"w{i}": c.alternatives[0] for i, c in enumerate(missing) if typo[i]}
+                checks = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND :w{i} <% title_folded)"
+                          for i in range(len(missing)) if typo[i]]
+                found_typos = iter((await self._row(conn, f"SELECT ARRAY[{', '.join(checks)}]::bigint[]", params))[0])
+                df = [int(next(found_typos)) if t else n for n, t in zip(df, typo)]
+            if len(self._df) > KNOWN_WORDS_MAX:
+                self._df.clear()
+            for c, n, t in zip(missing, df, typo):
+                self._df[c.signature] = (n, t, now + KNOWN_WORDS_TTL_S)
+            self._n_docs = (int(row[1]), now + KNOWN_WORDS_TTL_S)
+        known = [self._df[c.signature] for c in found]
+        return make_plan(found, [k[0] for k in known], [k[1] for k in known], self._n_docs[0])
 
-    def _base(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> list[str]:
-        where = ["NOT deleted"]
-        tokens = query.tokens
-        # every word must match: in the text (the last one as a prefix), or, for typos, by trigram
-        # similarity to a word of the title
-        where += word_conditions(tokens, params, "title_folded", indexed)
+    async def _row(self, conn, sql: str, params: dict) -> Any:
+        if conn is None or hasattr(conn, "fetchrow"):  # asyncpg
+            sql, args = _positional(sql, params)
+            if conn is None:
+                async with self._raw() as raw:
+                    return await raw.fetchrow(sql, *args)
+            return await conn.fetchrow(sql, *args)
+        return (await conn.execute(text(sql), params)).first()
+
+    def _base(self, query: SearchQuery, params: dict, conds: list[str]) -> list[str]:
+        where = ["NOT deleted", *conds]
         if query.geo is not None and query.geo.radius_km is not None:
             la1, la2, lo1, lo2 = query.geo.bounds()
             params.update(gla1=la1, gla2=la2, glo1=lo1, glo2=lo2, gr=query.geo.radius_km)
@@ -199,27 +256,23 @@ class PostgresSearch:
             return f"{facet} && CAST(:{name} AS text[])"
         return f"{facet} = ANY(CAST(:{name} AS text[]))"
 
-    def _where(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> str:
+    def _where(self, query: SearchQuery, params: dict, plan: Plan) -> tuple[str, str]:
+        """The WHERE clause of ``query`` and its rank expression."""
         params.update({f"f_{k}": list(v) for k, v in query.filters.items()})
-        return " AND ".join(self._base(query, params, indexed) + [self._facet_clause(f) for f in query.filters])
+        conds, rank = text_sql(plan, params)
+        where = self._base(query, params, conds) + [self._facet_clause(f) for f in query.filters]
+        return " AND ".join(where), rank
 
     @staticmethod
-    def _rank(query: SearchQuery, indexed: list[bool] | None = None) -> str:
-        """Full-text rank (title words weigh more: weight A); trigram similarity to the title is
-        added only when a word is a typo (computing it for thousands of matches was most of the
-        cost of a frequent word)."""
-        if not query.tokens:
-            return "0::real"  # a bare 0 in ORDER BY would mean "column 0"
-        if indexed is not None and all(indexed):
-            return "ts_rank_cd(tsv, to_tsquery('french', :tsq))"
-        return "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"
-
-    def _order(self, query: SearchQuery, rank: str | None = None, distance: str = HAVERSINE) -> str:
-        return {
-            "relevance": f"{rank or self._rank(query)} DESC, first_seen DESC, id",
-            "newest": "first_seen DESC, id",
-            "nearest": f"{distance} ASC NULLS LAST, id",
-        }[query.sort]
+    def _export_order(query: SearchQuery, rank: str, params: dict) -> str:
+        """Export order: the search's, less the spreading of sources (relevance buckets, then the
+        day's shuffle)."""
+        if query.sort == "relevance":
+            params["salt"] = query.salt
+            return f"floor({rank} * {RELEVANCE_STEPS}) DESC, {SHUFFLE_SQL}, id"
+        if query.sort == "newest":
+            return f"floor({rank}) DESC, first_seen DESC, id"
+        return f"floor({rank}) DESC, {HAVERSINE} ASC NULLS LAST, id"
 
     # ------------------------------------------------------------------ search
 
@@ -254,21 +307,47 @@ class PostgresSearch:
         return raw
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
-        found, generation = await self._in_memory(query)
+        plan = await self._plan(None, query)
+        found, generation = await self._in_memory(query, plan)
         if found is None:
-            return self._from_sql(await self._search(query))
-        answer = found.answer(query, FACET_LIMIT)
-        docs = await self._documents([found.ids[i] for i in answer.page], generation)
-        hits = []
-        for i, distance in zip(answer.page, answer.distances):
-            doc = docs.get(found.ids[i])
-            if doc is None:  # deleted since the candidate set was read
-                continue
-            hit = dict(doc)
-            if distance is not None:
-                hit["distance_km"] = round(distance, 2)
-            hits.append(hit)
-        return {"total": answer.total, "hits": hits, "facets": answer.facets, "labels": answer.labels}
+            result = self._from_sql(await self._search(query, plan))
+        else:
+            answer = found.answer(query, FACET_LIMIT)
+            docs = await self._documents([found.ids[i] for i in answer.page], generation)
+            hits = []
+            for i, distance in zip(answer.page, answer.distances):
+                doc = docs.get(found.ids[i])
+                if doc is None:  # deleted since the candidate set was read
+                    continue
+                hit = dict(doc)
+                if distance is not None:
+                    hit["distance_km"] = round(distance, 2)
+                hits.append(hit)
+            result = {"total": answer.total, "hits": hits, "facets": answer.facets, "labels": answer.labels}
+        result["ignored"] = list(plan.ignored)
+        result["did_you_mean"] = await self._did_you_mean(query, plan) if not result["total"] else None
+        return result
+
+    async def _did_you_mean(self, query: SearchQuery, plan: Plan) -> str | None:
+        """The query with each word no project uses replaced by the closest word of the index
+        (``search_words``, trigram similarity) that matches projects; None when there is none."""
+        if not plan.unknown:
+            return None
+        replaced: dict[str, str] = {}
+        async with self._raw() as conn:
+            if not await conn.fetchval("SELECT to_regclass('search_words') IS NOT NULL"):
+                return None
+            for word in dict.fromkeys(plan.unknown):
+                close = await conn.fetch("SELECT word FROM search_words WHERE word % $1 "
+                                         "ORDER BY similarity(word, $1) DESC, word LIMIT $2", word, SUGGESTIONS)
+                for row in close:
+                    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM search_documents WHERE NOT deleted AND "
+                                           "tsv @@ to_tsquery('french', $1))", row["word"]):
+                        replaced[word] = row["word"]
+                        break
+        if not replaced:
+            return None
+        return " ".join(replaced.get(w, w) for w in query.tokens)
 
     @staticmethod
     def _from_sql(raw: bytes) -> dict[str, Any]:
@@ -289,39 +368,38 @@ class PostgresSearch:
 
     # ------------------------------------------------------------------ candidate sets, documents
 
-    async def _in_memory(self, query: SearchQuery) -> tuple[Candidates | None, int | None]:
+    async def _in_memory(self, query: SearchQuery, plan: Plan) -> tuple[Candidates | None, int | None]:
         """The candidate set to answer ``query`` from, and its generation; (None, …) when the
         search must run in SQL (caches off, set too big, index not settled)."""
         generation = await self._current_generation()
-        return (await self._candidates(query, generation) if generation is not None else None), generation
+        return (await self._candidates(query, plan, generation) if generation is not None else None), generation
 
-    async def _candidates(self, query: SearchQuery, generation: int) -> Candidates | None:
+    async def _candidates(self, query: SearchQuery, plan: Plan, generation: int) -> Candidates | None:
         """The candidate set of ``query``'s words at ``generation`` (read once, shared by the
-        requests that ask meanwhile); None when it is too big for its cache share."""
-        indexed = await self._indexed(None, query.tokens)
-        key = (tuple(query.tokens), tuple(indexed))
+        requests that ask meanwhile); None when it is too big for its cache share. The set
+        depends on the day too: its shuffle keys are computed by the database with the day's salt."""
+        key = (plan.signature, query.salt)
         found = self.candidates.get(key, generation)
         if found is None:
             if not self.generation.settled(generation, self.settle_s):
                 return None
             loading = self._loading.get((key, generation))
             if loading is None:
-                loading = asyncio.ensure_future(self._load_candidates(query, indexed, key, generation))
+                loading = asyncio.ensure_future(self._load_candidates(query, plan, key, generation))
                 self._loading[(key, generation)] = loading
                 loading.add_done_callback(lambda _: self._loading.pop((key, generation), None))
             found = await asyncio.shield(loading)
         return found if isinstance(found, Candidates) else None
 
-    async def _load_candidates(self, query: SearchQuery, indexed: list[bool], key: tuple,
-                               generation: int) -> Candidates | str:
+    async def _load_candidates(self, query: SearchQuery, plan: Plan, key: tuple, generation: int) -> Candidates | str:
         self.candidate_reads += 1
         cap = max(1, self.candidates.max_item_bytes // CANDIDATE_ROW_BYTES)
-        params: dict[str, Any] = {"cap": cap + 1}
-        where = ["NOT deleted", *word_conditions(query.tokens, params, "title_folded", indexed)]
+        params: dict[str, Any] = {"cap": cap + 1, "salt": query.salt}
+        conds, rank = text_sql(plan, params)
         columns = ", ".join(["id", "coalesce(extract(epoch FROM first_seen)::float8, 'Infinity')",
-                             f"({self._rank(query, indexed)})::float8", "coalesce(lat, 'NaN')",
-                             "coalesce(lon, 'NaN')", *COLUMNS[5:]])
-        sql, args = _positional(f"SELECT {columns} FROM search_documents WHERE {' AND '.join(where)} "
+                             f"({rank})::float8", "coalesce(lat, 'NaN')",
+                             "coalesce(lon, 'NaN')", *COLUMNS[5:-1], SHUFFLE_SQL])
+        sql, args = _positional(f"SELECT {columns} FROM search_documents WHERE {' AND '.join(['NOT deleted', *conds])} "
                                 "ORDER BY id LIMIT :cap", params)
         async with self._raw() as conn:
             rows = await conn.fetch(sql, *args)
@@ -351,33 +429,45 @@ class PostgresSearch:
                 self.docs.put(row["id"], generation, doc, 3 * len(row["doc"]))
         return out
 
-    async def _search(self, query: SearchQuery) -> bytes:
+    async def _search(self, query: SearchQuery, plan: Plan) -> bytes:
         """The search's JSON (total, hits, facets) as the database wrote it: one round trip."""
         params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
         async with self._raw() as conn:
-            indexed = await self._indexed(conn, query.tokens)
-            base = self._base(query, params, indexed)
+            conds, rank = text_sql(plan, params)
+            base = self._base(query, params, conds)
             flags = {f: f"m_{f}" for f in query.filters}
             # the candidate rows, narrow: no jsonb, no tsvector; rank and distance computed once
             # rank and distance only for rows that pass every filter (the others only feed facet counts)
             every = " AND ".join(self._facet_clause(f) for f in flags) or "true"
+            fair = query.sort == "relevance"
+            if fair:
+                params["salt"] = query.salt
             columns = ", ".join(["id", "first_seen", *FACET_FIELDS, *LABEL_COLUMNS.values(),
-                                 f"CASE WHEN {every} THEN {self._rank(query, indexed)} END AS r",
+                                 f"CASE WHEN {every} THEN {rank} END AS r",
                                  f"CASE WHEN {every} THEN {HAVERSINE if query.geo is not None else 'NULL::float8'} "
                                  "END AS d",
+                                 *(["source[1] AS s1", f"{SHUFFLE_SQL} AS h"] if fair else []),
                                  *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
-            order = self._order(query, rank="r", distance="d")
 
             def matching(without: str | None = None) -> str:
                 conds = [flag for f, flag in flags.items() if f != without]
                 return " AND ".join(conds) if conds else "true"
 
+            if fair:  # equal relevance: each source spread by its share, then the day's shuffle
+                rows = ("(SELECT id, d, b, h, (row_number() OVER (PARTITION BY b, s1 ORDER BY h, id) - 0.5)::float8 "
+                        "/ count(*) OVER (PARTITION BY b, s1) AS fk "
+                        f"FROM (SELECT id, d, h, s1, floor(r * {RELEVANCE_STEPS}) AS b FROM m WHERE {matching()}) x) y")
+                order = "b DESC, fk, h, id"
+            else:
+                rows = f"m WHERE {matching()}"
+                order = ("floor(r) DESC, first_seen DESC, id" if query.sort == "newest"
+                         else "floor(r) DESC, d ASC NULLS LAST, id")
             parts = [
                 f"'total', (SELECT count(*) FROM m WHERE {matching()})",
                 "'hits', (SELECT coalesce(json_agg(json_build_object('doc', s.doc - 'project', 'distance_km', page.d) "
                 "ORDER BY page.rn), '[]') "
-                f"FROM (SELECT id, d, row_number() OVER (ORDER BY {order}) AS rn FROM m "
-                f"WHERE {matching()} ORDER BY {order} LIMIT :limit OFFSET :offset) page "
+                f"FROM (SELECT id, d, row_number() OVER (ORDER BY {order}) AS rn FROM {rows} "
+                f"ORDER BY {order} LIMIT :limit OFFSET :offset) page "
                 "JOIN search_documents s ON s.id = page.id)",
             ]
             for facet in FACET_FIELDS:
@@ -457,7 +547,8 @@ class PostgresSearch:
         """Grid clustering: one cluster per cell of ``cell_deg`` degrees holding matches; a cluster
         of one carries that project's id and title. From the candidate set in memory when the
         caches are on, else in SQL."""
-        found, generation = await self._in_memory(query)
+        plan = await self._plan(None, query)
+        found, generation = await self._in_memory(query, plan)
         if found is not None:
             clusters = found.clusters(query, cell_deg)
             single = [found.ids[c["pos"]] for c in clusters if c["count"] == 1]
@@ -473,8 +564,8 @@ class PostgresSearch:
                 out.append(c)
             return out
         params: dict[str, Any] = {"cell": cell_deg}
+        where, _ = self._where(query, params, plan)
         async with self._read() as conn:
-            where = self._where(query, params, await self._indexed(conn, query.tokens))
             rows = (await conn.execute(text(
                 "WITH c AS (SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
                 f"min(commune_name) AS commune_name FROM search_documents WHERE {where} AND lat IS NOT NULL "
@@ -499,9 +590,12 @@ class PostgresSearch:
     async def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]:
         """Every match (up to ``limit``) in the search's order, streamed from a server-side cursor."""
         params: dict[str, Any] = {"limit": limit}
-        order = self._order(query)
+        plan = await self._plan(None, query)
+        where, rank = self._where(query, params, plan)
+        if query.geo is not None:
+            params.update(glat=query.geo.lat, glon=query.geo.lon)
+        order = self._export_order(query, rank, params)
         async with self.engine.connect() as conn:  # a server-side cursor lives in a transaction
-            where = self._where(query, params, await self._indexed(conn, query.tokens))
             result = await conn.stream(text(
                 f"SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc "
                 f"FROM search_documents WHERE {where} ORDER BY {order} LIMIT :limit"), params)

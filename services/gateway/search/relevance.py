@@ -1,0 +1,207 @@
+"""What a query's words mean to the search, whatever the backend (pure: no I/O).
+
+A query is read as *concepts*: its words, French stop words and numbers left out, with the
+expressions of the synonym file (``libs/contracts/search_data/synonyms.txt``: "épicerie sociale" =
+"épicerie solidaire", "ESS" = "économie sociale et solidaire"…) grouped into one concept that any of
+its expressions matches. The backend then counts each concept's document frequency, and
+``make_plan`` decides:
+
+- a concept no live document matches (not even by a typo of a title word) weighs nothing;
+- a concept in more than ``NOISE_SHARE`` of the documents (once the index holds at least
+  ``NOISE_MIN_DOCS``) is noise — "projet", "association" in most corpora — and weighs nothing;
+  noise is found from the index's own frequencies, not from a hand list;
+- the others are ordered by importance: rarer first (frequencies within a factor of
+  ``IMPORTANCE_BASE`` count as equal), then by their position in the query.
+
+Matching follows Meilisearch's ``matchingStrategy: "last"`` on that order (the Meilisearch
+backend sends the concepts in it): a project matches when it contains the most important
+concept; it is ranked first by how many concepts it matches in importance order (all of them,
+then all but the least important, …: ``tier``), then by the text rank (proximity, field weight,
+typos). So a query with one word no project uses never ends on nothing.
+
+Among results of equal relevance (``relevance_bucket``), the order is fair to the partners: each
+source's projects are spread in proportion to its share of the matches (``fair_order``), and
+ties are broken by a daily-stable shuffle (a hash of the id and the day), not by recency or id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from libs.contracts.search import fold, stop_words, synonym_groups
+
+NOISE_SHARE = 0.25
+"""A concept found in more than this share of the live documents is noise."""
+NOISE_MIN_DOCS = 200
+"""Below this many documents, frequencies say nothing reliable about noise: no concept is noise."""
+IMPORTANCE_BASE = 2.0
+"""Document frequencies within this factor of each other are equally important: position decides."""
+RELEVANCE_STEPS = 10
+"""Relevance is compared in steps of 1/RELEVANCE_STEPS of a tier: hits within a step are "equally
+relevant" and ordered fairly (by source share, then the daily shuffle)."""
+
+
+def _key(expression: str) -> tuple[str, ...]:
+    """An expression's words as a query is matched against it: stop words left out."""
+    stops = stop_words()
+    return tuple(w for w in expression.split() if w not in stops)
+
+
+@lru_cache(maxsize=1)
+def _synonym_index() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """{words of an expression (no stop words): its group's expressions}."""
+    index: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for group in synonym_groups():
+        for expression in group:
+            key = _key(expression)
+            if key:
+                index.setdefault(key, group)
+    return index
+
+
+def query_words(q: str, limit: int = 12) -> list[str]:
+    """The words of a query that can weigh: folded, at most 40 characters, stop words and numbers
+    left out (all of them when nothing else is left but stop words: "à vous" still searches)."""
+    words = [w[:40] for w in fold(q).split()]
+    stops = stop_words()
+    kept = [w for w in words if w not in stops and not w.isdigit() and len(w) > 1]
+    if not kept:
+        kept = [w for w in words if not w.isdigit()]
+    return kept[:limit]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One thing a query asks for: a word, or a synonym group's expressions (any of them matches)."""
+
+    words: tuple[str, ...]
+    """The query words it stands for."""
+    alternatives: tuple[str, ...]
+    """Folded expressions, any of which matches (a single word for a plain query word)."""
+    prefix: bool = False
+    """The query's last word, still being typed: matched as a prefix."""
+    position: int = 0
+
+    @property
+    def plain(self) -> bool:
+        """A single query word with no synonym: a typo of it can be matched."""
+        return len(self.alternatives) == 1 and len(self.words) == 1 and " " not in self.alternatives[0]
+
+    @property
+    def signature(self) -> tuple:
+        return (self.alternatives, self.prefix)
+
+
+def concepts(tokens: Sequence[str]) -> list[Concept]:
+    """The query words (``query_words``) as concepts: the longest synonym expressions first; a
+    word or expression already seen is not counted twice; the last plain word is a prefix."""
+    index = _synonym_index()
+    longest = max((len(k) for k in index), default=1)
+    out: list[Concept] = []
+    seen: set[tuple[str, ...]] = set()
+    i = 0
+    while i < len(tokens):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            group = index.get(tuple(tokens[i:i + size]))
+            if group is not None:
+                concept = Concept(tuple(tokens[i:i + size]), group, position=i)
+                i += size
+                break
+        else:
+            concept = Concept((tokens[i],), (tokens[i],), position=i)
+            i += 1
+        if concept.alternatives not in seen:
+            seen.add(concept.alternatives)
+            out.append(concept)
+    if out and out[-1].plain and out[-1].position == len(tokens) - 1:
+        last = out[-1]
+        out[-1] = Concept(last.words, last.alternatives, prefix=True, position=last.position)
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a query's text is matched: concepts in importance order (the first is required)."""
+
+    concepts: tuple[Concept, ...] = ()
+    typo: tuple[bool, ...] = ()
+    """Per concept: unknown to the full text, matched by trigram similarity to a title word."""
+    ignored: tuple[str, ...] = ()
+    """Query words that weigh nothing: noise, or matching nothing at all."""
+    unknown: tuple[str, ...] = ()
+    """Among them, the words no document matches (for "did you mean")."""
+    nothing: bool = False
+    """The query has words and none of them matches anything: no result."""
+
+    @property
+    def signature(self) -> tuple:
+        return (tuple(c.signature for c in self.concepts), self.typo, self.nothing)
+
+    @property
+    def words(self) -> list[str]:
+        return [w for c in self.concepts for w in c.words]
+
+
+def importance_key(df: int, position: int) -> tuple[int, int]:
+    """Sort key, most important first: rarer (in steps of IMPORTANCE_BASE), then earlier in the query."""
+    return (int(math.floor(math.log(max(df, 1), IMPORTANCE_BASE))), position)
+
+
+def make_plan(found: Sequence[Concept], df: Sequence[int], typo: Sequence[bool], n_docs: int) -> Plan:
+    """The plan from each concept's document frequency ``df`` (through the typo match when
+    ``typo``) among ``n_docs`` live documents."""
+    if not found:
+        return Plan()
+    live = [(c, d, t) for c, d, t in zip(found, df, typo) if d > 0]
+    ignored = [w for c, d, _ in zip(found, df, typo) if d <= 0 for w in c.words]
+    unknown = tuple(ignored)
+    if not live:
+        return Plan(ignored=unknown, unknown=unknown, nothing=True)
+    if n_docs >= NOISE_MIN_DOCS:
+        meaningful = [x for x in live if x[1] <= NOISE_SHARE * n_docs]
+        if not meaningful:  # only noise: the rarest still searches ("projet" alone)
+            meaningful = [min(live, key=lambda x: importance_key(x[1], x[0].position))]
+        ignored += [w for x in live if x not in meaningful for w in x[0].words]
+        live = meaningful
+    live.sort(key=lambda x: importance_key(x[1], x[0].position))
+    return Plan(concepts=tuple(c for c, _, _ in live), typo=tuple(t for _, _, t in live), ignored=tuple(ignored),
+                unknown=unknown)
+
+
+# --------------------------------------------------------------------------- fair order
+
+_HEX = re.compile(r"^[0-9a-f]{15}$")
+
+
+def shuffle_key(project_id: str, day: str) -> int:
+    """A project's place in the day's shuffle: 60 bits of md5(id + day), as the SQL computes it
+    (``('x' || substr(md5(id || day), 1, 15))::bit(60)::bigint``)."""
+    return int(hashlib.md5((project_id + day).encode()).hexdigest()[:15], 16)
+
+
+SHUFFLE_SQL = "('x' || substr(md5(id || :salt), 1, 15))::bit(60)::bigint"
+
+
+def relevance_bucket(rank: float) -> int:
+    """Equal relevance: the same tier and the same 1/RELEVANCE_STEPS step of text rank."""
+    return int(math.floor(rank * RELEVANCE_STEPS))
+
+
+def fair_order(items: Sequence[tuple[int, str | None, int, str]]) -> list[int]:
+    """Positions of ``items`` — (relevance bucket, source, shuffle key, id) — in fair order:
+    buckets by decreasing relevance; within one, each source's items (in shuffle order) are
+    spread in proportion to its share: the j-th of a source's n items goes at (j + 0.5) / n;
+    ties by shuffle key, then id. The pure form of what the SQL and the in-memory search do."""
+    groups: dict[tuple[int, str | None], list[int]] = {}
+    for pos, (bucket, source, key, pid) in enumerate(items):
+        groups.setdefault((bucket, source), []).append(pos)
+    share: dict[int, float] = {}
+    for members in groups.values():
+        members.sort(key=lambda p: (items[p][2], items[p][3]))
+        for j, p in enumerate(members):
+            share[p] = (j + 0.5) / len(members)
+    return sorted(range(len(items)), key=lambda p: (-items[p][0], share[p], items[p][2], items[p][3]))

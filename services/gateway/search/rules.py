@@ -194,7 +194,7 @@ def parse_search(
     if page_n * per > MAX_RESULT_WINDOW:
         raise QueryError(f"page * per_page must not exceed {MAX_RESULT_WINDOW}; narrow the search instead")
     return SearchQuery(q=q, filters=parsed, geo=geo, bbox=box, sort=sort, page=page_n, per_page=per,
-                       day=day or today())
+                       day=day or "")
 
 
 def today() -> str:

@@ -34,7 +34,16 @@ from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.search.cache import IndexGeneration, ResultCache
 from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
 from services.gateway.search.port import SIMILAR_RADIUS_KM
-from services.gateway.search.relevance import RELEVANCE_STEPS, SHUFFLE_SQL, Concept, Plan, concepts, make_plan
+from services.gateway.search.relevance import (
+    RELEVANCE_STEPS,
+    SHUFFLE_SQL,
+    Concept,
+    Plan,
+    concept_for,
+    concepts,
+    corrections,
+    make_plan,
+)
 from services.gateway.search.rules import SearchQuery
 
 HAVERSINE = ("(2 * 6371 * asin(sqrt(power(sin(radians(lat - :glat) / 2), 2) + cos(radians(:glat)) * "
@@ -43,6 +52,8 @@ KNOWN_WORDS_TTL_S = 60.0
 KNOWN_WORDS_MAX = 50_000
 """A query concept's document frequency (and the number of live documents) is remembered a minute
 per gateway process: the words' importance, noise and typo decisions follow the index that late."""
+VOCABULARY_TTL_S = 300.0
+"""The index's words (typo corrections) are read again at most every five minutes per process."""
 SUGGESTIONS = 5
 """Close index words tried per unknown query word for "did you mean"."""
 FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
@@ -96,34 +107,28 @@ def text_sql(plan: Plan, params: dict) -> tuple[list[str], str]:
 
     A row must match the most important concept. Its rank is its tier — how many concepts it
     matches in importance order, less one (Meilisearch's "words" rule under ``matchingStrategy:
-    last``) — plus a text rank below 1: cover density (``ts_rank_cd``, normalised by rank / (rank
-    + 1): proximity, title words weigh more than body words) of any concept, averaged with
-    trigram similarity to the title when a concept is a typo."""
+    last``) — plus a text rank below 1: cover density (``ts_rank_cd`` normalised by rank / (rank +
+    1): proximity; title words weigh more than body words) of any concept, averaged with whether
+    the word typed last is there whole rather than as a prefix (exactness)."""
     if plan.nothing:
         return ["false"], "0::float8"
     if not plan.concepts:
         return [], "0::float8"
-    conds, ranked, typos = [], [], []
-    for i, (concept, typo) in enumerate(zip(plan.concepts, plan.typo)):
-        if typo:
-            params[f"cw{i}"] = concept.alternatives[0]
-            conds.append(f":cw{i} <% title_folded")
-            typos.append(concept.alternatives[0])
-        else:
-            query = _tsquery(concept, f"cq{i}", params)
-            conds.append(f"tsv @@ {query}")
-            ranked.append(query)
+    conds, ranked, exact = [], [], None
+    for i, concept in enumerate(plan.concepts):
+        query = _tsquery(concept, f"cq{i}", params)
+        conds.append(f"tsv @@ {query}")
+        ranked.append(query)
+        if concept.prefix:
+            params["cx"] = concept.alternatives[0]
+            exact = "(tsv @@ to_tsquery('french', :cx))::int"
     k = len(conds)
     tier = "0" if k == 1 else ("CASE " + " ".join(f"WHEN NOT ({conds[j]}) THEN {j - 1}" for j in range(1, k))
                                + f" ELSE {k - 1} END")
-    parts = []
-    if ranked:
-        parts.append(f"ts_rank_cd(tsv, {' || '.join(ranked)}, 32)")
-    if typos:
-        params["qf"] = " ".join(typos)
-        parts.append("word_similarity(:qf, title_folded)")
-    inner = parts[0] if len(parts) == 1 else f"({parts[0]} + {parts[1]}) / 2"
-    return [conds[0]], f"(({tier})::float8 + ({inner})::float8)"
+    text_rank = f"(ts_rank_cd(tsv, {' || '.join(ranked)}, 32))::float8"
+    if exact is not None:  # the word typed last, whole rather than a prefix: half the text rank
+        text_rank = f"({text_rank} + {exact}) / 2"
+    return [conds[0]], f"(({tier})::float8 + {text_rank})"
 
 
 def _title_terms(tokens: list[str]) -> list[str]:
@@ -144,8 +149,9 @@ class PostgresSearch:
 
     def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0, settle_ms: float = 0):
         self.engine = engine
-        self._df: dict[tuple, tuple[int, bool, float]] = {}  # concept signature: (df, typo, valid until)
+        self._df: dict[tuple, tuple[Concept, int, float]] = {}  # signature: (concept used, df, valid until)
         self._n_docs: tuple[int, float] = (0, float("-inf"))
+        self._vocab: tuple[dict[int, list[str]], float] = ({}, float("-inf"))
         total = int(cache_mb * 1024 * 1024)
         self.cache = ResultCache(total * 3 // 10, "answers") if cache_mb > 0 else None
         self.candidates = ResultCache(total * 4 // 10, "candidates", max_item=1 / 2) if cache_mb > 0 else None
@@ -195,36 +201,54 @@ class PostgresSearch:
 
     async def _plan(self, conn, query: SearchQuery) -> Plan:
         """How ``query``'s words are matched (``relevance.make_plan``), from each concept's
-        document frequency: in the full text, else — a single unknown word, a typo — by trigram
-        similarity to a title word. Frequencies are remembered a minute; with ``conn`` None, a
-        pooled connection is taken only when one must be counted."""
+        document frequency in the full text; a single word it does not know is replaced by the
+        index's closest words (``relevance.corrections``, from ``search_words``). Frequencies are
+        remembered a minute; with ``conn`` None, a pooled connection is taken only when one must
+        be counted."""
         found = concepts(query.tokens)
         if not found:
             return Plan()
         now = time.monotonic()
-        missing = list({c.signature: c for c in found if self._df.get(c.signature, (0, False, 0.0))[2] < now}
+        missing = list({c.signature: c for c in found if self._df.get(c.signature, (None, 0, 0.0))[2] < now}
                        .values())
         if missing or self._n_docs[1] < now:
-            params: dict[str, Any] = {}
-            counts = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND tsv @@ "
-                      f"{_tsquery(c, f'd{i}', params)})" for i, c in enumerate(missing)]
-            row = await self._row(conn, f"SELECT ARRAY[{', '.join(counts) or 'NULL'}]::bigint[] AS df, "
-                                        "(SELECT count(*) FROM search_documents WHERE NOT deleted) AS n", params)
-            df = [int(x) for x in (row[0] or [])][:len(missing)]
-            typo = [c.plain and n == 0 for c, n in zip(missing, df)]
-            if any(typo):  # unknown words: do they look like a title word?
-                params = {f"w{i}": c.alternatives[0] for i, c in enumerate(missing) if typo[i]}
-                checks = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND :w{i} <% title_folded)"
-                          for i in range(len(missing)) if typo[i]]
-                found_typos = iter((await self._row(conn, f"SELECT ARRAY[{', '.join(checks)}]::bigint[]", params))[0])
-                df = [int(next(found_typos)) if t else n for n, t in zip(df, typo)]
+            counted = await self._count(conn, missing, with_total=True)
+            unknown = [c for c, n in zip(missing, counted[0]) if n == 0 and c.plain]
+            fixed: dict[tuple, Concept] = {}
+            if unknown:
+                vocabulary = await self._vocabulary(conn)
+                fixed = {c.signature: concept_for(c, corr) for c in unknown
+                         if (corr := corrections(c.alternatives[0], vocabulary))}
+            fixed_df = dict(zip(fixed, (await self._count(conn, list(fixed.values())))[0])) if fixed else {}
             if len(self._df) > KNOWN_WORDS_MAX:
                 self._df.clear()
-            for c, n, t in zip(missing, df, typo):
-                self._df[c.signature] = (n, t, now + KNOWN_WORDS_TTL_S)
-            self._n_docs = (int(row[1]), now + KNOWN_WORDS_TTL_S)
+            for c, n in zip(missing, counted[0]):
+                use = fixed.get(c.signature, c)
+                self._df[c.signature] = (use, fixed_df.get(c.signature, n), now + KNOWN_WORDS_TTL_S)
+            self._n_docs = (counted[1], now + KNOWN_WORDS_TTL_S)
         known = [self._df[c.signature] for c in found]
-        return make_plan(found, [k[0] for k in known], [k[1] for k in known], self._n_docs[0])
+        return make_plan([k[0] for k in known], [k[1] for k in known], self._n_docs[0])
+
+    async def _count(self, conn, found: list[Concept], with_total: bool = False) -> tuple[list[int], int]:
+        """The live documents matching each concept (and all live documents, ``with_total``)."""
+        params: dict[str, Any] = {}
+        counts = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND tsv @@ "
+                  f"{_tsquery(c, f'd{i}', params)})" for i, c in enumerate(found)]
+        total = "(SELECT count(*) FROM search_documents WHERE NOT deleted)" if with_total else "0"
+        row = await self._row(conn, f"SELECT ARRAY[{', '.join(counts) or 'NULL'}]::bigint[], {total}", params)
+        return [int(x) for x in (row[0] or [])][:len(found)], int(row[1])
+
+    async def _vocabulary(self, conn) -> dict[int, list[str]]:
+        """The index's words by length (``search_words``), read at most every VOCABULARY_TTL_S."""
+        words, until = self._vocab
+        if until < time.monotonic():
+            row = await self._row(conn, "SELECT CASE WHEN to_regclass('search_words') IS NULL THEN NULL::text[] "
+                                        "ELSE (SELECT array_agg(word) FROM search_words) END", {})
+            words = {}
+            for w in row[0] or []:
+                words.setdefault(len(w), []).append(w)
+            self._vocab = (words, time.monotonic() + VOCABULARY_TTL_S)
+        return words
 
     async def _row(self, conn, sql: str, params: dict) -> Any:
         if conn is None or hasattr(conn, "fetchrow"):  # asyncpg

@@ -6,7 +6,9 @@ expressions of the synonym file (``libs/contracts/search_data/synonyms.txt``: "�
 its expressions matches. The backend then counts each concept's document frequency, and
 ``make_plan`` decides:
 
-- a concept no live document matches (not even by a typo of a title word) weighs nothing;
+- a single word no live document matches is read as a typo: it stands for the index's words at
+  the smallest edit distance (``corrections``: one typo from 5 letters on, two from 9, as
+  Meilisearch's typo tolerance); a concept that still matches nothing weighs nothing;
 - a concept in more than ``NOISE_SHARE`` of the documents (once the index holds at least
   ``NOISE_MIN_DOCS``) is noise — "projet", "association" in most corpora — and weighs nothing;
   noise is found from the index's own frequencies, not from a hand list;
@@ -128,8 +130,6 @@ class Plan:
     """How a query's text is matched: concepts in importance order (the first is required)."""
 
     concepts: tuple[Concept, ...] = ()
-    typo: tuple[bool, ...] = ()
-    """Per concept: unknown to the full text, matched by trigram similarity to a title word."""
     ignored: tuple[str, ...] = ()
     """Query words that weigh nothing: noise, or matching nothing at all."""
     unknown: tuple[str, ...] = ()
@@ -139,7 +139,7 @@ class Plan:
 
     @property
     def signature(self) -> tuple:
-        return (tuple(c.signature for c in self.concepts), self.typo, self.nothing)
+        return (tuple(c.signature for c in self.concepts), self.nothing)
 
     @property
     def words(self) -> list[str]:
@@ -151,16 +151,21 @@ def importance_key(df: int, position: int) -> tuple[int, int]:
     return (int(math.floor(math.log(max(df, 1), IMPORTANCE_BASE))), position)
 
 
-def make_plan(found: Sequence[Concept], df: Sequence[int], typo: Sequence[bool], n_docs: int) -> Plan:
-    """The plan from each concept's document frequency ``df`` (through the typo match when
-    ``typo``) among ``n_docs`` live documents."""
+def make_plan(found: Sequence[Concept], df: Sequence[int], n_docs: int) -> Plan:
+    """The plan from each concept's document frequency ``df`` among ``n_docs`` live documents
+    (a typo already replaced by its corrections)."""
     if not found:
         return Plan()
-    live = [(c, d, t) for c, d, t in zip(found, df, typo) if d > 0]
-    ignored = [w for c, d, _ in zip(found, df, typo) if d <= 0 for w in c.words]
-    unknown = tuple(ignored)
+    seen: set[tuple[str, ...]] = set()
+    live = []
+    for c, d in zip(found, df):  # a corrected typo may be a word the query already has
+        if d > 0 and c.alternatives not in seen:
+            seen.add(c.alternatives)
+            live.append((c, d))
+    unknown = tuple(w for c, d in zip(found, df) if d <= 0 for w in c.words)
     if not live:
         return Plan(ignored=unknown, unknown=unknown, nothing=True)
+    ignored = list(unknown)
     if n_docs >= NOISE_MIN_DOCS:
         meaningful = [x for x in live if x[1] <= NOISE_SHARE * n_docs]
         if not meaningful:  # only noise: the rarest still searches ("projet" alone)
@@ -168,8 +173,34 @@ def make_plan(found: Sequence[Concept], df: Sequence[int], typo: Sequence[bool],
         ignored += [w for x in live if x not in meaningful for w in x[0].words]
         live = meaningful
     live.sort(key=lambda x: importance_key(x[1], x[0].position))
-    return Plan(concepts=tuple(c for c, _, _ in live), typo=tuple(t for _, _, t in live), ignored=tuple(ignored),
-                unknown=unknown)
+    return Plan(concepts=tuple(c for c, _ in live), ignored=tuple(ignored), unknown=unknown)
+
+
+MIN_TYPO_ONE, MIN_TYPO_TWO = 5, 9
+"""Word lengths from which one, then two typos are corrected (Meilisearch's defaults)."""
+
+
+def corrections(word: str, vocabulary: dict[int, list[str]], limit: int = 8) -> tuple[str, ...]:
+    """The index words closest to ``word`` (a word the index does not know): those at the
+    smallest optimal-string-alignment distance (an adjacent swap is one typo), within one typo
+    from MIN_TYPO_ONE letters and two from MIN_TYPO_TWO; none for a shorter word."""
+    if len(word) < MIN_TYPO_ONE:
+        return ()
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    k = 2 if len(word) >= MIN_TYPO_TWO else 1
+    pool = [w for n in range(len(word) - k, len(word) + k + 1) for w in vocabulary.get(n, ())]
+    found = process.extract(word, pool, scorer=OSA.distance, score_cutoff=k, limit=None)
+    if not found:
+        return ()
+    best = min(d for _, d, _ in found)
+    return tuple(sorted(w for w, d, _ in found if d == best)[:limit])
+
+
+def concept_for(concept: Concept, fixed: tuple[str, ...]) -> Concept:
+    """A typed concept whose word is replaced by its corrections (any of them matches)."""
+    return Concept(concept.words, fixed, prefix=False, position=concept.position)
 
 
 # --------------------------------------------------------------------------- fair order

@@ -491,12 +491,12 @@ async def test_sort_newest(index):
 
 
 def fair_ids(day: str, ids=None) -> list[str]:
-    """The oracle of the order of equally relevant hits: ``relevance.fair_order`` (each first
-    source spread by its share, then the day's shuffle)."""
+    """The oracle of the order of equally relevant hits: ``relevance.fair_order`` (each set of
+    sources spread by its share, then the day's shuffle)."""
     from services.gateway.search.relevance import fair_order, shuffle_key
 
     chosen = [d for d in docs(ids)]
-    items = [(0, d.source[0] if d.source else None, shuffle_key(d.id, day), d.id) for d in chosen]
+    items = [(0, tuple(d.source), shuffle_key(d.id, day), d.id) for d in chosen]
     return [chosen[i].id for i in fair_order(items)]
 
 
@@ -507,13 +507,13 @@ async def test_no_query_is_in_fair_daily_order(index):
     assert [h["id"] for h in (await search(reader, per_page=20, day="2026-12-07"))["hits"]] == fair_ids("2026-12-07")
     tuesday = await search(reader, per_page=20, day="2026-12-08")
     assert [h["id"] for h in tuesday["hits"]] == fair_ids("2026-12-08") != fair_ids("2026-12-07")
-    # no partner first: each source's projects are spread through the list by its share
+    # no partner first: each partner's projects are spread through the list by its share
     for result in (monday, tuesday):
-        firsts = [min(s.partner for s in BY_ID[h["id"]].sources) for h in result["hits"]]
-        shares = Counter(firsts)
-        for k in range(1, len(firsts) + 1):
-            for source, n in Counter(firsts[:k]).items():
-                assert n <= math.ceil(k * shares[source] / len(firsts)) + 1, (k, source)
+        sets = [tuple(sorted(s.partner for s in BY_ID[h["id"]].sources)) for h in result["hits"]]
+        shares = Counter(sets)
+        for k in range(1, len(sets) + 1):
+            for group, n in Counter(sets[:k]).items():
+                assert n <= math.ceil(k * shares[group] / len(sets)) + 1, (k, group)
     # pages follow the same order
     second = await search(reader, per_page=5, page=2, day="2026-12-07")
     assert [h["id"] for h in second["hits"]] == fair_ids("2026-12-07")[5:10]

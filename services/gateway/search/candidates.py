@@ -80,10 +80,8 @@ class Candidates:
         self.shuffle = np.array(col["h"], dtype=np.int64).reshape(n)
         self.tier = np.floor(self.rank)
         self.bucket = np.floor(self.rank * RELEVANCE_STEPS)
-        # the first source (sources are stored sorted; SQL's ``source[1]``), as a code; none: -1
-        firsts = [v[0] if v else None for v in col["source"]]
-        _, _, codes = _encode(firsts)
-        self.source1 = np.where(np.array([f is None for f in firsts], dtype=bool).reshape(n), -1, codes)
+        # the set of sources (stored sorted, as SQL's ``PARTITION BY source`` compares the arrays), as a code
+        _, _, self.sources = _encode(["\x1f".join(v or ()) for v in col["source"]])
         self.vocab: dict[str, list[str]] = {}
         self.index: dict[str, dict[str, int]] = {}
         self.codes: dict[str, np.ndarray] = {}  # single facets: code per row, len(vocab) when null
@@ -106,7 +104,7 @@ class Candidates:
                 matrix[rows_of, np.fromiter((index[v] for v in flat), dtype=np.int64, count=len(flat))] = True
             self.members[facet], self.vocab[facet], self.index[facet] = matrix, vocab, index
         self.nbytes = (sum(a.nbytes for a in (self.first_seen, self.rank, self.lat, self.lon, self.shuffle, self.tier,
-                                              self.bucket, self.source1,
+                                              self.bucket, self.sources,
                                               *self.codes.values(), *self.members.values()))
                        + sum(60 + len(i) for i in self.ids)
                        + sum(60 + len(v) for vocab in self.vocab.values() for v in vocab) * 2
@@ -209,11 +207,11 @@ class Candidates:
 
     def _fair(self, matched: np.ndarray) -> np.ndarray:
         """The relevance order of ``matched`` (as the SQL search orders it): relevance buckets,
-        highest first; within one, the j-th of a source's n hits (in shuffle order) at
-        (j + 0.5) / n, so each source is spread by its share; then the shuffle, then id."""
+        highest first; within one, the j-th of the n hits of one set of sources (in shuffle order)
+        at (j + 0.5) / n, so each partner is spread by its share; then the shuffle, then id."""
         if not len(matched):
             return np.zeros(0, dtype=np.int64)
-        b, s1, h = self.bucket[matched], self.source1[matched], self.shuffle[matched]
+        b, s1, h = self.bucket[matched], self.sources[matched], self.shuffle[matched]
         grouped = np.lexsort((matched, h, s1, b))
         gb, gs = b[grouped], s1[grouped]
         starts = np.flatnonzero(np.r_[True, (gb[1:] != gb[:-1]) | (gs[1:] != gs[:-1])])

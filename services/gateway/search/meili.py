@@ -222,7 +222,7 @@ class MeiliSearch:
         raws = results[0].get("hits") or []
         if fair:
             items = [(int(math.floor((r.get("_rankingScore") or 0.0) * RELEVANCE_STEPS)),
-                      (r.get("source") or [None])[0], shuffle_key(r["id"], query.salt), r["id"]) for r in raws]
+                      tuple(sorted(r.get("source") or ())), shuffle_key(r["id"], query.salt), r["id"]) for r in raws]
             raws = [raws[i] for i in fair_order(items)][query.offset:query.offset + query.per_page]
         hits = []
         for raw in raws:

@@ -470,17 +470,17 @@ class PostgresSearch:
                                  f"CASE WHEN {every} THEN {rank} END AS r",
                                  f"CASE WHEN {every} THEN {HAVERSINE if query.geo is not None else 'NULL::float8'} "
                                  "END AS d",
-                                 *(["source[1] AS s1", f"{SHUFFLE_SQL} AS h"] if fair else []),
+                                 *([f"{SHUFFLE_SQL} AS h"] if fair else []),
                                  *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
 
             def matching(without: str | None = None) -> str:
                 conds = [flag for f, flag in flags.items() if f != without]
                 return " AND ".join(conds) if conds else "true"
 
-            if fair:  # equal relevance: each source spread by its share, then the day's shuffle
-                rows = ("(SELECT id, d, b, h, (row_number() OVER (PARTITION BY b, s1 ORDER BY h, id) - 0.5)::float8 "
-                        "/ count(*) OVER (PARTITION BY b, s1) AS fk "
-                        f"FROM (SELECT id, d, h, s1, floor(r * {RELEVANCE_STEPS}) AS b FROM m WHERE {matching()}) x) y")
+            if fair:  # equal relevance: each set of sources spread by its share, then the day's shuffle
+                rows = ("(SELECT id, d, b, h, (row_number() OVER (PARTITION BY b, source ORDER BY h, id) - 0.5)::float8 "
+                        "/ count(*) OVER (PARTITION BY b, source) AS fk "
+                        f"FROM (SELECT id, d, h, source, floor(r * {RELEVANCE_STEPS}) AS b FROM m WHERE {matching()}) x) y")
                 order = "b DESC, fk, h, id"
             else:
                 rows = f"m WHERE {matching()}"

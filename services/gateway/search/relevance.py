@@ -21,8 +21,8 @@ concept; it is ranked first by how many concepts it matches in importance order 
 then all but the least important, …: ``tier``), then by the text rank (proximity, field weight,
 typos). So a query with one word no project uses never ends on nothing.
 
-Among results of equal relevance (``relevance_bucket``), the order is fair to the partners: each
-source's projects are spread in proportion to its share of the matches (``fair_order``), and
+Among results of equal relevance (``relevance_bucket``), the order is fair to the partners: the
+projects of each set of sources are spread in proportion to its share of the matches (``fair_order``), and
 ties are broken by a daily-stable shuffle (a hash of the id and the day), not by recency or id.
 """
 
@@ -222,14 +222,15 @@ def relevance_bucket(rank: float) -> int:
     return int(math.floor(rank * RELEVANCE_STEPS))
 
 
-def fair_order(items: Sequence[tuple[int, str | None, int, str]]) -> list[int]:
-    """Positions of ``items`` — (relevance bucket, source, shuffle key, id) — in fair order:
-    buckets by decreasing relevance; within one, each source's items (in shuffle order) are
-    spread in proportion to its share: the j-th of a source's n items goes at (j + 0.5) / n;
-    ties by shuffle key, then id. The pure form of what the SQL and the in-memory search do."""
-    groups: dict[tuple[int, str | None], list[int]] = {}
-    for pos, (bucket, source, key, pid) in enumerate(items):
-        groups.setdefault((bucket, source), []).append(pos)
+def fair_order(items: Sequence[tuple[int, tuple[str, ...], int, str]]) -> list[int]:
+    """Positions of ``items`` — (relevance bucket, sources, shuffle key, id) — in fair order:
+    buckets by decreasing relevance; within one, the items of each set of sources (in shuffle
+    order) are spread in proportion to its share: the j-th of a set's n items goes at (j + 0.5)
+    / n; ties by shuffle key, then id. The pure form of what the SQL and the in-memory search do.
+    (A set rather than one source: a project published by two partners counts for both.)"""
+    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+    for pos, (bucket, sources, key, pid) in enumerate(items):
+        groups.setdefault((bucket, tuple(sources)), []).append(pos)
     share: dict[int, float] = {}
     for members in groups.values():
         members.sort(key=lambda p: (items[p][2], items[p][3]))

@@ -9,9 +9,11 @@ a visitor who ticks a facet, moves the map or turns a page costs no database wor
 The semantics are those of the SQL search (``PostgresSearch._search``), and the conformance
 suite runs both: OR within a facet, AND across facets; disjunctive facet counts (each facet
 counted with every filter but its own), the most frequent values first, ties by value;
-radius = bounding box, then haversine on a 6,371 km sphere; bbox; relevance (rank, then newest,
-then id), newest (unknown first seen first, as PostgreSQL's ``DESC``), nearest (unlocated
-last), id as the final tie-break; a facet value's label is the smallest among the rows counted.
+radius = bounding box, then haversine on a 6,371 km sphere; bbox; relevance (relevance steps,
+then each set of sources spread by its share, then the day's shuffle, then id: ``_fair``), newest
+(words matched first, then unknown first seen first, as PostgreSQL's ``DESC``), nearest (words
+matched first, unlocated last), id as the final tie-break; a facet value's label is the smallest
+among the rows counted.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 The PostgreSQL reader queries ``search_documents`` written by the indexer:
 - text: French full-text on accent-folded text (title weighted above body), the last word
-  matched as a prefix (search-as-you-type), OR trigram word similarity on the title (typos);
+  matched as a prefix (search-as-you-type); the query read as concepts (``relevance.py``: stop
+  words, noise, synonyms, typos corrected from the index's words), the most important required,
+  ranked by how many are matched (``text_sql``), equally relevant hits in the fair daily order;
 - filters: OR within a facet, AND across facets; facet counts are disjunctive (each facet is
   counted with every filter but its own), so a visitor sees what ticking another value adds;
 - geo: radius (bounding-box prefilter, then haversine) and bbox.

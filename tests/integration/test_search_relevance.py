@@ -1,12 +1,11 @@
 """Search relevance on the PostgreSQL backend: the relevance set's thresholds (recall@10 ≥ 97 % and
-no zero-result answer, both splits: ``tests/data/search/``), "did you mean" from the index's own
-words, and the search page's ways out of an empty answer."""
+no zero-result answer, both splits: ``tests/data/search/``), typo corrections and "did you mean"
+from the index's own words, and the search page's ways out of an empty answer."""
 
 from __future__ import annotations
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.gateway.app import create_app
@@ -32,14 +31,13 @@ async def test_relevance_set_thresholds(engine, cache_mb):
         assert result["recall"] >= RECALL_AT_10, (split, result["recall"], result["by_variation"])
 
 
-async def test_did_you_mean_and_the_words_table(engine):
+async def test_did_you_mean_from_the_index_words(engine):
     writer, reader = PostgresIndexWriter(engine), PostgresSearch(engine)
     for project in PROJECTS:
         await writer.upsert(project, 1)
-    async with engine.connect() as conn:  # filled by the triggers of migration 0019
-        words = set((await conn.execute(text("SELECT word FROM search_words"))).scalars())
-    assert {"jardin", "partage", "epeule", "ressourcerie", "mamoudzou"} <= words
-    assert not any(w.isdigit() or len(w) < 3 for w in words)
+    vocabulary = {w for words in (await reader._vocabulary(None)).values() for w in words}
+    assert {"jardin", "partage", "epeule", "ressourcerie", "mamoudzou"} <= vocabulary
+    assert not any(w.isdigit() or len(w) < 3 for w in vocabulary)
     # one typo is corrected by the search itself (as Meilisearch's typo tolerance)
     assert [h["id"] for h in (await reader.search(parse_search(q="ressourcerei")))["hits"]] == ["ressourcerie-pevele"]
     # too far for a typo: nothing, and the closest word of the index that finds something

@@ -198,6 +198,17 @@ def corrections(word: str, vocabulary: dict[int, list[str]], limit: int = 8) -> 
     return tuple(sorted(w for w, d, _ in found if d == best)[:limit])
 
 
+def similar_words(word: str, vocabulary: dict[int, list[str]], limit: int = 5) -> list[str]:
+    """"Did you mean": the index words most similar to ``word`` (normalised Indel similarity ≥ 60 %,
+    lengths within a half), best first."""
+    from rapidfuzz import fuzz, process
+
+    spread = max(2, len(word) // 2)
+    pool = [w for n in range(max(1, len(word) - spread), len(word) + spread + 1) for w in vocabulary.get(n, ())]
+    found = process.extract(word, pool, scorer=fuzz.ratio, score_cutoff=60, limit=limit * 4)
+    return [w for w, _, _ in sorted(found, key=lambda x: (-x[1], x[0]))][:limit]
+
+
 def concept_for(concept: Concept, fixed: tuple[str, ...]) -> Concept:
     """A typed concept whose word is replaced by its corrections (any of them matches)."""
     return Concept(concept.words, fixed, prefix=False, position=concept.position)

@@ -66,13 +66,13 @@ def _synonym_index() -> dict[tuple[str, ...], tuple[str, ...]]:
 
 
 def query_words(q: str, limit: int = 12) -> list[str]:
-    """The words of a query that can weigh: folded, at most 40 characters, stop words and numbers
-    left out (all of them when nothing else is left but stop words: "à vous" still searches)."""
+    """The words of a query that can weigh: folded, at most 40 characters, stop words, numbers and
+    single letters left out (all of them when nothing else is left: "à vous" still searches)."""
     words = [w[:40] for w in fold(q).split()]
     stops = stop_words()
     kept = [w for w in words if w not in stops and not w.isdigit() and len(w) > 1]
-    if not kept:
-        kept = [w for w in words if not w.isdigit()]
+    if not kept:  # nothing but stop words or numbers ("à vous", "2024"): they still search
+        kept = words
     return kept[:limit]
 
 

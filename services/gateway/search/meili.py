@@ -313,7 +313,7 @@ class MeiliSearch:
     async def stats(self) -> dict[str, Any]:
         from services.gateway.search.rules import parse_search
 
-        result = await self.search(parse_search(per_page=1))
+        result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
         months = await self._search_one({"q": "", "filter": "deleted = false", "limit": 0,
                                          "facets": ["first_seen_month"]})
         by_month = (months.get("facetDistribution") or {}).get("first_seen_month") or {}

@@ -617,7 +617,7 @@ class PostgresSearch:
     async def stats(self) -> dict[str, Any]:
         from services.gateway.search.rules import parse_search
 
-        result = await self.search(parse_search(per_page=1))
+        result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
         async with self._read() as conn:
             months = (await conn.execute(text(
                 "SELECT to_char(date_trunc('month', first_seen AT TIME ZONE 'UTC'), 'YYYY-MM') AS m, count(*) AS n "

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -101,8 +100,13 @@ class Concept:
 def concepts(tokens: Sequence[str]) -> list[Concept]:
     """The query words (``query_words``) as concepts: the longest synonym expressions first; a
     word or expression already seen is not counted twice; the last plain word is a prefix."""
+    return list(_concepts(tuple(tokens)))
+
+
+@lru_cache(maxsize=20_000)
+def _concepts(tokens: tuple[str, ...]) -> tuple[Concept, ...]:
     index = _synonym_index()
-    longest = max((len(k) for k in index), default=1)
+    longest = _longest()
     out: list[Concept] = []
     seen: set[tuple[str, ...]] = set()
     i = 0
@@ -122,7 +126,12 @@ def concepts(tokens: Sequence[str]) -> list[Concept]:
     if out and out[-1].plain and out[-1].position == len(tokens) - 1:
         last = out[-1]
         out[-1] = Concept(last.words, last.alternatives, prefix=True, position=last.position)
-    return out
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def _longest() -> int:
+    return max((len(k) for k in _synonym_index()), default=1)
 
 
 @dataclass(frozen=True)
@@ -216,7 +225,6 @@ def concept_for(concept: Concept, fixed: tuple[str, ...]) -> Concept:
 
 # --------------------------------------------------------------------------- fair order
 
-_HEX = re.compile(r"^[0-9a-f]{15}$")
 
 
 def shuffle_key(project_id: str, day: str) -> int:

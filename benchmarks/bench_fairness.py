@@ -124,7 +124,7 @@ async def main() -> int:
             for day in DAYS:
                 query = parse_search(q=q, per_page=TOP, day=day)
                 plan = await reader._plan(None, query)
-                found, _ = await reader._in_memory(query, plan)
+                found = await reader._in_memory(query, plan, await reader._current_generation())
                 answer = found.answer(query, 200)
                 steps.append([relevance_bucket(found.rank[i]) for i in answer.page])
                 orders.append([found.ids[i] for i in answer.page])

@@ -78,3 +78,14 @@ async def test_page_offers_to_widen_an_empty_search(client):
     page = (await client.get("/", params={"q": "jardinxxqz"})).text
     assert "Vouliez-vous dire" in page and "q=jardin" in page
     assert "« jardinxxqz »" in page
+
+
+@pytest.mark.parametrize("cache_mb", [0, 8], ids=["sql", "in-memory"])
+async def test_a_new_word_is_found_right_after_its_write(engine, cache_mb):
+    writer, reader = PostgresIndexWriter(engine), PostgresSearch(engine, cache_mb=cache_mb)
+    await writer.upsert(PROJECTS[0], 1)
+    assert (await reader.search(parse_search(q="zero dechet")))["total"] == 1
+    assert (await reader.search(parse_search(q="ressourcerie")))["total"] == 0  # not there yet: counted 0
+    await writer.upsert(PROJECTS[7], 1)  # "Ressourcerie du Pévèle"
+    result = await reader.search(parse_search(q="ressourcerie"))
+    assert [h["id"] for h in result["hits"]] == ["ressourcerie-pevele"]

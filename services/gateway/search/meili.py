@@ -126,7 +126,8 @@ class MeiliSearch:
         if not found:
             return Plan()
         now = time.monotonic()
-        missing = list({c.signature: c for c in found if self._df.get(c.signature, (0, 0.0))[1] < now}.values())
+        missing = list({c.signature: c for c in found  # a zero is counted again: a new word is found at once
+                        if self._df.get(c.signature, (0, 0.0))[1] < now or not self._df[c.signature][0]}.values())
         if missing or self._n_docs[1] < now:
             bodies = [{"indexUid": self.index_uid, "q": "", "filter": "deleted = false", "limit": 0}]
             bodies += [{"indexUid": self.index_uid, "q": c.alternatives[0], "matchingStrategy": "all",

@@ -154,7 +154,8 @@ class PostgresSearch:
 
     def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0, settle_ms: float = 0):
         self.engine = engine
-        self._df: dict[tuple, tuple[Concept, int, float]] = {}  # signature: (concept used, df, valid until)
+        self._df: dict[tuple, tuple[Concept, int, float, int | None]] = {}  # signature: (concept used, df,
+        # valid until, index generation when counted)
         self._n_docs: tuple[int, float] = (0, float("-inf"))
         self._vocab: dict[int, list[str]] = {}
         self._vocab_set: set[str] = set()
@@ -217,8 +218,7 @@ class PostgresSearch:
         if not found:
             return Plan()
         now = time.monotonic()
-        missing = list({c.signature: c for c in found if self._df.get(c.signature, (None, 0, 0.0))[2] < now}
-                       .values())
+        missing = list({c.signature: c for c in found if not self._df_valid(c.signature, now)}.values())
         if missing or self._n_docs[1] < now:
             counted = await self._count(conn, missing, with_total=True)
             unknown = [c for c, n in zip(missing, counted[0]) if n == 0 and c.plain]
@@ -232,10 +232,20 @@ class PostgresSearch:
                 self._df.clear()
             for c, n in zip(missing, counted[0]):
                 use = fixed.get(c.signature, c)
-                self._df[c.signature] = (use, fixed_df.get(c.signature, n), now + KNOWN_WORDS_TTL_S)
+                self._df[c.signature] = (use, fixed_df.get(c.signature, n), now + KNOWN_WORDS_TTL_S,
+                                         self.generation.newest)
             self._n_docs = (counted[1], now + KNOWN_WORDS_TTL_S)
         known = [self._df[c.signature] for c in found]
         return make_plan([k[0] for k in known], [k[1] for k in known], self._n_docs[0])
+
+    def _df_valid(self, signature: tuple, now: float) -> bool:
+        """A remembered frequency is used for a minute; a zero only while the index generation
+        has not changed (a word that appears must be found at once: a search right after a write
+        sees it)."""
+        known = self._df.get(signature)
+        if known is None or known[2] < now:
+            return False
+        return known[1] > 0 or (known[3] is not None and known[3] == self.generation.newest)
 
     async def _count(self, conn, found: list[Concept], with_total: bool = False) -> tuple[list[int], int]:
         """The live documents matching each concept (and all live documents, ``with_total``)."""
@@ -348,8 +358,9 @@ class PostgresSearch:
         return raw
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
+        generation = await self._current_generation()  # first: the plan's remembered zeros depend on it
         plan = await self._plan(None, query)
-        found, generation = await self._in_memory(query, plan)
+        found = await self._in_memory(query, plan, generation)
         if found is None:
             result = self._from_sql(await self._search(query, plan))
         else:
@@ -406,11 +417,10 @@ class PostgresSearch:
 
     # ------------------------------------------------------------------ candidate sets, documents
 
-    async def _in_memory(self, query: SearchQuery, plan: Plan) -> tuple[Candidates | None, int | None]:
-        """The candidate set to answer ``query`` from, and its generation; (None, …) when the
-        search must run in SQL (caches off, set too big, index not settled)."""
-        generation = await self._current_generation()
-        return (await self._candidates(query, plan, generation) if generation is not None else None), generation
+    async def _in_memory(self, query: SearchQuery, plan: Plan, generation: int | None) -> Candidates | None:
+        """The candidate set to answer ``query`` from at ``generation``; None when the search must
+        run in SQL (caches off, set too big, index not settled)."""
+        return await self._candidates(query, plan, generation) if generation is not None else None
 
     async def _candidates(self, query: SearchQuery, plan: Plan, generation: int) -> Candidates | None:
         """The candidate set of ``query``'s words at ``generation`` (read once, shared by the
@@ -585,8 +595,9 @@ class PostgresSearch:
         """Grid clustering: one cluster per cell of ``cell_deg`` degrees holding matches; a cluster
         of one carries that project's id and title. From the candidate set in memory when the
         caches are on, else in SQL."""
+        generation = await self._current_generation()
         plan = await self._plan(None, query)
-        found, generation = await self._in_memory(query, plan)
+        found = await self._in_memory(query, plan, generation)
         if found is not None:
             clusters = found.clusters(query, cell_deg)
             single = [found.ids[c["pos"]] for c in clusters if c["count"] == 1]

@@ -67,12 +67,17 @@ def _synonym_index() -> dict[tuple[str, ...], tuple[str, ...]]:
 def query_words(q: str, limit: int = 12) -> list[str]:
     """The words of a query that can weigh: folded, at most 40 characters, stop words, numbers and
     single letters left out (all of them when nothing else is left: "à vous" still searches)."""
+    return list(_query_words(q, limit))
+
+
+@lru_cache(maxsize=20_000)
+def _query_words(q: str, limit: int) -> tuple[str, ...]:
     words = [w[:40] for w in fold(q).split()]
     stops = stop_words()
     kept = [w for w in words if w not in stops and not w.isdigit() and len(w) > 1]
     if not kept:  # nothing but stop words or numbers ("à vous", "2024"): they still search
         kept = words
-    return kept[:limit]
+    return tuple(kept[:limit])
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,12 @@ def importance_key(df: int, position: int) -> tuple[int, int]:
 
 def make_plan(found: Sequence[Concept], df: Sequence[int], n_docs: int) -> Plan:
     """The plan from each concept's document frequency ``df`` among ``n_docs`` live documents
-    (a typo already replaced by its corrections)."""
+    (a typo already replaced by its corrections). Memoised: the same words come back."""
+    return _make_plan(tuple(found), tuple(df), n_docs)
+
+
+@lru_cache(maxsize=20_000)
+def _make_plan(found: tuple[Concept, ...], df: tuple[int, ...], n_docs: int) -> Plan:
     if not found:
         return Plan()
     seen: set[tuple[str, ...]] = set()

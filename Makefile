@@ -75,6 +75,7 @@ bench: install
 	$(PY) -m benchmarks.bench_crawl
 	BENCH_DEDUP_SIZES=40000,1000000 $(PY) -m benchmarks.bench_dedup
 	$(PY) -m benchmarks.bench_search
+	$(PY) -m benchmarks.bench_fairness
 
 ## The hostile-input campaign in full (12,000 inputs; `make test` runs 1,500)
 soak: install

@@ -6,6 +6,7 @@ import functools
 import gettext
 import re
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -16,14 +17,10 @@ FACET_FIELDS = ("theme", "stage", "engineering", "holder_type", "source", "count
 """Facets every backend counts. ``theme``, ``engineering`` and ``source`` are multi-valued. ``country``
 is the ISO 3166-1 alpha-2 code of a located project (``FR`` with overseas France; none when unlocated)."""
 
+SEARCH_DATA = Path(__file__).parent / "search_data"
+ELISIONS = frozenset("c d j l m n s t qu les".split())
+"""Folded elided articles and pronouns the Snowball list leaves out (its words carry accents)."""
 MEILI_INDEX = "projects"
-MEILI_SETTINGS = {
-    "searchableAttributes": ["title", "holder_name", "summary", "description", "commune_name"],
-    "filterableAttributes": ["_geo", *FACET_FIELDS],
-    "sortableAttributes": ["_geo", "first_seen_ts", "updated_at_ts"],
-    "typoTolerance": {"enabled": True},
-    "faceting": {"maxValuesPerFacet": 200},
-}
 
 
 class SearchDocument(BaseModel):
@@ -75,4 +72,48 @@ def country_name(code: str | None) -> str | None:
         return name
 
 
+@functools.lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """Snowball's French stop words (as PostgreSQL's 'french' configuration uses them), folded,
+    plus the elisions: a query word among them weighs nothing."""
+    lines = (SEARCH_DATA / "french_stop_words.txt").read_text(encoding="utf-8").splitlines()
+    words = {fold(w) for w in lines if w and not w.startswith("#")}
+    return frozenset(w for w in words if w) | ELISIONS
 
+
+@functools.lru_cache(maxsize=1)
+def synonym_groups() -> tuple[tuple[str, ...], ...]:
+    """The synonym file's groups, each a tuple of folded expressions (first = the group's name)."""
+    groups = []
+    for line in (SEARCH_DATA / "synonyms.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        expressions = tuple(dict.fromkeys(f for f in (fold(x) for x in line.split("|")) if f))
+        if len(expressions) > 1:
+            groups.append(expressions)
+    return tuple(groups)
+
+
+def meili_synonyms() -> dict[str, list[str]]:
+    """The synonym file as Meilisearch's ``synonyms`` setting: each expression maps to the others."""
+    out: dict[str, list[str]] = {}
+    for group in synonym_groups():
+        for expression in group:
+            out.setdefault(expression, [])
+            out[expression] += [x for x in group if x != expression and x not in out[expression]]
+    return out
+
+
+MEILI_SETTINGS = {
+    "searchableAttributes": ["title", "holder_name", "summary", "description", "commune_name"],
+    "filterableAttributes": ["_geo", *FACET_FIELDS],
+    "sortableAttributes": ["_geo", "first_seen_ts", "updated_at_ts"],
+    "typoTolerance": {"enabled": True},
+    "faceting": {"maxValuesPerFacet": 200},
+    # the same words weigh nothing and mean the same thing as in the PostgreSQL reader
+    "stopWords": sorted(stop_words()),
+    "synonyms": meili_synonyms(),
+    # words matched (the gateway sends the concepts most important first, matchingStrategy "last")
+    # come first, then an explicit sort (newest, nearest), then the text rules
+    "rankingRules": ["words", "sort", "typo", "proximity", "attribute", "exactness"],
+}

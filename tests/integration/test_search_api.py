@@ -49,7 +49,7 @@ async def test_search_shape_and_highlight(client):
     r = await client.get("/api/v1/search", params={"q": "jardin partage"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"total", "page", "per_page", "hits", "facets", "labels"}
+    assert set(body) == {"total", "page", "per_page", "hits", "facets", "labels", "ignored", "did_you_mean"}
     assert [h["id"] for h in body["hits"]] == ["jardin-roubaix"]
     hl = body["hits"][0]["highlight"]
     assert hl["title"] == "<mark>Jardin</mark> <mark>partagé</mark> du quartier de l&#39;Épeule"

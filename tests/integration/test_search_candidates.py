@@ -17,11 +17,13 @@ from benchmarks.bench_search import CITIES, ENGINEERING, HOLDERS, KEYWORDS, STAG
 from benchmarks.generate import SOURCES
 from libs.contracts.events import Location
 from services.gateway.search.postgres import TOO_BIG, PostgresSearch
+from services.gateway.search.relevance import Plan
 from services.gateway.search.rules import parse_search
 from services.indexer.adapters.search import PostgresIndexWriter
 
 WORDS = [*KEYWORDS, "jardn partage", "epiceri", "ressourcerei", "velo", "lien social", "graine", "tiers", "", "",
-         "", "atelier", "habitants", "zzzz"]
+         "", "atelier", "habitants", "zzzz", "projet de jardin pour etudiants a lyon", "epicerie sociale",
+         "tiers lieu ess", "garage velo solidaire", "ressourcerie qwxz"]
 THEME_SLUGS = sorted({t for ts in THEMES.values() for t in ts})
 
 
@@ -139,7 +141,7 @@ async def test_a_candidate_set_too_big_for_its_share_falls_back_to_sql(readers):
     small = PostgresSearch(sql.engine, cache_mb=0.1)  # candidate sets up to ~30 kB: ~150 rows
     query = parse_search(filters={"theme": ["alimentation"]}, per_page=5)
     assert await small.search(query) == await sql.search(query)
-    key = ((), ())
+    key = (Plan().signature, query.salt)
     assert small.candidates.get(key, small.generation.value) == TOO_BIG
     narrow = parse_search(q="zzzz")  # no match: an empty candidate set fits
     assert await small.search(narrow) == await sql.search(narrow)

@@ -278,15 +278,46 @@ async def test_text(index, q, expected):
     assert result["total"] == len(expected)
 
 
-async def test_every_query_word_must_match(index):
+async def test_no_dead_end_when_a_word_matches_nothing_with_the_others(index):
     _, reader = index
-    # "solidaire" is in "Épicerie solidaire", "vélo" is in "Atelier vélo": no project has both words
+    # "solidaire" is in "Épicerie solidaire", "vélo" is in "Atelier vélo": no project has both words;
+    # both are as rare, so the first typed is kept and the other dropped
     result = await search(reader, q="velo solidaire")
-    assert ids_of(result) == set()
-    assert result["total"] == 0
-    # stop words are not required to match
-    result = await search(reader, q="velo de la")
-    assert result["total"] >= 1
+    assert ids_of(result) == {"velo-lille"} and result["total"] == 1
+    # stop words and numbers weigh nothing; a word no project uses is ignored, and said so
+    result = await search(reader, q="velo de la 2024 zzqxwv")
+    assert ids_of(result) == {"velo-lille"}
+    assert "zzqxwv" in result["ignored"]
+    # nothing at all for a query whose every word matches nothing
+    result = await search(reader, q="zzqxwv qqwwzz")
+    assert result["total"] == 0 and result["hits"] == []
+
+
+async def test_projects_with_all_the_words_come_first(index):
+    _, reader = index
+    # "jardin" (3 projects) and "école" (2) weigh the same: "jardin", typed first, is required;
+    # the project with both words comes first, then those missing the less important one
+    result = await search(reader, q="jardin école")
+    assert ids_of(result) == {"ecole-roubaix", "jardin-roubaix", "jardins-paris"}
+    assert result["total"] == 3
+    assert result["hits"][0]["id"] == "ecole-roubaix"
+    # a partner's decoration of a title still finds it, first
+    result = await search(reader, q="Projet « Jardin partagé du quartier de l'Épeule », porté par le Porteur 1")
+    assert result["hits"][0]["id"] == "jardin-roubaix"
+    # a visitor's sentence: the words the project does not use are dropped
+    result = await search(reader, q="projet de jardin pour les étudiants à Roubaix")
+    assert {h["id"] for h in result["hits"][:2]} == {"jardin-roubaix", "ecole-roubaix"}
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    pytest.param("épicerie sociale", "epicerie-lyon", id="epicerie-sociale=solidaire"),
+    pytest.param("recyclerie", "ressourcerie-pevele", id="recyclerie=ressourcerie"),
+    pytest.param("bicyclette", "velo-lille", id="bicyclette=velo"),
+])
+async def test_synonyms(index, q, expected):
+    _, reader = index
+    result = await search(reader, q=q)
+    assert result["hits"] and result["hits"][0]["id"] == expected
 
 
 async def test_text_and_filter(index):
@@ -459,10 +490,41 @@ async def test_sort_newest(index):
     assert result["total"] == len(PROJECTS)
 
 
-async def test_no_query_defaults_to_newest(index):
+def fair_ids(day: str, ids=None) -> list[str]:
+    """The oracle of the order of equally relevant hits: ``relevance.fair_order`` (each set of
+    sources spread by its share, then the day's shuffle)."""
+    from services.gateway.search.relevance import fair_order, shuffle_key
+
+    chosen = [d for d in docs(ids)]
+    items = [(0, tuple(d.source), shuffle_key(d.id, day), d.id) for d in chosen]
+    return [chosen[i].id for i in fair_order(items)]
+
+
+async def test_no_query_is_in_fair_daily_order(index):
     _, reader = index
-    result = await search(reader, per_page=20)
-    assert [h["id"] for h in result["hits"]] == NEWEST
+    monday = await search(reader, per_page=20, day="2026-12-07")
+    assert [h["id"] for h in monday["hits"]] == fair_ids("2026-12-07")
+    assert [h["id"] for h in (await search(reader, per_page=20, day="2026-12-07"))["hits"]] == fair_ids("2026-12-07")
+    tuesday = await search(reader, per_page=20, day="2026-12-08")
+    assert [h["id"] for h in tuesday["hits"]] == fair_ids("2026-12-08") != fair_ids("2026-12-07")
+    # no partner first: each partner's projects are spread through the list by its share
+    for result in (monday, tuesday):
+        sets = [tuple(sorted(s.partner for s in BY_ID[h["id"]].sources)) for h in result["hits"]]
+        shares = Counter(sets)
+        for k in range(1, len(sets) + 1):
+            for group, n in Counter(sets[:k]).items():
+                assert n <= math.ceil(k * shares[group] / len(sets)) + 1, (k, group)
+    # pages follow the same order
+    second = await search(reader, per_page=5, page=2, day="2026-12-07")
+    assert [h["id"] for h in second["hits"]] == fair_ids("2026-12-07")[5:10]
+
+
+async def test_equally_relevant_hits_in_fair_order(index):
+    _, reader = index
+    # one theme, no words: every hit is as relevant as the others
+    query = parse_search(filters={"theme": ["alimentation"]}, per_page=20, day="2026-12-07")
+    result = await reader.search(query)
+    assert [h["id"] for h in result["hits"]] == fair_ids("2026-12-07", expected_ids(query))
 
 
 async def test_pagination(index):
@@ -556,8 +618,8 @@ async def test_clear(index):
     assert await writer.delete("cuisine-paris", 5) is True
     await writer.clear()
     result = await search(reader)
-    assert result == {"total": 0, "hits": [], "facets": {f: {} for f in FACET_FIELDS},
-                      "labels": {f: {} for f in LABELLED}}
+    assert {k: result[k] for k in ("total", "hits", "facets", "labels")} == {
+        "total": 0, "hits": [], "facets": {f: {} for f in FACET_FIELDS}, "labels": {f: {} for f in LABELLED}}
     assert await reader.get("jardin-roubaix") is None
     # a reindex starts from nothing: tombstones are gone too
     assert await writer.upsert(BY_ID["cuisine-paris"], 1) is True

@@ -16,8 +16,8 @@ LILLE, ROUBAIX, PARIS = (50.6292, 3.0573), (50.6942, 3.1746), (48.8566, 2.3522)
 
 def row(id, first_seen=1000.0, r=0.0, at=(NAN, NAN), theme=(), engineering=(), source=("avise",), stage=None,
         holder_type=None, region=None, departement=None, commune=None, region_name=None,
-        departement_name=None, commune_name=None, country=None, country_name=None):
-    values = dict(id=id, first_seen=first_seen, r=r, lat=at[0], lon=at[1], theme=list(theme),
+        departement_name=None, commune_name=None, country=None, country_name=None, h=None):
+    values = dict(h=h if h is not None else sum(map(ord, id)) * 7919 % 1000,id=id, first_seen=first_seen, r=r, lat=at[0], lon=at[1], theme=list(theme),
                   engineering=list(engineering), source=list(source), stage=stage, holder_type=holder_type,
                   region=region, departement=departement, commune=commune, region_name=region_name,
                   departement_name=departement_name, commune_name=commune_name, country=country,
@@ -76,10 +76,24 @@ def test_newest_puts_unknown_first_then_by_id():
     assert ids(search(sort="newest")) == ["c", "a", "d", "b"]
 
 
-def test_relevance_rank_then_newest_then_id():
-    ordered = Candidates([row("w", 5.0, 0.2), row("x", 1.0, 0.2), row("y", 5.0, 0.2), row("z", 5.0, 0.7)])
+def test_relevance_buckets_then_fair_spread_then_shuffle():
+    ordered = Candidates([row("w", 5.0, 0.21, h=3), row("x", 1.0, 0.29, h=1), row("y", 5.0, 0.2, h=2),
+                          row("z", 5.0, 0.7, h=9)])
     answer = ordered.answer(parse_search(q="anything", sort="relevance"), 200)
-    assert [ordered.ids[i] for i in answer.page] == ["z", "w", "y", "x"]
+    # z is a step above; w, x and y are equally relevant (same tenth of a tier): shuffle order
+    assert [ordered.ids[i] for i in answer.page] == ["z", "x", "y", "w"]
+    # a bigger source does not come first: avise has 4 of 6 equally relevant hits, cerdd 2
+    rows = [row(f"a{i}", h=i) for i in range(4)] + [row(f"c{i}", source=("cerdd",), h=i) for i in range(2)]
+    spread = Candidates(sorted(rows))
+    order = [spread.ids[i] for i in spread.answer(parse_search(), 200).page]
+    # avise at (j + .5) / 4 = .125 .375 .625 .875, cerdd at .25 .75
+    assert order == ["a0", "c0", "a1", "a2", "c1", "a3"]
+
+
+def test_newest_and_nearest_keep_the_words_matched_first():
+    ordered = Candidates([row("w", 5.0, 1.2), row("x", 9.0, 0.3), row("y", 1.0, 1.1)])
+    answer = ordered.answer(parse_search(q="two words", sort="newest"), 200)
+    assert [ordered.ids[i] for i in answer.page] == ["w", "y", "x"]
 
 
 def test_radius_nearest_and_distances():

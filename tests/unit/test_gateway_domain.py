@@ -25,7 +25,7 @@ def rejects(match: str, **params) -> str:
 
 def test_defaults() -> None:
     q = parse_search()
-    assert q == SearchQuery(q="", filters={}, geo=None, bbox=None, sort="newest", page=1, per_page=20)
+    assert q == SearchQuery(q="", filters={}, geo=None, bbox=None, sort="relevance", page=1, per_page=20)
     assert q.tokens == [] and q.offset == 0
 
 

@@ -9,9 +9,11 @@ a visitor who ticks a facet, moves the map or turns a page costs no database wor
 The semantics are those of the SQL search (``PostgresSearch._search``), and the conformance
 suite runs both: OR within a facet, AND across facets; disjunctive facet counts (each facet
 counted with every filter but its own), the most frequent values first, ties by value;
-radius = bounding box, then haversine on a 6,371 km sphere; bbox; relevance (rank, then newest,
-then id), newest (unknown first seen first, as PostgreSQL's ``DESC``), nearest (unlocated
-last), id as the final tie-break; a facet value's label is the smallest among the rows counted.
+radius = bounding box, then haversine on a 6,371 km sphere; bbox; relevance (relevance steps,
+then each set of sources spread by its share, then the day's shuffle, then id: ``_fair``), newest
+(words matched first, then unknown first seen first, as PostgreSQL's ``DESC``), nearest (words
+matched first, unlocated last), id as the final tie-break; a facet value's label is the smallest
+among the rows counted.
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ import numpy as np
 
 from libs.contracts.search import FACET_FIELDS
 from libs.contracts.geo import haversine_km_array
+from services.gateway.search.relevance import RELEVANCE_STEPS
 
 
 MULTI = ("theme", "engineering", "source")
 SINGLE = ("stage", "holder_type", "country", "region", "departement", "commune")
 LABEL_COLUMNS = {"country": "country_name", "region": "region_name", "departement": "departement_name",
                  "commune": "commune_name"}
-COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values())
+COLUMNS = ("id", "first_seen", "r", "lat", "lon", *MULTI, *SINGLE, *LABEL_COLUMNS.values(), "h")
 """What the adapter selects, in this order: ``first_seen`` as epoch seconds (+inf when unknown),
-``r`` the text rank, ``lat``/``lon`` NaN when unknown, facets as stored, labels."""
+``r`` the rank (tier + text rank, ``relevance.text_sql``), ``lat``/``lon`` NaN when unknown, facets as
+stored, labels, ``h`` the day's shuffle key."""
 haversine = haversine_km_array
 """Great-circle distance in km, written as the SQL search writes it (NaN where unlocated)."""
 
@@ -70,6 +74,13 @@ class Candidates:
         self.rank = np.array(col["r"], dtype=np.float64).reshape(n)
         self.lat = np.array(col["lat"], dtype=np.float64).reshape(n)
         self.lon = np.array(col["lon"], dtype=np.float64).reshape(n)
+        self.shuffle = np.array(col["h"], dtype=np.int64).reshape(n)
+        self.shuffle_rank = np.empty(n, dtype=np.int64)  # place in the day's shuffle, ties by id
+        self.shuffle_rank[np.lexsort((np.arange(n), self.shuffle))] = np.arange(n)
+        self.tier = np.floor(self.rank)
+        self.bucket = np.floor(self.rank * RELEVANCE_STEPS)
+        # the set of sources (stored sorted, as SQL's ``PARTITION BY source`` compares the arrays), as a code
+        self.vocab_sources, _, self.sources = _encode(["\x1f".join(v or ()) for v in col["source"]])
         self.vocab: dict[str, list[str]] = {}
         self.index: dict[str, dict[str, int]] = {}
         self.codes: dict[str, np.ndarray] = {}  # single facets: code per row, len(vocab) when null
@@ -91,7 +102,8 @@ class Candidates:
                 rows_of = np.repeat(np.arange(n), np.fromiter(map(len, lists), dtype=np.int64, count=n))
                 matrix[rows_of, np.fromiter((index[v] for v in flat), dtype=np.int64, count=len(flat))] = True
             self.members[facet], self.vocab[facet], self.index[facet] = matrix, vocab, index
-        self.nbytes = (sum(a.nbytes for a in (self.first_seen, self.rank, self.lat, self.lon,
+        self.nbytes = (sum(a.nbytes for a in (self.first_seen, self.rank, self.lat, self.lon, self.shuffle, self.shuffle_rank, self.tier,
+                                              self.bucket, self.sources,
                                               *self.codes.values(), *self.members.values()))
                        + sum(60 + len(i) for i in self.ids)
                        + sum(60 + len(v) for vocab in self.vocab.values() for v in vocab) * 2
@@ -179,18 +191,47 @@ class Candidates:
         dist = distance[every] if distance is not None else None
         end = query.offset + query.per_page
         if query.sort == "nearest":
-            keys = (matched, dist)
+            order = np.lexsort((matched, dist, -self.tier[matched]))
         elif query.sort == "newest":
-            keys = (matched, -self.first_seen[matched])
+            order = np.lexsort((matched, -self.first_seen[matched], -self.tier[matched]))
         else:
-            keys = (matched, -self.first_seen[matched], -self.rank[matched])
-        order = np.lexsort(keys)[query.offset:end] if len(matched) else np.zeros(0, dtype=np.int64)
+            order = self._fair(matched, end)
+        order = order[query.offset:end]
         page = matched[order].tolist()
         if dist is None:
             distances: list[float | None] = [None] * len(page)
         else:
             distances = [None if math.isnan(x) else x for x in dist[order].tolist()]
         return Answer(total=int(len(matched)), page=page, distances=distances, facets=facets, labels=labels)
+
+    def _fair(self, matched: np.ndarray, end: int) -> np.ndarray:
+        """The relevance order of ``matched`` (as the SQL search orders it), its first ``end``
+        positions at least: relevance buckets, highest first; within one, the j-th of the n hits of
+        one set of sources (in shuffle order) at (j + 0.5) / n, so each partner is spread by its
+        share; then the shuffle, then id (``shuffle_rank`` holds both)."""
+        n = len(matched)
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        b, rank = self.bucket[matched], self.shuffle_rank[matched]
+        group = (b.astype(np.int64) * (len(self.vocab_sources) + 1) + self.sources[matched]) * (self.n + 1)
+        grouped = np.argsort(group + rank)  # by bucket and set of sources, then shuffle: unique keys
+        key = group[grouped]
+        first = np.empty(n, dtype=bool)  # (np.r_ costs ~50 µs a call: plain ufuncs instead)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        within = np.cumsum(first) - 1
+        sizes = np.diff(np.append(starts, n))
+        share = np.empty(n, dtype=np.float64)
+        share[grouped] = (np.arange(n) - starts[within] + 0.5) / sizes[within]
+        # share is in (0, 1): share - bucket orders by bucket (descending), then share, exactly
+        order_key = share - b
+        if end < n:  # only the page is needed: the rows up to its last key, then sorted
+            kth = np.partition(order_key, end - 1)[end - 1]
+            candidates = np.flatnonzero(order_key <= kth)
+        else:
+            candidates = np.arange(n)
+        return candidates[np.lexsort((rank[candidates], order_key[candidates]))]
 
     def clusters(self, query, cell_deg: float) -> list[dict]:
         """Grid clusters of ``query``'s located matches, as the SQL search makes them: one per cell

@@ -1,8 +1,14 @@
 """Meilisearch search backend: the same answers as :class:`PostgresSearch`, from the index the
 indexer's ``MeiliIndexWriter`` maintains.
 
-- text: every folded query word must match (``matchingStrategy: all``, as the AND of the
-  PostgreSQL tsquery), the last one as a prefix; typo tolerance is Meilisearch's own;
+- text: the same concepts as the PostgreSQL reader (``relevance.py``: stop words, numbers and
+  noise left out, synonyms grouped — Meilisearch has the same stop words and synonyms in its
+  settings), ordered by the same importance from document frequencies Meilisearch counts
+  (one ``limit: 0`` query per concept, remembered a minute), sent most important first with
+  ``matchingStrategy: last``: projects with every concept first, then those missing the least
+  important ones; the last word sent is a prefix; typo tolerance is Meilisearch's own;
+- equally relevant hits (the same ``_rankingScore`` step) are put in the fair daily order
+  (``relevance.fair_order``) within the first FAIR_WINDOW hits;
 - filters: OR within a facet (``IN [...]``), AND across facets; tombstones (``deleted = true``)
   are always filtered out;
 - facets are disjunctive: one multi-search holds the page query (which also counts the facets
@@ -19,8 +25,10 @@ The ``meilisearch`` client is synchronous: calls run in worker threads, one clie
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
+import time
 from typing import Any
 
 import meilisearch
@@ -28,6 +36,14 @@ from meilisearch.errors import MeilisearchApiError
 
 from libs.contracts.geo import haversine_km
 from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
+from services.gateway.search.relevance import (
+    RELEVANCE_STEPS,
+    Plan,
+    concepts,
+    fair_order,
+    make_plan,
+    shuffle_key,
+)
 from services.gateway.search.rules import SearchQuery
 from services.gateway.search.similar import MeiliElsewhere
 
@@ -38,6 +54,9 @@ LABELLED = {"country": "country_name", "region": "region_name", "departement": "
 LABEL_SEPARATOR = "|"
 DOCUMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,511}$")  # what Meilisearch accepts as a document id
 REQUEST_TIMEOUT_S = 10
+FREQUENCIES_TTL_S = 60.0
+FAIR_WINDOW = 1000
+"""Hits fetched to put equally relevant ones in the fair order (pages beyond: Meilisearch's order)."""
 
 
 class MeiliUnavailable(RuntimeError):
@@ -62,6 +81,8 @@ class MeiliSearch(MeiliElsewhere):
             raise ValueError("MeiliSearch needs the Meilisearch URL (MEILI_URL)")
         self.url, self.key, self.index_uid = url, key, index
         self._local = threading.local()
+        self._df: dict[tuple, tuple[int, float]] = {}
+        self._n_docs: tuple[int, float] = (0, float("-inf"))
 
     def _client(self) -> meilisearch.Client:
         client = getattr(self._local, "client", None)
@@ -94,7 +115,46 @@ class MeiliSearch(MeiliElsewhere):
             return None
         return {k: doc.get(k) for k in [*HIT_FIELDS, "project"] if k in doc}
 
+    async def _plan(self, query: SearchQuery) -> Plan:
+        """The PostgreSQL reader's plan, from Meilisearch's own counts (typos included)."""
+        found = concepts(query.tokens)
+        if not found:
+            return Plan()
+        now = time.monotonic()
+        missing = list({c.signature: c for c in found  # a zero is counted again: a new word is found at once
+                        if self._df.get(c.signature, (0, 0.0))[1] < now or not self._df[c.signature][0]}.values())
+        if missing or self._n_docs[1] < now:
+            bodies = [{"indexUid": self.index_uid, "q": "", "filter": "deleted = false", "limit": 0}]
+            bodies += [{"indexUid": self.index_uid, "q": c.alternatives[0], "matchingStrategy": "all",
+                        "filter": "deleted = false", "limit": 0} for c in missing]
+            try:
+                results = (await asyncio.to_thread(lambda: self._client().multi_search(bodies)))["results"]
+            except MeilisearchApiError as exc:
+                if exc.code != "index_not_found":
+                    raise
+                results = [{}] * len(bodies)
+            counts = [r.get("totalHits", r.get("estimatedTotalHits", 0)) or 0 for r in results]
+            self._n_docs = (counts[0], now + FREQUENCIES_TTL_S)
+            for c, n in zip(missing, counts[1:]):
+                self._df[c.signature] = (n, now + FREQUENCIES_TTL_S)
+        return make_plan(found, [self._df[c.signature][0] for c in found], self._n_docs[0])
+
+    @staticmethod
+    def _q(plan: Plan) -> str:
+        """The concepts, most important first (``matchingStrategy: last`` drops from the end)."""
+        return " ".join(c.alternatives[0] for c in plan.concepts)
+
     async def search(self, query: SearchQuery) -> dict[str, Any]:
+        plan = await self._plan(query)
+        result = await self._search(query, plan)
+        result["ignored"] = list(plan.ignored)
+        result["did_you_mean"] = None  # typos are Meilisearch's own tolerance
+        return result
+
+    async def _search(self, query: SearchQuery, plan: Plan) -> dict[str, Any]:
+        if plan.nothing:  # every word matches nothing: no project, no facet value (as in PostgreSQL)
+            return {"total": 0, "hits": [], "facets": {f: {} for f in FACET_FIELDS},
+                    "labels": {f: {} for f in LABELLED}}
         base = ["deleted = false"]
         if query.geo is not None and query.geo.radius_km is not None:
             g = query.geo
@@ -112,16 +172,19 @@ class MeiliSearch(MeiliElsewhere):
         def with_labels(facets: list[str]) -> list[str]:
             return [*facets, *(f"{f}_label" for f in facets if f in LABELLED)]
 
-        q = " ".join(query.tokens)
-        common = {"indexUid": self.index_uid, "q": q, "matchingStrategy": "all"}
+        q = self._q(plan)
+        common = {"indexUid": self.index_uid, "q": q, "matchingStrategy": "last"}
+        fair = query.sort == "relevance" and query.offset + query.per_page <= FAIR_WINDOW
         main: dict[str, Any] = {
             **common, "filter": where(), "page": query.page, "hitsPerPage": query.per_page,
             "attributesToRetrieve": HIT_FIELDS,
             "facets": with_labels([f for f in FACET_FIELDS if f not in clauses]),
         }
+        if fair:  # the whole window, ordered fairly here, then the page cut from it
+            main.update(page=1, hitsPerPage=FAIR_WINDOW, showRankingScore=True)
         newest = ["first_seen_ts:desc", "id:asc"]
-        if query.sort == "newest" or (query.sort == "relevance" and not q):
-            main["sort"] = newest  # no words to rank by: newest first, as PostgreSQL does
+        if query.sort == "newest":
+            main["sort"] = newest
         elif query.sort == "nearest" and query.geo is not None:
             main["sort"] = [f"_geoPoint({_num(query.geo.lat)}, {_num(query.geo.lon)}):asc", "id:asc"]
         disjunctive = [
@@ -152,8 +215,13 @@ class MeiliSearch(MeiliElsewhere):
                 if sep and name and code in facets[facet]:
                     labels[facet][code] = min(name, labels[facet].get(code, name))
 
+        raws = results[0].get("hits") or []
+        if fair:
+            items = [(int(math.floor((r.get("_rankingScore") or 0.0) * RELEVANCE_STEPS)),
+                      tuple(sorted(r.get("source") or ())), shuffle_key(r["id"], query.salt), r["id"]) for r in raws]
+            raws = [raws[i] for i in fair_order(items)][query.offset:query.offset + query.per_page]
         hits = []
-        for raw in results[0].get("hits") or []:
+        for raw in raws:
             hit = {k: raw.get(k) for k in HIT_FIELDS}
             for facet, name_field in LABELLED.items():
                 code, name = hit.get(facet), hit.get(name_field)
@@ -230,15 +298,18 @@ class MeiliSearch(MeiliElsewhere):
         from services.gateway.search.port import MAX_MAP_POINTS
         from services.gateway.search.rules import grid_clusters
 
+        plan = await self._plan(query)
+        if plan.nothing:
+            return []
         result = await self._search_one({
-            "q": " ".join(query.tokens), "matchingStrategy": "all", "filter": self._filter(query),
+            "q": self._q(plan), "matchingStrategy": "last", "filter": self._filter(query),
             "limit": MAX_MAP_POINTS, "attributesToRetrieve": ["id", "title", "commune_name", "lat", "lon"]})
         return grid_clusters(result.get("hits") or [], cell_deg)
 
     async def stats(self) -> dict[str, Any]:
         from services.gateway.search.rules import parse_search
 
-        result = await self.search(parse_search(per_page=1))
+        result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
         months = await self._search_one({"q": "", "filter": "deleted = false", "limit": 0,
                                          "facets": ["first_seen_month"]})
         by_month = (months.get("facetDistribution") or {}).get("first_seen_month") or {}
@@ -249,12 +320,15 @@ class MeiliSearch(MeiliElsewhere):
         """Page through the matches (Meilisearch caps a search at its maxTotalHits, 10,000)."""
         page, size, sent = 1, 500, 0
         sort = None
-        if query.sort == "newest" or (query.sort == "relevance" and not query.tokens):
+        plan = await self._plan(query)
+        if plan.nothing:
+            return
+        if query.sort == "newest":
             sort = ["first_seen_ts:desc", "id:asc"]
         elif query.sort == "nearest" and query.geo is not None:
             sort = [f"_geoPoint({_num(query.geo.lat)}, {_num(query.geo.lon)}):asc", "id:asc"]
         while sent < limit:
-            body: dict[str, Any] = {"q": " ".join(query.tokens), "matchingStrategy": "all",
+            body: dict[str, Any] = {"q": self._q(plan), "matchingStrategy": "last",
                                     "filter": self._filter(query), "page": page, "hitsPerPage": size,
                                     "attributesToRetrieve": [*HIT_FIELDS, "project"]}
             if sort:

@@ -16,12 +16,58 @@ from services.gateway.search.params import (
     stats_data,
 )
 from services.gateway.search.posts import matching_posts
-from services.gateway.search.rules import QueryError
+from services.gateway.search.rules import MAX_RADIUS_KM, QueryError, parse_search
 
 PER_PAGE_HTML = 20
 GEO_PARAMS = ("lat", "lon", "radius_km", "bbox")
 OPEN_FACETS = ("theme", "region")
 """Filter groups open at first (the others open when one of their values is active)."""
+MAX_WIDEN = 6
+"""Ways to widen a search that found nothing, each counted by one more search (at most this many)."""
+
+
+async def widen(request: Request, items: list[tuple[str, str]], labels: dict) -> list[dict]:
+    """For a search that found nothing: the searches one step wider — without one filter, with the
+    radius doubled, without the radius, without the map zone — that find something, with their totals."""
+    params = request.query_params
+    offers: list[tuple[str, list[tuple[str, str]]]] = []
+    for k, v in items:
+        if k in FACET_TITLES:
+            offers.append((f"sans le filtre {FACET_TITLES[k]} : {labels.get(k, {}).get(v, v)}",
+                           [(a, b) for a, b in items if (a, b) != (k, v)]))
+    radius = params.get("radius_km")
+    if radius:
+        try:
+            wider = min(2 * float(radius), MAX_RADIUS_KM)
+        except ValueError:
+            wider = None
+        if wider and wider > float(radius):
+            offers.append((f"dans un rayon de {wider:g} km", [(a, b) for a, b in items if a != "radius_km"]
+                           + [("radius_km", f"{wider:g}")]))
+        offers.append(("sans limite de distance", [(a, b) for a, b in items if a not in ("lat", "lon", "radius_km")]))
+    if params.get("bbox"):
+        offers.append(("hors de la zone de la carte", [(a, b) for a, b in items if a != "bbox"]))
+    out = []
+    for label, wider_items in offers[:MAX_WIDEN]:
+        try:
+            wider_query = parse_search(**_search_args(wider_items), per_page=1)
+        except QueryError:
+            continue
+        total = (await app_state(request).search.search(wider_query))["total"]
+        if total:
+            out.append({"label": label, "params": wider_items, "total": total})
+    return out
+
+
+def _search_args(items: list[tuple[str, str]]) -> dict:
+    filters: dict[str, list[str]] = {}
+    args: dict = {}
+    for k, v in items:
+        if k in FACET_TITLES:
+            filters.setdefault(k, []).append(v)
+        elif k in ("q", "lat", "lon", "radius_km", "bbox", "sort"):
+            args[k] = v
+    return {**args, "filters": filters}
 
 
 def _pages(page: int, last: int) -> list[int | None]:
@@ -60,6 +106,7 @@ async def home(request: Request) -> Template:
     if params.get("lat") and params.get("lon"):
         chips.append({"facet": "geo", "title": "Autour de", "label": f"{params.get('radius_km') or '∞'} km",
                       "params": [(a, b) for a, b in items if a not in ("lat", "lon", "radius_km")]})
+    wider = await widen(request, items, labels) if result is not None and not result["total"] else []
     last = 1
     if result and query:
         last = max(1, min(-(-result["total"] // query.per_page), 10_000 // query.per_page))
@@ -72,7 +119,9 @@ async def home(request: Request) -> Template:
         facet_titles=FACET_TITLES, labels=labels, base_params=items, chips=chips,
         map_params=[(k, v) for k, v in items if k not in ("bbox", "sort")],
         pages=_pages(query.page, last) if query else [], last_page=last,
-        sort=params.get("sort") or "", geo={k: params.get(k) or "" for k in GEO_PARAMS},
+        sort=params.get("sort") or "", geo={k: params.get(k) or "" for k in GEO_PARAMS}, wider=wider,
+        did_you_mean=[(k, v) for k, v in items if k != "q"] + [("q", result["did_you_mean"])]
+        if result and result.get("did_you_mean") else None,
     ))
 
 

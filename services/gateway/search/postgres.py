@@ -2,7 +2,9 @@
 
 The PostgreSQL reader queries ``search_documents`` written by the indexer:
 - text: French full-text on accent-folded text (title weighted above body), the last word
-  matched as a prefix (search-as-you-type), OR trigram word similarity on the title (typos);
+  matched as a prefix (search-as-you-type); the query read as concepts (``relevance.py``: stop
+  words, noise, synonyms, typos corrected from the index's words), the most important required,
+  ranked by how many are matched (``text_sql``), equally relevant hits in the fair daily order;
 - filters: OR within a facet, AND across facets; facet counts are disjunctive (each facet is
   counted with every filter but its own), so a visitor sees what ticking another value adds;
 - geo: radius (bounding-box prefilter, then haversine) and bbox.
@@ -20,6 +22,7 @@ import asyncio
 import contextvars
 import re
 import time
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,15 +38,30 @@ from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
 from services.gateway.search.cache import IndexGeneration, ResultCache
 from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
 from services.gateway.search.port import SIMILAR_RADIUS_KM
+from services.gateway.search.relevance import (
+    RELEVANCE_STEPS,
+    SHUFFLE_SQL,
+    Concept,
+    Plan,
+    concept_for,
+    concepts,
+    corrections,
+    make_plan,
+    similar_words,
+)
 from services.gateway.search.rules import SearchQuery
 from services.gateway.search.similar import PostgresElsewhere
-from services.gateway.search.text_query import word_conditions
 
 HAVERSINE = haversine_sql()
 KNOWN_WORDS_TTL_S = 60.0
 KNOWN_WORDS_MAX = 50_000
-"""Whether the index knows a query word is remembered a minute (per gateway process): a word
-that appears meanwhile is still found, by trigram similarity, until then."""
+"""A query concept's document frequency (and the number of live documents) is remembered a minute
+per gateway process: the words' importance, noise and typo decisions follow the index that late."""
+VOCABULARY_TTL_S = 300.0
+"""The index's new words (typo corrections, "did you mean") are read at most every five minutes per process."""
+MIN_WORD = 3
+SUGGESTIONS = 5
+"""Close index words tried per unknown query word for "did you mean"."""
 FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
 """Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
 CANDIDATE_ROW_BYTES = 200
@@ -77,6 +95,48 @@ def _load(value):
     return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
 
+def _tsquery(concept: Concept, key: str, params: dict) -> str:
+    """A concept as a tsquery expression: ``to_tsquery`` of its word (a prefix when typed last),
+    or the OR (``||``) of its expressions' phrases (stop words inside keep their distance)."""
+    if concept.plain:
+        params[key] = concept.alternatives[0] + (":*" if concept.prefix else "")
+        return f"to_tsquery('french', :{key})"
+    parts = []
+    for j, expression in enumerate(concept.alternatives):
+        params[f"{key}_{j}"] = expression
+        parts.append(f"phraseto_tsquery('french', :{key}_{j})")
+    return "(" + " || ".join(parts) + ")"
+
+
+def text_sql(plan: Plan, params: dict) -> tuple[list[str], str]:
+    """The WHERE conditions and the rank (float8) of a plan.
+
+    A row must match the most important concept. Its rank is its tier — how many concepts it
+    matches in importance order, less one (Meilisearch's "words" rule under ``matchingStrategy:
+    last``) — plus a text rank below 1: cover density (``ts_rank_cd`` normalised by rank / (rank +
+    1): proximity; title words weigh more than body words) of any concept, averaged with whether
+    the word typed last is there whole rather than as a prefix (exactness)."""
+    if plan.nothing:
+        return ["false"], "0::float8"
+    if not plan.concepts:
+        return [], "0::float8"
+    conds, ranked, exact = [], [], None
+    for i, concept in enumerate(plan.concepts):
+        query = _tsquery(concept, f"cq{i}", params)
+        conds.append(f"tsv @@ {query}")
+        ranked.append(query)
+        if concept.prefix:
+            params["cx"] = concept.alternatives[0]
+            exact = "(tsv @@ to_tsquery('french', :cx))::int"
+    k = len(conds)
+    tier = "0" if k == 1 else ("CASE " + " ".join(f"WHEN NOT ({conds[j]}) THEN {j - 1}" for j in range(1, k))
+                               + f" ELSE {k - 1} END")
+    text_rank = f"(ts_rank_cd(tsv, {' || '.join(ranked)}, 32))::float8"
+    if exact is not None:  # the word typed last, whole rather than a prefix: half the text rank
+        text_rank = f"({text_rank} + {exact}) / 2"
+    return [conds[0]], f"(({tier})::float8 + {text_rank})"
+
+
 def _title_terms(tokens: list[str]) -> list[str]:
     """tsquery terms restricted to the title (weight A), the last one as a prefix: 'jardin:A', 'parta:*A'."""
     return [t + (":*A" if i == len(tokens) - 1 else ":A") for i, t in enumerate(tokens)]
@@ -95,7 +155,13 @@ class PostgresSearch(PostgresElsewhere):
 
     def __init__(self, engine: AsyncEngine, cache_mb: float = 0, max_stale_ms: float = 0, settle_ms: float = 0):
         self.engine = engine
-        self._known: dict[str, tuple[bool, float]] = {}
+        self._df: dict[tuple, tuple[Concept, int, float, int | None]] = {}  # signature: (concept used, df,
+        # valid until, index generation when counted)
+        self._n_docs: tuple[int, float] = (0, float("-inf"))
+        self._vocab: dict[int, list[str]] = {}
+        self._vocab_set: set[str] = set()
+        self._vocab_since = datetime.min.replace(tzinfo=timezone.utc)
+        self._vocab_until = float("-inf")
         total = int(cache_mb * 1024 * 1024)
         self.cache = ResultCache(total * 3 // 10, "answers") if cache_mb > 0 else None
         self.candidates = ResultCache(total * 4 // 10, "candidates", max_item=1 / 2) if cache_mb > 0 else None
@@ -143,44 +209,86 @@ class PostgresSearch(PostgresElsewhere):
 
     # ------------------------------------------------------------------ query building
 
-    async def _indexed(self, conn, tokens: list[str]) -> list[bool]:
-        """For each query word: does the full-text index know it (the last one as a prefix)?
-
-        A known word is matched by the full-text index only; an unknown one (a typo) by trigram
-        similarity to a title word. Trying trigrams for every word made a frequent word such as
-        "jardin" scan thousands of trigram candidates for nothing. With ``conn`` None, a pooled
-        connection is taken only when a word must be looked up."""
-        if not tokens:
-            return []
-        terms = [t + (":*" if i == len(tokens) - 1 else "") for i, t in enumerate(tokens)]
+    async def _plan(self, conn, query: SearchQuery) -> Plan:
+        """How ``query``'s words are matched (``relevance.make_plan``), from each concept's
+        document frequency in the full text; a single word it does not know is replaced by the
+        index's closest words (``relevance.corrections``, from ``_vocabulary``). Frequencies are
+        remembered a minute; with ``conn`` None, a pooled connection is taken only when one must
+        be counted."""
+        found = concepts(query.tokens)
+        if not found:
+            return Plan()
         now = time.monotonic()
-        missing = [t for t in dict.fromkeys(terms) if self._known.get(t, (False, 0.0))[1] < now]
-        if missing:
-            params = {f"t{i}": t for i, t in enumerate(missing)}
-            checks = ", ".join(f"EXISTS (SELECT 1 FROM search_documents WHERE tsv @@ to_tsquery('french', :t{i}) "
-                               "AND NOT deleted)" for i in range(len(missing)))
-            sql = f"SELECT ARRAY[{checks}]"
-            if conn is None or hasattr(conn, "fetchval"):  # asyncpg
-                sql, args = _positional(sql, params)
-                if conn is None:
-                    async with self._raw() as raw:
-                        found = await raw.fetchval(sql, *args)
-                else:
-                    found = await conn.fetchval(sql, *args)
-            else:
-                found = (await conn.execute(text(sql), params)).scalar()
-            if len(self._known) > KNOWN_WORDS_MAX:
-                self._known.clear()
-            for term, known in zip(missing, found):
-                self._known[term] = (known, now + KNOWN_WORDS_TTL_S)
-        return [self._known[t][0] for t in terms]
+        missing = list({c.signature: c for c in found if not self._df_valid(c.signature, now)}.values())
+        if missing or self._n_docs[1] < now:
+            counted = await self._count(conn, missing, with_total=True)
+            unknown = [c for c, n in zip(missing, counted[0]) if n == 0 and c.plain]
+            fixed: dict[tuple, Concept] = {}
+            if unknown:
+                vocabulary = await self._vocabulary(conn)
+                fixed = {c.signature: concept_for(c, corr) for c in unknown
+                         if (corr := corrections(c.alternatives[0], vocabulary))}
+            fixed_df = dict(zip(fixed, (await self._count(conn, list(fixed.values())))[0])) if fixed else {}
+            if len(self._df) > KNOWN_WORDS_MAX:
+                self._df.clear()
+            for c, n in zip(missing, counted[0]):
+                use = fixed.get(c.signature, c)
+                self._df[c.signature] = (use, fixed_df.get(c.signature, n), now + KNOWN_WORDS_TTL_S,
+                                         self.generation.newest)
+            self._n_docs = (counted[1], now + KNOWN_WORDS_TTL_S)
+        known = [self._df[c.signature] for c in found]
+        return make_plan([k[0] for k in known], [k[1] for k in known], self._n_docs[0])
 
-    def _base(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> list[str]:
-        where = ["NOT deleted"]
-        tokens = query.tokens
-        # every word must match: in the text (the last one as a prefix), or, for typos, by trigram
-        # similarity to a word of the title
-        where += word_conditions(tokens, params, "title_folded", indexed)
+    def _df_valid(self, signature: tuple, now: float) -> bool:
+        """A remembered frequency is used for a minute; a zero only while the index generation
+        has not changed (a word that appears must be found at once: a search right after a write
+        sees it)."""
+        known = self._df.get(signature)
+        if known is None or known[2] < now:
+            return False
+        return known[1] > 0 or (known[3] is not None and known[3] == self.generation.newest)
+
+    async def _count(self, conn, found: list[Concept], with_total: bool = False) -> tuple[list[int], int]:
+        """The live documents matching each concept (and all live documents, ``with_total``)."""
+        params: dict[str, Any] = {}
+        counts = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND tsv @@ "
+                  f"{_tsquery(c, f'd{i}', params)})" for i, c in enumerate(found)]
+        total = "(SELECT count(*) FROM search_documents WHERE NOT deleted)" if with_total else "0"
+        row = await self._row(conn, f"SELECT ARRAY[{', '.join(counts) or 'NULL'}]::bigint[], {total}", params)
+        return [int(x) for x in (row[0] or [])][:len(found)], int(row[1])
+
+    async def _vocabulary(self, conn) -> dict[int, list[str]]:
+        """The index's words by length, kept in memory per process: read whole on first need, then
+        only from the documents written since (``indexed_at``), at most every VOCABULARY_TTL_S.
+        Words of deleted projects stay (a correction is counted before it is used). Reading them
+        here rather than keeping a words table from a trigger keeps the cost off the index
+        writer (a statement trigger cost ~55 ms per 500-row batch; a whole read of 40,000
+        projects is ~0.6 s once per process)."""
+        if self._vocab_until < time.monotonic():
+            sql = ("SELECT array_agg(DISTINCT w), max(max_at) FROM (SELECT w, max(indexed_at) AS max_at "
+                   "FROM search_documents r, unnest(string_to_array(r.title_folded || ' ' || r.body_folded, ' ')) w "
+                   "WHERE NOT deleted AND indexed_at > :since GROUP BY w) x")
+            row = await self._row(conn, sql, {"since": self._vocab_since})
+            for w in row[0] or []:
+                if MIN_WORD <= len(w) <= 40 and not w.isdigit() and w not in self._vocab_set:
+                    self._vocab_set.add(w)
+                    self._vocab.setdefault(len(w), []).append(w)
+            if row[1] is not None:
+                self._vocab_since = row[1]
+            self._vocab_until = time.monotonic() + VOCABULARY_TTL_S
+        return self._vocab
+
+    async def _row(self, conn, sql: str, params: dict) -> Any:
+        if conn is None or hasattr(conn, "fetchrow"):  # asyncpg
+            sql, args = _positional(sql, params)
+            if conn is None:
+                async with self._raw() as raw:
+                    return await raw.fetchrow(sql, *args)
+            return await conn.fetchrow(sql, *args)
+        return (await conn.execute(text(sql), params)).first()
+
+    def _base(self, query: SearchQuery, params: dict, conds: list[str]) -> list[str]:
+        where = ["NOT deleted", *conds]
         if query.geo is not None and query.geo.radius_km is not None:
             la1, la2, lo1, lo2 = query.geo.bounds()
             params.update(gla1=la1, gla2=la2, glo1=lo1, glo2=lo2, gr=query.geo.radius_km)
@@ -200,27 +308,23 @@ class PostgresSearch(PostgresElsewhere):
             return f"{facet} && CAST(:{name} AS text[])"
         return f"{facet} = ANY(CAST(:{name} AS text[]))"
 
-    def _where(self, query: SearchQuery, params: dict, indexed: list[bool] | None = None) -> str:
+    def _where(self, query: SearchQuery, params: dict, plan: Plan) -> tuple[str, str]:
+        """The WHERE clause of ``query`` and its rank expression."""
         params.update({f"f_{k}": list(v) for k, v in query.filters.items()})
-        return " AND ".join(self._base(query, params, indexed) + [self._facet_clause(f) for f in query.filters])
+        conds, rank = text_sql(plan, params)
+        where = self._base(query, params, conds) + [self._facet_clause(f) for f in query.filters]
+        return " AND ".join(where), rank
 
     @staticmethod
-    def _rank(query: SearchQuery, indexed: list[bool] | None = None) -> str:
-        """Full-text rank (title words weigh more: weight A); trigram similarity to the title is
-        added only when a word is a typo (computing it for thousands of matches was most of the
-        cost of a frequent word)."""
-        if not query.tokens:
-            return "0::real"  # a bare 0 in ORDER BY would mean "column 0"
-        if indexed is not None and all(indexed):
-            return "ts_rank_cd(tsv, to_tsquery('french', :tsq))"
-        return "(ts_rank_cd(tsv, to_tsquery('french', :tsq)) + word_similarity(:qf, title_folded))"
-
-    def _order(self, query: SearchQuery, rank: str | None = None, distance: str = HAVERSINE) -> str:
-        return {
-            "relevance": f"{rank or self._rank(query)} DESC, first_seen DESC, id",
-            "newest": "first_seen DESC, id",
-            "nearest": f"{distance} ASC NULLS LAST, id",
-        }[query.sort]
+    def _export_order(query: SearchQuery, rank: str, params: dict) -> str:
+        """Export order: the search's, less the spreading of sources (relevance buckets, then the
+        day's shuffle)."""
+        if query.sort == "relevance":
+            params["salt"] = query.salt
+            return f"floor({rank} * {RELEVANCE_STEPS}) DESC, {SHUFFLE_SQL}, id"
+        if query.sort == "newest":
+            return f"floor({rank}) DESC, first_seen DESC, id"
+        return f"floor({rank}) DESC, {HAVERSINE} ASC NULLS LAST, id"
 
     # ------------------------------------------------------------------ search
 
@@ -255,21 +359,45 @@ class PostgresSearch(PostgresElsewhere):
         return raw
 
     async def search(self, query: SearchQuery) -> dict[str, Any]:
-        found, generation = await self._in_memory(query)
+        generation = await self._current_generation()  # first: the plan's remembered zeros depend on it
+        plan = await self._plan(None, query)
+        found = await self._in_memory(query, plan, generation)
         if found is None:
-            return self._from_sql(await self._search(query))
-        answer = found.answer(query, FACET_LIMIT)
-        docs = await self._documents([found.ids[i] for i in answer.page], generation)
-        hits = []
-        for i, distance in zip(answer.page, answer.distances):
-            doc = docs.get(found.ids[i])
-            if doc is None:  # deleted since the candidate set was read
-                continue
-            hit = dict(doc)
-            if distance is not None:
-                hit["distance_km"] = round(distance, 2)
-            hits.append(hit)
-        return {"total": answer.total, "hits": hits, "facets": answer.facets, "labels": answer.labels}
+            result = self._from_sql(await self._search(query, plan))
+        else:
+            answer = found.answer(query, FACET_LIMIT)
+            docs = await self._documents([found.ids[i] for i in answer.page], generation)
+            hits = []
+            for i, distance in zip(answer.page, answer.distances):
+                doc = docs.get(found.ids[i])
+                if doc is None:  # deleted since the candidate set was read
+                    continue
+                hit = dict(doc)
+                if distance is not None:
+                    hit["distance_km"] = round(distance, 2)
+                hits.append(hit)
+            result = {"total": answer.total, "hits": hits, "facets": answer.facets, "labels": answer.labels}
+        result["ignored"] = list(plan.ignored)
+        result["did_you_mean"] = await self._did_you_mean(query, plan) if not result["total"] else None
+        return result
+
+    async def _did_you_mean(self, query: SearchQuery, plan: Plan) -> str | None:
+        """The query with each word no project uses replaced by the closest word of the index
+        (by similarity, beyond the typo corrections' reach) that matches projects; None when there is none."""
+        if not plan.unknown:
+            return None
+        vocabulary = await self._vocabulary(None)
+        replaced: dict[str, str] = {}
+        for word in dict.fromkeys(plan.unknown):
+            close = similar_words(word, vocabulary, SUGGESTIONS)
+            if close:
+                found, _ = await self._count(None, [Concept((w,), (w,)) for w in close])
+                best = next((w for w, n in zip(close, found) if n), None)
+                if best is not None:
+                    replaced[word] = best
+        if not replaced:
+            return None
+        return " ".join(replaced.get(w, w) for w in query.tokens)
 
     @staticmethod
     def _from_sql(raw: bytes) -> dict[str, Any]:
@@ -290,39 +418,37 @@ class PostgresSearch(PostgresElsewhere):
 
     # ------------------------------------------------------------------ candidate sets, documents
 
-    async def _in_memory(self, query: SearchQuery) -> tuple[Candidates | None, int | None]:
-        """The candidate set to answer ``query`` from, and its generation; (None, …) when the
-        search must run in SQL (caches off, set too big, index not settled)."""
-        generation = await self._current_generation()
-        return (await self._candidates(query, generation) if generation is not None else None), generation
+    async def _in_memory(self, query: SearchQuery, plan: Plan, generation: int | None) -> Candidates | None:
+        """The candidate set to answer ``query`` from at ``generation``; None when the search must
+        run in SQL (caches off, set too big, index not settled)."""
+        return await self._candidates(query, plan, generation) if generation is not None else None
 
-    async def _candidates(self, query: SearchQuery, generation: int) -> Candidates | None:
+    async def _candidates(self, query: SearchQuery, plan: Plan, generation: int) -> Candidates | None:
         """The candidate set of ``query``'s words at ``generation`` (read once, shared by the
-        requests that ask meanwhile); None when it is too big for its cache share."""
-        indexed = await self._indexed(None, query.tokens)
-        key = (tuple(query.tokens), tuple(indexed))
+        requests that ask meanwhile); None when it is too big for its cache share. The set
+        depends on the day too: its shuffle keys are computed by the database with the day's salt."""
+        key = (plan.signature, query.salt)
         found = self.candidates.get(key, generation)
         if found is None:
             if not self.generation.settled(generation, self.settle_s):
                 return None
             loading = self._loading.get((key, generation))
             if loading is None:
-                loading = asyncio.ensure_future(self._load_candidates(query, indexed, key, generation))
+                loading = asyncio.ensure_future(self._load_candidates(query, plan, key, generation))
                 self._loading[(key, generation)] = loading
                 loading.add_done_callback(lambda _: self._loading.pop((key, generation), None))
             found = await asyncio.shield(loading)
         return found if isinstance(found, Candidates) else None
 
-    async def _load_candidates(self, query: SearchQuery, indexed: list[bool], key: tuple,
-                               generation: int) -> Candidates | str:
+    async def _load_candidates(self, query: SearchQuery, plan: Plan, key: tuple, generation: int) -> Candidates | str:
         self.candidate_reads += 1
         cap = max(1, self.candidates.max_item_bytes // CANDIDATE_ROW_BYTES)
-        params: dict[str, Any] = {"cap": cap + 1}
-        where = ["NOT deleted", *word_conditions(query.tokens, params, "title_folded", indexed)]
+        params: dict[str, Any] = {"cap": cap + 1, "salt": query.salt}
+        conds, rank = text_sql(plan, params)
         columns = ", ".join(["id", "coalesce(extract(epoch FROM first_seen)::float8, 'Infinity')",
-                             f"({self._rank(query, indexed)})::float8", "coalesce(lat, 'NaN')",
-                             "coalesce(lon, 'NaN')", *COLUMNS[5:]])
-        sql, args = _positional(f"SELECT {columns} FROM search_documents WHERE {' AND '.join(where)} "
+                             f"({rank})::float8", "coalesce(lat, 'NaN')",
+                             "coalesce(lon, 'NaN')", *COLUMNS[5:-1], SHUFFLE_SQL])
+        sql, args = _positional(f"SELECT {columns} FROM search_documents WHERE {' AND '.join(['NOT deleted', *conds])} "
                                 "ORDER BY id LIMIT :cap", params)
         async with self._raw() as conn:
             rows = await conn.fetch(sql, *args)
@@ -352,33 +478,45 @@ class PostgresSearch(PostgresElsewhere):
                 self.docs.put(row["id"], generation, doc, 3 * len(row["doc"]))
         return out
 
-    async def _search(self, query: SearchQuery) -> bytes:
+    async def _search(self, query: SearchQuery, plan: Plan) -> bytes:
         """The search's JSON (total, hits, facets) as the database wrote it: one round trip."""
         params: dict[str, Any] = {f"f_{k}": list(v) for k, v in query.filters.items()}
         async with self._raw() as conn:
-            indexed = await self._indexed(conn, query.tokens)
-            base = self._base(query, params, indexed)
+            conds, rank = text_sql(plan, params)
+            base = self._base(query, params, conds)
             flags = {f: f"m_{f}" for f in query.filters}
             # the candidate rows, narrow: no jsonb, no tsvector; rank and distance computed once
             # rank and distance only for rows that pass every filter (the others only feed facet counts)
             every = " AND ".join(self._facet_clause(f) for f in flags) or "true"
+            fair = query.sort == "relevance"
+            if fair:
+                params["salt"] = query.salt
             columns = ", ".join(["id", "first_seen", *FACET_FIELDS, *LABEL_COLUMNS.values(),
-                                 f"CASE WHEN {every} THEN {self._rank(query, indexed)} END AS r",
+                                 f"CASE WHEN {every} THEN {rank} END AS r",
                                  f"CASE WHEN {every} THEN {HAVERSINE if query.geo is not None else 'NULL::float8'} "
                                  "END AS d",
+                                 *([f"{SHUFFLE_SQL} AS h"] if fair else []),
                                  *(f"({self._facet_clause(f)}) AS {flag}" for f, flag in flags.items())])
-            order = self._order(query, rank="r", distance="d")
 
             def matching(without: str | None = None) -> str:
                 conds = [flag for f, flag in flags.items() if f != without]
                 return " AND ".join(conds) if conds else "true"
 
+            if fair:  # equal relevance: each set of sources spread by its share, then the day's shuffle
+                rows = ("(SELECT id, d, b, h, (row_number() OVER (PARTITION BY b, source ORDER BY h, id) - 0.5)::float8 "
+                        "/ count(*) OVER (PARTITION BY b, source) AS fk "
+                        f"FROM (SELECT id, d, h, source, floor(r * {RELEVANCE_STEPS}) AS b FROM m WHERE {matching()}) x) y")
+                order = "b DESC, fk, h, id"
+            else:
+                rows = f"m WHERE {matching()}"
+                order = ("floor(r) DESC, first_seen DESC, id" if query.sort == "newest"
+                         else "floor(r) DESC, d ASC NULLS LAST, id")
             parts = [
                 f"'total', (SELECT count(*) FROM m WHERE {matching()})",
                 "'hits', (SELECT coalesce(json_agg(json_build_object('doc', s.doc - 'project', 'distance_km', page.d) "
                 "ORDER BY page.rn), '[]') "
-                f"FROM (SELECT id, d, row_number() OVER (ORDER BY {order}) AS rn FROM m "
-                f"WHERE {matching()} ORDER BY {order} LIMIT :limit OFFSET :offset) page "
+                f"FROM (SELECT id, d, row_number() OVER (ORDER BY {order}) AS rn FROM {rows} "
+                f"ORDER BY {order} LIMIT :limit OFFSET :offset) page "
                 "JOIN search_documents s ON s.id = page.id)",
             ]
             for facet in FACET_FIELDS:
@@ -458,7 +596,9 @@ class PostgresSearch(PostgresElsewhere):
         """Grid clustering: one cluster per cell of ``cell_deg`` degrees holding matches; a cluster
         of one carries that project's id and title. From the candidate set in memory when the
         caches are on, else in SQL."""
-        found, generation = await self._in_memory(query)
+        generation = await self._current_generation()
+        plan = await self._plan(None, query)
+        found = await self._in_memory(query, plan, generation)
         if found is not None:
             clusters = found.clusters(query, cell_deg)
             single = [found.ids[c["pos"]] for c in clusters if c["count"] == 1]
@@ -474,8 +614,8 @@ class PostgresSearch(PostgresElsewhere):
                 out.append(c)
             return out
         params: dict[str, Any] = {"cell": cell_deg}
+        where, _ = self._where(query, params, plan)
         async with self._read() as conn:
-            where = self._where(query, params, await self._indexed(conn, query.tokens))
             rows = (await conn.execute(text(
                 "WITH c AS (SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
                 f"min(commune_name) AS commune_name FROM search_documents WHERE {where} AND lat IS NOT NULL "
@@ -489,7 +629,7 @@ class PostgresSearch(PostgresElsewhere):
     async def stats(self) -> dict[str, Any]:
         from services.gateway.search.rules import parse_search
 
-        result = await self.search(parse_search(per_page=1))
+        result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
         async with self._read() as conn:
             months = (await conn.execute(text(
                 "SELECT to_char(date_trunc('month', first_seen AT TIME ZONE 'UTC'), 'YYYY-MM') AS m, count(*) AS n "
@@ -500,9 +640,12 @@ class PostgresSearch(PostgresElsewhere):
     async def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]:
         """Every match (up to ``limit``) in the search's order, streamed from a server-side cursor."""
         params: dict[str, Any] = {"limit": limit}
-        order = self._order(query)
+        plan = await self._plan(None, query)
+        where, rank = self._where(query, params, plan)
+        if query.geo is not None:
+            params.update(glat=query.geo.lat, glon=query.geo.lon)
+        order = self._export_order(query, rank, params)
         async with self.engine.connect() as conn:  # a server-side cursor lives in a transaction
-            where = self._where(query, params, await self._indexed(conn, query.tokens))
             result = await conn.stream(text(
                 f"SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc "
                 f"FROM search_documents WHERE {where} ORDER BY {order} LIMIT :limit"), params)

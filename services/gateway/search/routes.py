@@ -80,7 +80,8 @@ async def search(
         result = await backend.search(query)
         return orjson.dumps({"total": result["total"], "page": query.page, "per_page": query.per_page,
                              "hits": highlighted(result["hits"], query), "facets": result["facets"],
-                             "labels": result.get("labels", {})})
+                             "labels": result.get("labels", {}), "ignored": result.get("ignored", []),
+                             "did_you_mean": result.get("did_you_mean")})
 
     return Response(await backend.memo(("api", *query.cache_key()), answer), media_type=MediaType.JSON)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Literal, cast
 
 from libs.contracts.geo import bounding_box
 from libs.contracts.search import FACET_FIELDS, fold
 from libs.contracts.taxonomy import taxonomy
+from services.gateway.search.relevance import query_words
 
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000
@@ -27,13 +29,6 @@ _PATTERNS = {
     "commune": re.compile(r"^(?:\d{5}|2[AB]\d{3})$"),
 }
 Sort = Literal["relevance", "newest", "nearest"]
-STOP_WORDS = frozenset(
-    "a au aux avec ce ces d dans de des du en et l la le les leur lui ma mais me mes mon ne nos notre "
-    "nous on ou par pas pour qu que qui s sa se ses son sur ta te tes ton tu un une vos votre vous y".split()
-)
-"""Folded French stop words: ignored in queries, as the French text search configuration does."""
-
-
 class QueryError(ValueError):
     """A parameter a visitor sent is not acceptable; the message says which and why."""
 
@@ -66,13 +61,19 @@ class SearchQuery:
     sort: Sort = "relevance"
     page: int = 1
     per_page: int = 20
+    day: str = ""
+    """The day (UTC, ISO) whose shuffle breaks ties between equally relevant hits ("" = today)."""
 
     @property
     def tokens(self) -> list[str]:
-        """Folded query words, French stop words left out (every remaining word must match)."""
-        words = [t[:40] for t in fold(self.q).split()]
-        kept = [w for w in words if w not in STOP_WORDS]
-        return (kept or words)[:MAX_TOKENS]
+        """Folded query words that can weigh: French stop words and numbers left out (see
+        ``relevance.query_words``; the backend then groups synonyms and drops noise)."""
+        return query_words(self.q, MAX_TOKENS)
+
+    @property
+    def salt(self) -> str:
+        """The daily shuffle's salt: the day."""
+        return self.day or today()
 
     @property
     def offset(self) -> int:
@@ -83,7 +84,7 @@ class SearchQuery:
         last one is a prefix), each facet's values as a set, geo, bbox, sort and page. Two
         requests with the same key get the same result from the same index."""
         return (tuple(self.tokens), tuple(sorted((k, tuple(sorted(v))) for k, v in self.filters.items() if v)),
-                self.geo, self.bbox, self.sort, self.page, self.per_page)
+                self.geo, self.bbox, self.sort, self.page, self.per_page, self.salt)
 
 
 def _number(name: str, raw: str | float | None, lo: float, hi: float) -> float | None:
@@ -125,6 +126,7 @@ def parse_search(
     sort: str | None = None,
     page: int | str | None = 1,
     per_page: int | str | None = 20,
+    day: str | None = None,
 ) -> SearchQuery:
     q = (q or "").strip()
     if len(q) > MAX_Q_CHARS:
@@ -160,7 +162,7 @@ def parse_search(
             raise QueryError("bbox must be min_lon,min_lat,max_lon,max_lat with min <= max")
         box = BBox(w, s, e, n)
 
-    sort = sort or ("relevance" if q else "newest")
+    sort = sort or "relevance"  # without words too: equally relevant hits in the fair daily order
     if sort not in ("relevance", "newest", "nearest"):
         raise QueryError("sort must be relevance, newest or nearest")
     if sort == "nearest" and geo is None:
@@ -177,7 +179,13 @@ def parse_search(
         raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}")
     if page_n * per > MAX_RESULT_WINDOW:
         raise QueryError(f"page * per_page must not exceed {MAX_RESULT_WINDOW}; narrow the search instead")
-    return SearchQuery(q=q, filters=parsed, geo=geo, bbox=box, sort=cast(Sort, sort), page=page_n, per_page=per)
+    return SearchQuery(q=q, filters=parsed, geo=geo, bbox=box, sort=cast(Sort, sort), page=page_n, per_page=per,
+                       day=day or "")
+
+
+def today() -> str:
+    """The current UTC day, ISO: the daily shuffle changes at midnight UTC."""
+    return datetime.now(timezone.utc).date().isoformat()
 
 
 # --------------------------------------------------------------------------- highlighting

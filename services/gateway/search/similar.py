@@ -26,9 +26,8 @@ import orjson
 from sqlalchemy import text
 
 from libs.contracts.geo import haversine_km
-from libs.contracts.search import fold
+from libs.contracts.search import fold, stop_words
 from services.gateway.search.port import SIMILAR_RADIUS_KM
-from services.gateway.search.rules import STOP_WORDS
 
 ELSEWHERE = 4
 """Projects shown under « Ailleurs, des projets semblables »."""
@@ -52,7 +51,7 @@ def significant_words(doc: dict[str, Any], limit: int = MAX_WORDS) -> list[str]:
     words = []
     for source in (doc.get("title") or "", body):
         for w in fold(source).split():
-            if len(w) >= MIN_WORD and w not in STOP_WORDS and not w.isdigit() and w not in words:
+            if len(w) >= MIN_WORD and w not in stop_words() and not w.isdigit() and w not in words:
                 words.append(w)
     return words[:limit]
 

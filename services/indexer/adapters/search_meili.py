@@ -42,12 +42,11 @@ MAX_TOTAL_HITS = 10_000  # the gateway's MAX_RESULT_WINDOW: totals are exact up 
 TASK_TIMEOUT_MS = 60_000
 REQUEST_TIMEOUT_S = 30
 REBUILD_BATCH = 1000
-FRENCH_STOP_WORDS = ["le", "la", "les", "l", "de", "des", "du", "d", "un", "une", "et", "a", "au", "aux",
-                     "en", "pour", "par", "sur", "dans", "avec"]
 
 
 def meili_settings() -> dict[str, Any]:
-    """The contract's MEILI_SETTINGS, completed so Meilisearch answers like the PostgreSQL reader."""
+    """The contract's MEILI_SETTINGS (ranking rules, stop words and synonyms included), completed so
+    Meilisearch answers like the PostgreSQL reader."""
     settings = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
                 for k, v in MEILI_SETTINGS.items()}
     # the PostgreSQL reader also matches département and région names, and the foreign city
@@ -58,12 +57,8 @@ def meili_settings() -> dict[str, Any]:
          *(f"{f}_label" for f in LABELLED)]))
     # ``id`` breaks ties, as ``ORDER BY ..., id`` does in PostgreSQL
     settings["sortableAttributes"] = list(dict.fromkeys([*settings["sortableAttributes"], "id"]))
-    # ``sort`` first: an explicit sort (newest, nearest) is a strict order, as in PostgreSQL; without
-    # one (relevance) the rule is a no-op and the text rules rank
-    settings["rankingRules"] = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
     settings["faceting"] = {**settings.get("faceting", {}), "sortFacetValuesBy": {"*": "count"}}
     settings["pagination"] = {"maxTotalHits": MAX_TOTAL_HITS}
-    settings["stopWords"] = FRENCH_STOP_WORDS  # the 'french' text search configuration ignores these too
     return settings
 
 

@@ -19,130 +19,43 @@ memory (``candidates.py``, same semantics, checked against this SQL).
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import re
-import time
-from datetime import datetime, timezone
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import asyncpg
 import orjson
-import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.contracts.geo import haversine_sql
-from libs.contracts.search import FACET_FIELDS, MEILI_SETTINGS
+from libs.contracts.search import FACET_FIELDS
 from services.gateway.search.cache import IndexGeneration, ResultCache
 from services.gateway.search.candidates import COLUMNS, LABEL_COLUMNS, MULTI, Candidates
-from services.gateway.search.port import SIMILAR_RADIUS_KM
+from services.gateway.search.postgres_browse import PostgresBrowse
+from services.gateway.search.postgres_sql import (
+    _GENERATION,
+    CANDIDATE_ROW_BYTES,
+    FACET_LIMIT,
+    HAVERSINE,
+    TOO_BIG,
+    _load,
+    _log,
+    _positional,
+    text_sql,
+)
+from services.gateway.search.postgres_words import PostgresWords
 from services.gateway.search.relevance import (
     RELEVANCE_STEPS,
     SHUFFLE_SQL,
     Concept,
     Plan,
-    concept_for,
-    concepts,
-    corrections,
-    make_plan,
-    similar_words,
 )
 from services.gateway.search.rules import SearchQuery
 from services.gateway.search.similar import PostgresElsewhere
 
-HAVERSINE = haversine_sql()
-KNOWN_WORDS_TTL_S = 60.0
-KNOWN_WORDS_MAX = 50_000
-"""A query concept's document frequency (and the number of live documents) is remembered a minute
-per gateway process: the words' importance, noise and typo decisions follow the index that late."""
-VOCABULARY_TTL_S = 300.0
-"""The index's new words (typo corrections, "did you mean") are read at most every five minutes per process."""
-MIN_WORD = 3
-SUGGESTIONS = 5
-"""Close index words tried per unknown query word for "did you mean"."""
-FACET_LIMIT = MEILI_SETTINGS["faceting"]["maxValuesPerFacet"]
-"""Values counted per facet, the most frequent first (as Meilisearch's maxValuesPerFacet)."""
-CANDIDATE_ROW_BYTES = 200
-"""A candidate row's memory, roughly (``Candidates.nbytes`` is the exact account): bounds the rows read."""
-TOO_BIG = "too big"
-_GENERATION: contextvars.ContextVar[int | None] = contextvars.ContextVar("search_generation", default=None)
-_log = structlog.get_logger()
-_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_POSITIONAL: dict[str, tuple[str, list[str]]] = {}
 
-
-def _positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
-    """``:name`` placeholders to asyncpg's ``$n`` (the conversion is memoised per statement)."""
-    converted = _POSITIONAL.get(sql)
-    if converted is None:
-        names: list[str] = []
-
-        def number(m: re.Match) -> str:
-            if m.group(1) not in names:
-                names.append(m.group(1))
-            return f"${names.index(m.group(1)) + 1}"
-
-        converted = (_NAMED.sub(number, sql), names)
-        if len(_POSITIONAL) > 2_000:
-            _POSITIONAL.clear()
-        _POSITIONAL[sql] = converted
-    return converted[0], [params[n] for n in converted[1]]
-
-
-def _load(value):
-    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
-
-
-def _tsquery(concept: Concept, key: str, params: dict) -> str:
-    """A concept as a tsquery expression: ``to_tsquery`` of its word (a prefix when typed last),
-    or the OR (``||``) of its expressions' phrases (stop words inside keep their distance)."""
-    if concept.plain:
-        params[key] = concept.alternatives[0] + (":*" if concept.prefix else "")
-        return f"to_tsquery('french', :{key})"
-    parts = []
-    for j, expression in enumerate(concept.alternatives):
-        params[f"{key}_{j}"] = expression
-        parts.append(f"phraseto_tsquery('french', :{key}_{j})")
-    return "(" + " || ".join(parts) + ")"
-
-
-def text_sql(plan: Plan, params: dict) -> tuple[list[str], str]:
-    """The WHERE conditions and the rank (float8) of a plan.
-
-    A row must match the most important concept. Its rank is its tier — how many concepts it
-    matches in importance order, less one (Meilisearch's "words" rule under ``matchingStrategy:
-    last``) — plus a text rank below 1: cover density (``ts_rank_cd`` normalised by rank / (rank +
-    1): proximity; title words weigh more than body words) of any concept, averaged with whether
-    the word typed last is there whole rather than as a prefix (exactness)."""
-    if plan.nothing:
-        return ["false"], "0::float8"
-    if not plan.concepts:
-        return [], "0::float8"
-    conds, ranked, exact = [], [], None
-    for i, concept in enumerate(plan.concepts):
-        query = _tsquery(concept, f"cq{i}", params)
-        conds.append(f"tsv @@ {query}")
-        ranked.append(query)
-        if concept.prefix:
-            params["cx"] = concept.alternatives[0]
-            exact = "(tsv @@ to_tsquery('french', :cx))::int"
-    k = len(conds)
-    tier = "0" if k == 1 else ("CASE " + " ".join(f"WHEN NOT ({conds[j]}) THEN {j - 1}" for j in range(1, k))
-                               + f" ELSE {k - 1} END")
-    text_rank = f"(ts_rank_cd(tsv, {' || '.join(ranked)}, 32))::float8"
-    if exact is not None:  # the word typed last, whole rather than a prefix: half the text rank
-        text_rank = f"({text_rank} + {exact}) / 2"
-    return [conds[0]], f"(({tier})::float8 + {text_rank})"
-
-
-def _title_terms(tokens: list[str]) -> list[str]:
-    """tsquery terms restricted to the title (weight A), the last one as a prefix: 'jardin:A', 'parta:*A'."""
-    return [t + (":*A" if i == len(tokens) - 1 else ":A") for i, t in enumerate(tokens)]
-
-
-class PostgresSearch(PostgresElsewhere):
+class PostgresSearch(PostgresBrowse, PostgresWords, PostgresElsewhere):
     """``cache_mb`` > 0 turns on the per-process caches, all exact (invalidated by the index
     generation; ``max_stale_ms``: see ``search_cache``): candidate sets (the projects matching a
     search's words, as columns: facets, geo, sort and page are then computed in memory by
@@ -208,75 +121,6 @@ class PostgresSearch(PostgresElsewhere):
         return _load(row.doc) if row else None
 
     # ------------------------------------------------------------------ query building
-
-    async def _plan(self, conn, query: SearchQuery) -> Plan:
-        """How ``query``'s words are matched (``relevance.make_plan``), from each concept's
-        document frequency in the full text; a single word it does not know is replaced by the
-        index's closest words (``relevance.corrections``, from ``_vocabulary``). Frequencies are
-        remembered a minute; with ``conn`` None, a pooled connection is taken only when one must
-        be counted."""
-        found = concepts(query.tokens)
-        if not found:
-            return Plan()
-        now = time.monotonic()
-        missing = list({c.signature: c for c in found if not self._df_valid(c.signature, now)}.values())
-        if missing or self._n_docs[1] < now:
-            counted = await self._count(conn, missing, with_total=True)
-            unknown = [c for c, n in zip(missing, counted[0]) if n == 0 and c.plain]
-            fixed: dict[tuple, Concept] = {}
-            if unknown:
-                vocabulary = await self._vocabulary(conn)
-                fixed = {c.signature: concept_for(c, corr) for c in unknown
-                         if (corr := corrections(c.alternatives[0], vocabulary))}
-            fixed_df = dict(zip(fixed, (await self._count(conn, list(fixed.values())))[0])) if fixed else {}
-            if len(self._df) > KNOWN_WORDS_MAX:
-                self._df.clear()
-            for c, n in zip(missing, counted[0]):
-                use = fixed.get(c.signature, c)
-                self._df[c.signature] = (use, fixed_df.get(c.signature, n), now + KNOWN_WORDS_TTL_S,
-                                         self.generation.newest)
-            self._n_docs = (counted[1], now + KNOWN_WORDS_TTL_S)
-        known = [self._df[c.signature] for c in found]
-        return make_plan([k[0] for k in known], [k[1] for k in known], self._n_docs[0])
-
-    def _df_valid(self, signature: tuple, now: float) -> bool:
-        """A remembered frequency is used for a minute; a zero only while the index generation
-        has not changed (a word that appears must be found at once: a search right after a write
-        sees it)."""
-        known = self._df.get(signature)
-        if known is None or known[2] < now:
-            return False
-        return known[1] > 0 or (known[3] is not None and known[3] == self.generation.newest)
-
-    async def _count(self, conn, found: list[Concept], with_total: bool = False) -> tuple[list[int], int]:
-        """The live documents matching each concept (and all live documents, ``with_total``)."""
-        params: dict[str, Any] = {}
-        counts = [f"(SELECT count(*) FROM search_documents WHERE NOT deleted AND tsv @@ "
-                  f"{_tsquery(c, f'd{i}', params)})" for i, c in enumerate(found)]
-        total = "(SELECT count(*) FROM search_documents WHERE NOT deleted)" if with_total else "0"
-        row = await self._row(conn, f"SELECT ARRAY[{', '.join(counts) or 'NULL'}]::bigint[], {total}", params)
-        return [int(x) for x in (row[0] or [])][:len(found)], int(row[1])
-
-    async def _vocabulary(self, conn) -> dict[int, list[str]]:
-        """The index's words by length, kept in memory per process: read whole on first need, then
-        only from the documents written since (``indexed_at``), at most every VOCABULARY_TTL_S.
-        Words of deleted projects stay (a correction is counted before it is used). Reading them
-        here rather than keeping a words table from a trigger keeps the cost off the index
-        writer (a statement trigger cost ~55 ms per 500-row batch; a whole read of 40,000
-        projects is ~0.6 s once per process)."""
-        if self._vocab_until < time.monotonic():
-            sql = ("SELECT array_agg(DISTINCT w), max(max_at) FROM (SELECT w, max(indexed_at) AS max_at "
-                   "FROM search_documents r, unnest(string_to_array(r.title_folded || ' ' || r.body_folded, ' ')) w "
-                   "WHERE NOT deleted AND indexed_at > :since GROUP BY w) x")
-            row = await self._row(conn, sql, {"since": self._vocab_since})
-            for w in row[0] or []:
-                if MIN_WORD <= len(w) <= 40 and not w.isdigit() and w not in self._vocab_set:
-                    self._vocab_set.add(w)
-                    self._vocab.setdefault(len(w), []).append(w)
-            if row[1] is not None:
-                self._vocab_since = row[1]
-            self._vocab_until = time.monotonic() + VOCABULARY_TTL_S
-        return self._vocab
 
     async def _row(self, conn, sql: str, params: dict) -> Any:
         if conn is None or hasattr(conn, "fetchrow"):  # asyncpg
@@ -380,24 +224,6 @@ class PostgresSearch(PostgresElsewhere):
         result["ignored"] = list(plan.ignored)
         result["did_you_mean"] = await self._did_you_mean(query, plan) if not result["total"] else None
         return result
-
-    async def _did_you_mean(self, query: SearchQuery, plan: Plan) -> str | None:
-        """The query with each word no project uses replaced by the closest word of the index
-        (by similarity, beyond the typo corrections' reach) that matches projects; None when there is none."""
-        if not plan.unknown:
-            return None
-        vocabulary = await self._vocabulary(None)
-        replaced: dict[str, str] = {}
-        for word in dict.fromkeys(plan.unknown):
-            close = similar_words(word, vocabulary, SUGGESTIONS)
-            if close:
-                found, _ = await self._count(None, [Concept((w,), (w,)) for w in close])
-                best = next((w for w, n in zip(close, found) if n), None)
-                if best is not None:
-                    replaced[word] = best
-        if not replaced:
-            return None
-        return " ".join(replaced.get(w, w) for w in query.tokens)
 
     @staticmethod
     def _from_sql(raw: bytes) -> dict[str, Any]:
@@ -540,114 +366,3 @@ class PostgresSearch(PostgresElsewhere):
         return raw.encode()
 
     # ------------------------------------------------------------------ suggest, similar
-
-    async def suggest(self, query: SearchQuery, limit: int = 8) -> list[dict[str, Any]]:
-        """Titles for search-as-you-type: every word in the title, the last one as a prefix; or
-        close to a title word (typo)."""
-        tokens = query.tokens
-        if not tokens:
-            return []
-        params: dict[str, Any] = {"qf": " ".join(tokens), "limit": limit,
-                                  "tsq": " & ".join(_title_terms(tokens))}
-        async with self._read() as conn:
-            rows = (await conn.execute(text(
-                "SELECT id, doc->>'title' AS title, doc->>'commune_name' AS commune_name FROM search_documents "
-                "WHERE NOT deleted AND (tsv @@ to_tsquery('french', :tsq) OR :qf <% title_folded) "
-                "ORDER BY word_similarity(:qf, title_folded) DESC, first_seen DESC, id LIMIT :limit"), params)).all()
-        return [{"id": r.id, "title": r.title, "commune_name": r.commune_name} for r in rows]
-
-    async def similar(self, doc: dict[str, Any], limit: int = 6) -> list[dict[str, Any]]:
-        """Projects sharing a theme, nearest first (within SIMILAR_RADIUS_KM when the project is
-        located; same département otherwise)."""
-        themes = doc.get("theme") or []
-        if not themes:
-            return []
-        params: dict[str, Any] = {"id": doc["id"], "themes": themes, "limit": limit}
-        where = ["NOT deleted", "id <> :id", "theme && CAST(:themes AS text[])"]
-        if doc.get("lat") is not None and doc.get("lon") is not None:
-            from services.gateway.search.rules import Geo
-
-            la1, la2, lo1, lo2 = Geo(doc["lat"], doc["lon"], SIMILAR_RADIUS_KM).bounds()
-            params.update(glat=doc["lat"], glon=doc["lon"], gla1=la1, gla2=la2, glo1=lo1, glo2=lo2,
-                          gr=SIMILAR_RADIUS_KM)
-            where.append(f"lat BETWEEN :gla1 AND :gla2 AND lon BETWEEN :glo1 AND :glo2 AND {HAVERSINE} <= :gr")
-            distance, order = HAVERSINE, f"cardinality(ARRAY(SELECT unnest(theme) INTERSECT SELECT unnest(CAST(:themes AS text[])))) DESC, {HAVERSINE}, id"
-        elif doc.get("departement"):
-            params["dep"] = doc["departement"]
-            where.append("departement = :dep")
-            distance, order = "NULL::float8", "first_seen DESC, id"
-        else:
-            return []
-        async with self._read() as conn:
-            rows = (await conn.execute(text(
-                f"SELECT doc - 'project' AS doc, {distance} AS d FROM search_documents WHERE {' AND '.join(where)} "
-                f"ORDER BY {order} LIMIT :limit"), params)).all()
-        out = []
-        for r in rows:
-            hit = _load(r.doc)
-            if r.d is not None:
-                hit["distance_km"] = round(r.d, 2)
-            out.append(hit)
-        return out
-
-    # ------------------------------------------------------------------ map, stats, export
-
-    async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]:
-        """Grid clustering: one cluster per cell of ``cell_deg`` degrees holding matches; a cluster
-        of one carries that project's id and title. From the candidate set in memory when the
-        caches are on, else in SQL."""
-        generation = await self._current_generation()
-        plan = await self._plan(None, query)
-        found = await self._in_memory(query, plan, generation)
-        if found is not None:
-            clusters = found.clusters(query, cell_deg)
-            single = [found.ids[c["pos"]] for c in clusters if c["count"] == 1]
-            docs = await self._documents(single, generation) if single else {}
-            out = []
-            for c in clusters:
-                project_id = found.ids[c.pop("pos")]
-                if c["count"] == 1:
-                    doc = docs.get(project_id)
-                    c.update(id=project_id, title=doc.get("title") if doc else None)
-                else:
-                    del c["commune_name"]
-                out.append(c)
-            return out
-        params: dict[str, Any] = {"cell": cell_deg}
-        where, _ = self._where(query, params, plan)
-        async with self._read() as conn:
-            rows = (await conn.execute(text(
-                "WITH c AS (SELECT count(*) AS n, avg(lat) AS lat, avg(lon) AS lon, min(id) AS id, "
-                f"min(commune_name) AS commune_name FROM search_documents WHERE {where} AND lat IS NOT NULL "
-                "GROUP BY floor(lon / :cell), floor(lat / :cell)) "
-                "SELECT c.n, c.lat, c.lon, c.id, c.commune_name, s.doc->>'title' AS title FROM c "
-                "LEFT JOIN search_documents s ON c.n = 1 AND s.id = c.id ORDER BY c.n DESC, c.id"), params)).all()
-        return [{"count": r.n, "lat": r.lat, "lon": r.lon,
-                 **({"id": r.id, "title": r.title, "commune_name": r.commune_name} if r.n == 1 else {})}
-                for r in rows]
-
-    async def stats(self) -> dict[str, Any]:
-        from services.gateway.search.rules import parse_search
-
-        result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
-        async with self._read() as conn:
-            months = (await conn.execute(text(
-                "SELECT to_char(date_trunc('month', first_seen AT TIME ZONE 'UTC'), 'YYYY-MM') AS m, count(*) AS n "
-                "FROM search_documents WHERE NOT deleted AND first_seen IS NOT NULL GROUP BY 1 ORDER BY 1"))).all()
-        return {"total": result["total"], "facets": result["facets"], "labels": result["labels"],
-                "first_seen_by_month": {r.m: r.n for r in months}}
-
-    async def export(self, query: SearchQuery, limit: int) -> AsyncIterator[dict[str, Any]]:
-        """Every match (up to ``limit``) in the search's order, streamed from a server-side cursor."""
-        params: dict[str, Any] = {"limit": limit}
-        plan = await self._plan(None, query)
-        where, rank = self._where(query, params, plan)
-        if query.geo is not None:
-            params.update(glat=query.geo.lat, glon=query.geo.lon)
-        order = self._export_order(query, rank, params)
-        async with self.engine.connect() as conn:  # a server-side cursor lives in a transaction
-            result = await conn.stream(text(
-                f"SELECT doc - 'project' || jsonb_build_object('sources', doc->'project'->'sources') AS doc "
-                f"FROM search_documents WHERE {where} ORDER BY {order} LIMIT :limit"), params)
-            async for row in result:
-                yield _load(row.doc)

@@ -48,7 +48,7 @@ from services.gateway.projects import routes as projects
 from services.gateway.reports import routes as reports
 from services.gateway.search import pages as search_pages
 from services.gateway.search import routes as search
-from services.gateway.search.factory import make_search
+from services.gateway.search.factory import ENGINE_ERRORS, make_search
 from services.gateway.search.rules import QueryError
 from services.gateway.settings import GatewaySettings, settings
 from services.gateway.web import api_docs, formats, health, specs
@@ -136,5 +136,5 @@ def create_app(cfg: GatewaySettings | None = None) -> Litestar:
         request_max_body_size=2 * 1024 * 1024,
         before_request=refuse_deep_json,
         exception_handlers={QueryError: lambda _, exc: Response({"status_code": 400, "detail": str(exc)},
-                                                                status_code=400)},
+                                                                status_code=400), **ENGINE_ERRORS},
     )

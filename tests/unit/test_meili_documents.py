@@ -70,3 +70,22 @@ async def test_a_batch_is_one_task_and_keeps_the_version_guard() -> None:
     assert sorted(index.tasks[0]) == [("new", 1), ("newer", 7), ("twice", 2)], "older or equal versions never land"
     assert await writer.upsert_many([(p("new"), 1)]) == 0 and len(index.tasks) == 1, "a replay sends nothing"
     assert await writer.upsert_many([]) == 0
+
+
+def test_every_attribute_the_gateway_filters_on_is_filterable():
+    """Meilisearch refuses a filter on an attribute not declared filterable (every project page would
+    answer 500): the attributes named in the gateway's Meilisearch filters are all declared."""
+    import re
+
+    from services.indexer.adapters.search_meili import meili_settings
+    from tools.devstack import ROOT
+
+    declared = set(meili_settings()["filterableAttributes"])
+    used: set[str] = set()
+    for name in ("meili.py", "similar.py"):
+        code = (ROOT / "services" / "gateway" / "search" / name).read_text(encoding="utf-8")
+        # a filter expression starts a string: "deleted = false", f"id != {…}", "first_seen_month >= …"
+        used |= set(re.findall(r'f?"([a-z_][a-z0-9_]*) (?:!=|=|IN \[|>=|<=|>|<) ', code))
+    used.discard("_geoRadius")
+    assert "id" in used and "deleted" in used, used  # the scan sees the filters it must check
+    assert used <= declared, f"filtered but not filterable: {sorted(used - declared)}"

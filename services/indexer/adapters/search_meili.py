@@ -53,7 +53,7 @@ def meili_settings() -> dict[str, Any]:
     settings["searchableAttributes"] = list(dict.fromkeys(
         [*settings["searchableAttributes"], "departement_name", "region_name", "locality"]))
     settings["filterableAttributes"] = list(dict.fromkeys(
-        [*settings["filterableAttributes"], "deleted", "first_seen_month", "indexed_at_ts",
+        [*settings["filterableAttributes"], "id", "deleted", "first_seen_month", "indexed_at_ts",
          *(f"{f}_label" for f in LABELLED)]))
     # ``id`` breaks ties, as ``ORDER BY ..., id`` does in PostgreSQL
     settings["sortableAttributes"] = list(dict.fromkeys([*settings["sortableAttributes"], "id"]))

@@ -44,7 +44,8 @@ browser-deps:
 
 ## Everything: lint (pyflakes errors), unit, integration (embedded broker + database) and end-to-end tests
 test: install browser-deps
-	$(PY) -m ruff check --select F,E9 --no-fix services libs tools tests benchmarks scripts migrations
+	$(PY) -m ruff check --no-fix services libs tools tests benchmarks scripts migrations
+	$(PY) -m mypy
 	$(PY) -m pytest -ra --durations=30
 
 test-unit: install

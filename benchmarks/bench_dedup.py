@@ -27,7 +27,7 @@ import tempfile
 import time
 import zlib
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -75,7 +75,7 @@ def communes_by_name() -> dict:
 
 async def bulk_load(dsn: str, records, communes) -> None:
     """Copy ``records`` into the store as single-record projects, ``CHUNK`` at a time."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     conn = await asyncpg.connect(dsn)
     sizes: Counter = Counter()
     try:

@@ -39,13 +39,13 @@ import bisect
 import itertools
 import os
 import platform
-import re
 import random
+import re
 import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -77,7 +77,7 @@ HOLDERS = ["association", "entreprise-sociale", "collectivite", "collectif-infor
 ENGINEERING = ["sociale", "financiere", "territoriale", "technique", "juridique", "numerique"]
 CITIES = [(48.8566, 2.3522), (45.764, 4.8357), (43.2965, 5.3698), (50.6292, 3.0573), (43.6047, 1.4442),
           (47.2184, -1.5536), (48.5734, 7.7521), (44.8378, -0.5792), (48.1173, -1.6778), (43.7102, 7.262)]
-T0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2019, 1, 1, tzinfo=UTC)
 
 
 def projects(n: int, seed: int = 7) -> list[CanonicalProject]:

@@ -9,6 +9,7 @@ is the JSON schema of that model (``libs/contracts/events.py``).
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def _topic_doc(topic: str) -> str:
     import inspect
 
     body = ast.parse(inspect.getsource(topics)).body
-    for node, after in zip(body, body[1:]):
+    for node, after in itertools.pairwise(body):
         if (isinstance(node, ast.Assign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
                 and getattr(node.value, "value", None) == topic):
             return " ".join(str(after.value.value).split())

@@ -283,7 +283,7 @@ class Stack:
         run_migrations(self.database_url)
 
     def service_env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()}
+        env = dict(os.environ.items())
         env.update(KAFKA_BOOTSTRAP=self.bootstrap, DATABASE_URL=self.database_url or "", PYTHONUNBUFFERED="1")
         env.setdefault("EVENT_SUBSCRIBERS", "true")
         env.setdefault("ALERTS_SUBSCRIBER", "true")

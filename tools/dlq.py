@@ -21,10 +21,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from libs.contracts.events import DeadLetter
-from libs.runtime.console import progress_bar
-from libs.runtime.settings import settings
 from libs.contracts.topics import ALL_TOPICS, DEADLETTER
+from libs.runtime.console import progress_bar
 from libs.runtime.kafka import client_options
+from libs.runtime.settings import settings
 
 
 @dataclass

@@ -11,9 +11,9 @@ coordinates (``precision`` "none"); overseas collectivities (zone "com") have no
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit
@@ -94,7 +94,7 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_correlation_id() -> str:

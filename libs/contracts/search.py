@@ -18,7 +18,7 @@ FACET_FIELDS = ("theme", "stage", "engineering", "holder_type", "source", "count
 is the ISO 3166-1 alpha-2 code of a located project (``FR`` with overseas France; none when unlocated)."""
 
 SEARCH_DATA = Path(__file__).parent / "search_data"
-ELISIONS = frozenset("c d j l m n s t qu les".split())
+ELISIONS = frozenset(["c", "d", "j", "l", "m", "n", "s", "t", "qu", "les"])
 """Folded elided articles and pronouns the Snowball list leaves out (its words carry accents)."""
 MEILI_INDEX = "projects"
 

@@ -21,7 +21,7 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -39,11 +39,11 @@ from libs.contracts.events import (
     Event,
     describe_validation_error,
 )
+from libs.contracts.topics import DEADLETTER
 from libs.runtime import kafka, metrics
 from libs.runtime.publishing import MAX_BATCH_BYTES, deferred_confirms, encode, publish  # noqa: F401 (re-exported)
 from libs.runtime.retry import retry_transient
 from libs.runtime.transient import is_transient
-from libs.contracts.topics import DEADLETTER
 
 log = structlog.get_logger()
 
@@ -83,7 +83,7 @@ def parse_event(model: type[M], body: bytes) -> M:
     except orjson.JSONDecodeError as exc:
         raise Rejected(f"payload is not valid JSON (UTF-8): {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.error_count() else {}
+        first: Mapping[str, Any] = exc.errors()[0] if exc.error_count() else {}
         if first.get("type") == "json_invalid" or (first.get("type") == "model_type" and not first.get("loc")):
             try:
                 data = orjson.loads(body)
@@ -300,7 +300,7 @@ def batch_consumer(
                     try:
                         outcomes = await _call_with_retries(fn, [e for e, _ in valid], service)
                     except (Rejected, _PoisonError):
-                        for event, raw in valid:
+                        for _event, raw in valid:
                             await run_one(broker, service, model, single, raw.value or b"", raw)
                     else:
                         elapsed = time.perf_counter() - started
@@ -397,7 +397,7 @@ async def _retry_transient(call: Callable[[], Awaitable[Any]], service: str) -> 
     return await retry_transient(call, service=service, max_wait_s=MAX_BACKOFF_S)
 
 
-async def _call_with_retries(fn: Handler, event: Event, service: str = "?") -> str | None:
+async def _call_with_retries(fn: Callable[[Any], Awaitable[Any]], event: Any, service: str = "?") -> Any:
     """Transient failures are waited out; any other error is retried ``POISON_RETRIES`` times."""
     failures = 0
     while True:

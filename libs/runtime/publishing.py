@@ -47,7 +47,7 @@ def _headers(event: Event) -> list[tuple[str, bytes]]:
 def raw_producer(broker: KafkaBroker) -> Any | None:
     """The connected aiokafka producer behind a faststream broker, or None (not started, test broker)."""
     try:
-        producer = broker.config.producer._producer.producer
+        producer = broker.config.producer._producer.producer  # type: ignore[attr-defined]
     except AttributeError:
         return None
     return None if getattr(producer, "_closed", True) else producer
@@ -70,7 +70,7 @@ async def publish(broker: KafkaBroker, topic: str, event: Event, key: str) -> No
         return
     producer = raw_producer(broker)
     if producer is None:
-        await broker.publish(value, topic, key=key.encode(), headers=dict((k, v.decode()) for k, v in headers))
+        await broker.publish(value, topic, key=key.encode(), headers={k: v.decode() for k, v in headers})
     else:
         await (await producer.send(topic, value, key=key.encode(), headers=headers))
 
@@ -86,7 +86,7 @@ async def deferred_confirms():
         yield
     finally:
         _PENDING.reset(token)
-    if pending.messages:
+    if pending.messages and pending.broker is not None:
         await send_all(pending.broker, pending.messages)
 
 
@@ -94,9 +94,9 @@ async def send_all(broker: KafkaBroker, messages: list[Queued]) -> None:
     """Send queued messages grouped into record batches per partition; await every acknowledgement."""
     producer = raw_producer(broker)
     if producer is None:  # not connected through aiokafka (a test broker): one publish each
-        futures = [await broker.publish(v, t, key=k, headers=dict((h, b.decode()) for h, b in hs), no_confirm=True)
-                   for t, k, v, hs in messages]
-        await asyncio.gather(*futures)
+        each = [await broker.publish(v, t, key=k, headers={h: b.decode() for h, b in hs}, no_confirm=True)
+                for t, k, v, hs in messages]
+        await asyncio.gather(*each)
         return
     by_partition: dict[tuple[str, int], list[Queued]] = {}
     limit = getattr(producer, "_max_request_size", 1024 * 1024)

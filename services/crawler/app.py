@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.runtime.messaging import is_transient, make_broker
 from libs.runtime.retry import retry_transient
-from services.crawler.settings import settings
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
 from services.crawler.handlers import BrokerEmitter, crawl_partner, report_status
 from services.crawler.preview_requests import register as register_previews
+from services.crawler.settings import settings
 
 SERVICE = "crawler"
 PARALLEL_PARTNERS = 4

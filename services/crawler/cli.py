@@ -12,8 +12,8 @@ import asyncio
 import sys
 
 from libs.runtime.console import progress_bar
-from services.crawler.settings import settings
 from services.crawler.config import ConfigError, load_partners
+from services.crawler.settings import settings
 
 FIELDS = ("requests", "fetched", "not_modified", "unchanged", "skipped", "disallowed", "items", "projects", "excluded",
           "new", "updated", "deleted", "rejected", "errors")

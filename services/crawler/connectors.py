@@ -203,8 +203,8 @@ class WordPressConnector:
         for post, m in zip(posts, mapped, strict=True):
             terms = wordpress.post_terms(post) if isinstance(post, dict) else []
             excluded = wordpress.term_matches(terms, self.opts.categories_exclude)
-            if m.record is not None and (excluded or self.opts.categories_include and not wordpress.term_matches(
-                    terms, self.opts.categories_include)):
+            if m.record is not None and (excluded or (self.opts.categories_include and not wordpress.term_matches(
+                    terms, self.opts.categories_include))):
                 why = f"category {excluded!r} excluded" if excluded else "no included category"
                 s.outcome(Outcome(str(m.record.url), "skipped", "category", why, m.record.source_record_id,
                                   m.record.title))

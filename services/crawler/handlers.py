@@ -17,10 +17,10 @@ from libs.contracts.events import (
     SourceRecordEvent,
     record_key,
 )
-from libs.runtime import messaging
-from libs.runtime.messaging import dead_letter, publish
 from libs.contracts.partner_events import PartnerStatusChanged
 from libs.contracts.topics import CRAWL_PARTNERS, CRAWL_RECORDS
+from libs.runtime import messaging
+from libs.runtime.messaging import dead_letter, publish
 from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.connectors import connector_for

@@ -16,11 +16,11 @@ import functools
 from pathlib import Path
 
 from libs.contracts.communes import (  # noqa: F401 (re-exported)
+    ARTICLES,
     DATA_DIR,
     Commune,
     Departement,
     Region,
-    ARTICLES,
     load_reference,
     normalize_name,
 )

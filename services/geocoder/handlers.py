@@ -8,8 +8,8 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from libs.contracts.events import Operation, ProjectGeocoded, ProjectNormalized
-from libs.runtime.messaging import consumer, publish
 from libs.contracts.topics import PROJECTS_GEOCODED, PROJECTS_NORMALIZED
+from libs.runtime.messaging import consumer, publish
 from services.geocoder import domain
 from services.geocoder.gazetteer import Gazetteer
 

@@ -14,7 +14,6 @@ import re
 
 from unidecode import unidecode
 
-
 CACHED_BELOW = 0x3000
 """Code points kept in the table (Latin, Greek, Cyrillic, punctuation...: at most 12,288 entries);
 rarer ones are worked out at each sight."""

@@ -10,8 +10,8 @@ from libs.contracts.events import (
     Operation,
     ProjectGeocoded,
 )
-from libs.runtime.messaging import batch_consumer, consumer, publish
 from libs.contracts.topics import DEDUP_OVERRIDES, DEDUP_PAIRS, PROJECTS_CANONICAL, PROJECTS_GEOCODED
+from libs.runtime.messaging import batch_consumer, consumer, publish
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.pairs import pair_events, touched_keys
 from services.indexer.adapters.search import IndexWriter

@@ -32,9 +32,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import CanonicalProject, HolderEditChanged, _http_url
-from libs.runtime.messaging import Rejected, consumer
 from libs.contracts.taxonomy import taxonomy
 from libs.contracts.topics import HOLDER_EDITS
+from libs.runtime.messaging import Rejected, consumer
 
 log = structlog.get_logger()
 HOLDER_EDITS_GROUP = "indexer-holder-edits"

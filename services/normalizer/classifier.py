@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from libs.contracts.search import fold
 from libs.contracts.keywords import keyword_hits, keyword_index
+from libs.contracts.search import fold
 from libs.contracts.taxonomy import taxonomy
 
 DATA = Path(__file__).parent / "data"

@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import phonenumbers
 import email_validator
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import (
     CASE_INSENSITIVE_MAILBOX_NAMES,

@@ -6,8 +6,8 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from libs.contracts.events import Operation, ProjectNormalized, SourceRecordEvent
-from libs.runtime.messaging import Rejected, consumer, publish
 from libs.contracts.topics import CRAWL_RECORDS, PARTNER_INGEST, PROJECTS_NORMALIZED
+from libs.runtime.messaging import Rejected, consumer, publish
 from services.normalizer import domain
 
 SERVICE = "normalizer"

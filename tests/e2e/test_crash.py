@@ -37,8 +37,7 @@ from tools.lag import group_lag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PIPELINE = ("normalizer", "geocoder", "indexer")
-WORDS = ("atelier jardin epicerie fablab garage ressourcerie tiers-lieu colocation troc velo cantine "
-         "recyclerie cafe ludotheque potager verger friperie conciergerie laverie bibliotheque").split()
+WORDS = ["atelier", "jardin", "epicerie", "fablab", "garage", "ressourcerie", "tiers-lieu", "colocation", "troc", "velo", "cantine", "recyclerie", "cafe", "ludotheque", "potager", "verger", "friperie", "conciergerie", "laverie", "bibliotheque"]
 N_RECORDS, N_UPDATES, N_DELETES = 600, 150, 80
 
 
@@ -185,7 +184,7 @@ async def test_nothing_lost_duplicated_or_stale_when_services_are_killed(stack, 
     redelivered = [(name, topic, _redelivered(log_dir / f"{name}.log", topic, in_flight))
                    for name, topic, in_flight in kills]
     print("redeliveries after each kill:", redelivered)
-    for _, group, topic in KILLS:  # every group lost work in flight to a kill, and got it again
+    for _, _group, topic in KILLS:  # every group lost work in flight to a kill, and got it again
         assert any(again >= 1 for _, t, again in redelivered if t == topic), redelivered
     titles = [r.title for r in rows]
     assert len(titles) == len(set(titles)), "a project is indexed twice"

@@ -171,7 +171,7 @@ async def test_database_killed_mid_stream(stack, pipeline_services):
         await wait_until(lambda: _is(_ready(gateway), 200), timeout=60, what="the gateway ready again")
         await stream.task
         await wait_until(lambda: _count(engine, marker, N_STREAM), timeout=180, what="every record indexed")
-        
+
         await _exactly_once(engine, marker, N_STREAM)
     finally:
         await engine.dispose()
@@ -201,7 +201,7 @@ async def test_broker_frozen_mid_stream(stack, pipeline_services):
             stack.broker.send_signal(signal.SIGCONT)
         await stream.task
         await wait_until(lambda: _count(engine, marker, N_STREAM), timeout=180, what="every record indexed")
-        
+
         await _exactly_once(engine, marker, N_STREAM)
     finally:
         await engine.dispose()
@@ -254,7 +254,7 @@ async def test_graceful_shutdown_on_sigterm(stack, pipeline_services):
         await wait_until(lambda: _count(engine, marker, 5), timeout=90, what="records indexed")
     finally:
         await engine.dispose()
-    for name, proc in procs.items():
+    for _name, proc in procs.items():
         proc.send_signal(signal.SIGTERM)
     for name, proc in procs.items():
         code = await asyncio.to_thread(proc.wait, 20)

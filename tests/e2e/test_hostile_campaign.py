@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.runtime.health import GroupMonitor
 from libs.contracts.topics import PARTNER_INGEST
+from libs.runtime.health import GroupMonitor
 from services.indexer.handlers import DEDUP_GROUP, SEARCH_GROUP
 from tests.conftest import create_api_key, fresh_database, print_log_tails, read_deadletters, wait_ready, wait_until
 from tests.e2e.hostile import PARTNER, Campaign, Item

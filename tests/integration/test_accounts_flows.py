@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, link_in, login, logout, read_mailbox, wait_for_mail
 

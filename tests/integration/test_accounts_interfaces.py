@@ -8,9 +8,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.web.mailer import Mailer
-from services.gateway.app import create_app
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, login, logout, wait_for_mail
 
@@ -66,7 +66,7 @@ async def test_guards_answer_401_and_403(stack):
         return "ok"
 
     @get("/t/mod", guards=[require_role("moderator")])
-    async def needs_mod(request: "Request") -> dict:  # noqa: F821
+    async def needs_mod(request: Request) -> dict:  # noqa: F821
         user = await current_user(request)
         return {"id": user.id}
 

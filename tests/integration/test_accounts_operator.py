@@ -10,9 +10,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.settings import GatewaySettings
-from services.gateway.partners.keys import hash_key
 from services.gateway.app import create_app
+from services.gateway.partners.keys import hash_key
+from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, logout
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+
 import feedparser
 import pytest
 from aiokafka import AIOKafkaProducer

@@ -23,8 +23,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login
 

@@ -6,19 +6,19 @@ holder's edits validated, stored and published as HolderEditChanged, the project
 from __future__ import annotations
 
 import re
-from markupsafe import escape
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 from litestar.testing import AsyncTestClient
+from markupsafe import escape
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, HolderEditChanged
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import HOLDER_EDITS
 from services.gateway.app import create_app
 from services.gateway.claims import store
+from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.helpers_accounts import body_of, create_user, csrf, link_in, login, wait_for_mail

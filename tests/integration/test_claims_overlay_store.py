@@ -78,7 +78,7 @@ async def test_overlay_survives_partner_updates_in_any_order_and_can_be_cleared(
     assert not await write_overlaid(writer, v1.project, 1)
 
     # clearing every field: the partners' values again
-    assert await overlays.store(cid, 3, {k: None for k in EDIT})
+    assert await overlays.store(cid, 3, dict.fromkeys(EDIT))
     project, version = await overlays.current_canonical(cid)
     await write_overlaid(writer, overlay(project, (await overlays.fields_for([cid]))[cid]), version)
     doc = await search.get(cid)

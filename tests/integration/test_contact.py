@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import orjson
@@ -18,12 +18,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, MatchmakingChanged
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import MATCHMAKING
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database, wait_until
-from tests.helpers_accounts import body_of, create_user, csrf, link_in, login, logout, make_holder, read_mailbox, wait_for_mail
+from tests.helpers_accounts import (
+    body_of,
+    create_user,
+    csrf,
+    link_in,
+    login,
+    logout,
+    make_holder,
+    read_mailbox,
+    wait_for_mail,
+)
 from tests.integration.test_search_conformance import ROWS, make_project
 
 DOMAIN = "carrefour.test"
@@ -51,7 +61,7 @@ async def env(stack, tmp_path):
             "INSERT INTO mm_posts (id, kind, author_id, project_id, title, description, themes, departement, "
             "expires_at) VALUES ('appel-compost', 'call_for_expertise', :u, :p, 'Expertise compost', 'Besoin', "
             "ARRAY['alimentation'], '69', :x)"),
-            {"u": holder, "p": EPICERIE, "x": datetime.now(timezone.utc) + timedelta(days=30)})
+            {"u": holder, "p": EPICERIE, "x": datetime.now(UTC) + timedelta(days=30)})
     mailbox, inbound = tmp_path / "mailbox", tmp_path / "inbound"
     cfg = GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap, mailbox_dir=str(mailbox),
                    inbound_mailbox_dir=str(inbound), inbound_secret=SECRET, inbound_poll_s=0.2, mail_domain=DOMAIN,
@@ -180,7 +190,7 @@ async def test_logged_in_message_to_a_holder_reply_by_maildir_and_answered_event
                 "Carrefour wrote:\n> " + BODY, "<m1@exemple.org>", sender="porteuse@exemple.org"))
             fwd = await wait_for_mail(env["mailbox"], to="visiteur@exemple.org", subject_contains="Re:")
             assert "Merci ! Appelez-moi." in body_of(fwd) and "porteuse@exemple.org" not in fwd.as_string()
-            assert list((env["inbound"] / "cur").iterdir())[0].name.endswith(":2,S")
+            assert next(iter((env["inbound"] / "cur").iterdir())).name.endswith(":2,S")
 
             got = (await client.get(f"/api/v1/contact/conversations/{conv_id}")).json()
             assert [(m["author"], m["body"]) for m in got["messages"]] == [("sender", BODY),

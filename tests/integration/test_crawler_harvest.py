@@ -79,8 +79,8 @@ async def test_every_shape_harvested_then_recrawl_answers_304_and_emits_nothing(
     assert first["fx-sitemap"][1].ids("fx-sitemap") == {"/sitemap/projets/jardin-lilas.html", "cyclofix",
                                                         "/sitemap/projets/ressourcerie.html",
                                                         "/sitemap/projets/tiers-lieu.html"}
-    for slug, (stats, rec) in first.items():
-        for record, crawl in rec.upserts:
+    for _slug, (_stats, rec) in first.items():
+        for _record, crawl in rec.upserts:
             assert crawl.fetched_url.startswith(site.base) and len(crawl.content_hash) == 64
 
     site.reset_log()

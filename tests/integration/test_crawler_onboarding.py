@@ -10,8 +10,8 @@ from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
 from services.crawler.handlers import crawl_partner
-from tests.helpers_partners import mirror
 from tests.fixtures.onboarding.grade import SPLITS, grade, serve_split, truth
+from tests.helpers_partners import mirror
 
 
 class Recorder:
@@ -76,8 +76,8 @@ async def test_onboarding_sites_graded_field_by_field(split, tmp_path, engine) -
 async def test_run_counts_rules_and_first_reasons_are_stored_and_served(tmp_path, engine, stack) -> None:
     from litestar.testing import AsyncTestClient
 
-    from services.gateway.settings import GatewaySettings
     from services.gateway.app import create_app
+    from services.gateway.settings import GatewaySettings
 
     server, partners_path = serve_split("dev", tmp_path)
     cfg = load_partners(partners_path)

@@ -10,10 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import DedupOverrideChanged
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import DEDUP_OVERRIDES
-from services.gateway.partners.keys import ApiKeys
 from services.gateway.app import create_app
+from services.gateway.partners.keys import ApiKeys
+from services.gateway.settings import GatewaySettings
 from tests.conftest import fresh_database
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from services.indexer.adapters.db import DedupStore
 from tests.data.dedup.evaluate import SETS, load, run_store, to_event
 
-
 FROZEN_TEST_SPLIT_SHA256 = "41aea61c5fe9e48a9a04054d4d9f9b965797a68f07097050d0f032010802e10b"
 
 

@@ -6,12 +6,13 @@ link to anyone (the sources disagree on the contact: operator review)."""
 from __future__ import annotations
 
 import asyncio
+
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, Location, NormalizedProject, Operation, ProjectGeocoded
-from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database

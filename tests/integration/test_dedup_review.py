@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.db import DedupStore
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login

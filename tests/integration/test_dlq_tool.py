@@ -7,8 +7,8 @@ import uuid
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from libs.runtime.messaging import dead_letter, make_broker
 from libs.contracts.topics import PARTNER_INGEST
+from libs.runtime.messaging import dead_letter, make_broker
 from tools import dlq
 
 

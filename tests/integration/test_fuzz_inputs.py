@@ -23,8 +23,8 @@ from libs.contracts.events import (
     SourceRecordEvent,
 )
 from libs.runtime.messaging import Rejected, parse_event
-from services.gateway.settings import GatewaySettings
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from tests.conftest import create_api_key, fresh_database
 
 MODELS = (SourceRecordEvent, ProjectNormalized, ProjectGeocoded, CanonicalChanged)

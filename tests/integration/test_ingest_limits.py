@@ -12,10 +12,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.settings import GatewaySettings
-from services.gateway.partners.keys import ApiKeys
 from services.gateway.app import create_app
 from services.gateway.partners.ingest import BULK_REJECT_LETTERS
+from services.gateway.partners.keys import ApiKeys
+from services.gateway.settings import GatewaySettings
 from services.gateway.web.request_limits import MAX_JSON_DEPTH
 from tests.conftest import create_api_key, fresh_database, read_deadletters
 

@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import MatchmakingChanged
-from services.gateway.settings import GatewaySettings
 from libs.contracts.topics import MATCHMAKING
 from services.gateway.app import create_app
 from services.gateway.matchmaking import service
+from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, logout, make_holder

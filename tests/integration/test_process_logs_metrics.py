@@ -34,7 +34,7 @@ def _json_lines(text: str) -> list[dict]:
         except orjson.JSONDecodeError:
             pytest.fail(f"not a JSON line: {line[:300]!r}")
     for record in parsed:
-        assert KEYS <= set(record), (KEYS - set(record), record)
+        assert set(record) >= KEYS, (KEYS - set(record), record)
     return parsed
 
 

@@ -11,10 +11,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.gateway.settings import GatewaySettings
 from libs.contracts.partner_events import PartnerInfo, PartnerStatusChanged
 from services.gateway.app import create_app
 from services.gateway.partners import directory
+from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.integration.test_search_conformance import PROJECTS, make_project

@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -32,7 +32,7 @@ MEILI_IMAGE = "getmeili/meilisearch:v1.12"
 HIT_FIELDS = set(SearchDocument.model_fields)
 LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
             "commune": "commune_name"}
-T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
 # --------------------------------------------------------------------------- fixtures: data
 
@@ -495,7 +495,7 @@ def fair_ids(day: str, ids=None) -> list[str]:
     sources spread by its share, then the day's shuffle)."""
     from services.gateway.search.relevance import fair_order, shuffle_key
 
-    chosen = [d for d in docs(ids)]
+    chosen = list(docs(ids))
     items = [(0, tuple(d.source), shuffle_key(d.id, day), d.id) for d in chosen]
     return [chosen[i].id for i in fair_order(items)]
 

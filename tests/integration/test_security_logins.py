@@ -144,7 +144,7 @@ async def test_a_stranger_using_up_the_login_links_still_leaves_the_owner_a_work
     await create_user(engine, "proprio@example.org")
     async with AsyncTestClient(app=make()) as stranger:
         token = await csrf(stranger)
-        for n in range(1, 6):  # at the address's limit (3 an hour), one past, beyond: same answer each time
+        for _n in range(1, 6):  # at the address's limit (3 an hour), one past, beyond: same answer each time
             r = await stranger.post("/connexion/lien", data={"email": "proprio@example.org", "_csrf_token": token})
             assert r.status_code == 200 and "Si un compte existe" in r.text
         await wait_for_mail(tmp_path / "mail", to="proprio@example.org", subject_contains="lien de connexion",

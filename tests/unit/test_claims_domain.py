@@ -3,7 +3,7 @@ the overlay of the holder's fields on a canonical project (indexer side)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from libs.contracts.events import CanonicalProject, Contact, SourceRef
 from services.gateway.claims import domain
 from services.indexer.holder_edits import HOLDER_SOURCE, checked_fields, overlay
 
-NOW = datetime(2026, 11, 26, 18, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 
 
 def test_tokens_are_random_and_only_their_hash_is_kept():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +29,7 @@ from libs.contracts.events import (
 from libs.contracts.search import fold
 from libs.contracts.taxonomy import FACETS, taxonomy
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def rec(**overrides) -> dict:
@@ -272,7 +272,7 @@ def test_event_envelope_defaults() -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", e1.correlation_id)
     assert e1.correlation_id != e2.correlation_id
     assert e1.occurred_at.tzinfo is not None
-    assert abs((datetime.now(timezone.utc) - e1.occurred_at).total_seconds()) < 60
+    assert abs((datetime.now(UTC) - e1.occurred_at).total_seconds()) < 60
 
 
 def test_event_schema_version_is_pinned() -> None:

@@ -150,7 +150,7 @@ def test_generic_page_title_description_and_sources() -> None:
 def test_a_csv_row_longer_than_its_header_is_emitted_with_its_loss_reported() -> None:
     from services.crawler.parsing.tabular import csv_records
 
-    body = "id;titre;etape\nA;Un projet;Essaimage\nB;Emploi ; Insertion;Essaimage\n".encode()
+    body = b"id;titre;etape\nA;Un projet;Essaimage\nB;Emploi ; Insertion;Essaimage\n"
     ok, shifted = csv_records(body, "a", file_url="https://a.fr/x.csv")
     assert ok.warning is None and ok.record.stage == "Essaimage"
     assert shifted.record is not None and "'Essaimage'" in shifted.warning and "1 cell(s)" in shifted.warning

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -184,7 +183,7 @@ def test_weights_come_from_the_trained_file() -> None:
     import math
 
     assert LEVELS["title"]["exact"] == pytest.approx(math.log2(m / u), abs=1e-3)
-    assert PRIOR == pytest.approx(math.log2(data["prior"] / (1 - data["prior"])), abs=1e-3)
+    assert pytest.approx(math.log2(data["prior"] / (1 - data["prior"])), abs=1e-3) == PRIOR
     assert LEVELS["title"]["exact"] > LEVELS["title"]["contained"] > LEVELS["title"]["different"]
 
 

@@ -28,7 +28,7 @@ def test_readme_is_short_and_starts_with_the_two_commands():
 def test_every_docs_page_named_anywhere_exists():
     named = set()
     for path in [ROOT / "README.md", *_files()]:
-        named |= {m for m in re.findall(r"docs/([a-z0-9_-]+\.md)", path.read_text(errors="replace"))}
+        named |= set(re.findall(r"docs/([a-z0-9_-]+\.md)", path.read_text(errors="replace")))
     for page in (ROOT / "docs").glob("*.md"):
         named |= set(re.findall(r"\]\(([a-z0-9_-]+\.md)\)", page.read_text()))
     missing = sorted(p for p in named if not (ROOT / "docs" / p).exists())

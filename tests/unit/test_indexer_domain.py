@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,8 +17,8 @@ from services.indexer.domain import (
     search_document,
 )
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
-NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",
                    departement_name="Nord", region_code="32", region_name="Hauts-de-France", lat=50.688, lon=3.182,
@@ -156,7 +156,7 @@ def test_merge_is_deterministic_on_ties() -> None:
 
 def test_merge_stage_falls_back_to_published_then_first_seen() -> None:
     old = member("a", "1", stage="idee", published_at=date(2018, 1, 1))
-    new = member("b", "2", stage="termine", first_seen=datetime(2022, 1, 1, tzinfo=timezone.utc))
+    new = member("b", "2", stage="termine", first_seen=datetime(2022, 1, 1, tzinfo=UTC))
     assert merge("x", [old, new], NOW).stage == "termine"
     newer_pub = member("a", "1", stage="idee", published_at=date(2023, 1, 1))
     assert merge("x", [newer_pub, new], NOW).stage == "idee"

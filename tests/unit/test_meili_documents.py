@@ -4,7 +4,7 @@ these pin what that comparison relies on for the country facet, also where no se
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from libs.contracts.events import CanonicalProject, Location, SourceRef
 from services.gateway.search.meili import LABELLED as READER_LABELLED
@@ -14,7 +14,7 @@ from services.indexer.adapters.search_meili import (
     meili_settings,
 )
 
-T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 
 def _project(location: Location) -> CanonicalProject:

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from libs.contracts.events import PartnerRecord
-from libs.contracts.taxonomy import taxonomy
 from libs.contracts.keywords import keyword_hits, stem
+from libs.contracts.taxonomy import taxonomy
 from services.normalizer.classifier import (
     DATA,
     classify,

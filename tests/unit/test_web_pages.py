@@ -4,7 +4,7 @@ the API page's parameter types."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -38,7 +38,7 @@ def test_km_writes_a_decimal_comma_and_drops_decimals_from_100(value, expected):
 def test_date_fr():
     assert formats.date_fr("2024-03-01T09:00:00+00:00") == "1er mars 2024"
     assert formats.date_fr(date(2026, 12, 6)) == "6 décembre 2026"
-    assert formats.date_fr(datetime(2026, 8, 15, tzinfo=timezone.utc), long=False) == "15/08/2026"
+    assert formats.date_fr(datetime(2026, 8, 15, tzinfo=UTC), long=False) == "15/08/2026"
     assert formats.date_fr("pas une date") == "pas une date"
     assert formats.date_fr(None) == ""
 

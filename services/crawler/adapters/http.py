@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import httpcore
+import httpx
 
-from services.crawler.addresses import is_public_address
 from services.crawler.adapters.pinned import PinnedTransport, Resolver, UnsafeAddress
+from services.crawler.addresses import is_public_address
 
 __all__ = ["FetchError", "PoliteClient", "Response", "check_url_safety", "is_public_address", "retry_after_seconds"]
 

@@ -53,7 +53,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     async def resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
         try:
             addresses = await asyncio.wait_for(self._resolve(host, port), timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
         except (socket.gaierror, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None

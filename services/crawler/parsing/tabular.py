@@ -94,7 +94,7 @@ def map_record(raw: Any, source: str, fields: dict[str, str], file_url: str | No
     data: dict[str, Any] = {"source": source}
     for target, path in fields.items():
         value = dig(raw, path)
-        if value is None or value == "" and target not in ("title", "url", "source_record_id"):
+        if value is None or (value == "" and target not in ("title", "url", "source_record_id")):
             continue
         if isinstance(value, (int, float)) and target in ("source_record_id", "postcode"):
             value = str(value)

@@ -5,7 +5,7 @@ search's own parser: an invalid parameter is a 400 that names it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from litestar import Request, get
 from litestar.datastructures import CacheControlHeader
@@ -37,7 +37,7 @@ async def search_feed(request: Request) -> Template:
     base = base_url(request)
     labels = labels_of(result)
     updated = max((h.get("updated_at") or h.get("first_seen") for h in result["hits"]),
-                  default=datetime.now(timezone.utc).isoformat())
+                  default=datetime.now(UTC).isoformat())
     return Template("alerts/feed.xml", media_type=FEED_MEDIA_TYPE, context=dict(
         title=f"Carrefour — {rules.describe(pairs, labels, FACET_TITLES)}", base=base,
         self_url=f"{base}{request.url.path}{'?' + request.url.query if request.url.query else ''}",

@@ -373,7 +373,7 @@ async def edit_page(request: Request, project_id: str) -> Response:
         current = await service.current_edits(_state(request).engine, user, project_id)
     except ClaimError as exc:
         return _message("Modification impossible", exc.message, exc.status, (f"/projets/{project_id}", "Voir le projet"))
-    values = {k: v for k, v in current["fields"].items()}
+    values = dict(current["fields"].items())
     values["contact_email"] = current["contact_email"]
     return _page("edit", doc=doc, values=values, errors={}, saved=False, choices=_choices())
 

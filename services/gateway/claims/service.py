@@ -5,9 +5,10 @@ repairs a lost publish)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from faststream.kafka import KafkaBroker
@@ -47,7 +48,7 @@ def _claim_id(claim_id: int) -> int:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def claim_json(row: Any, *, reviewer: bool = False) -> dict[str, Any]:

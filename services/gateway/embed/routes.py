@@ -59,7 +59,7 @@ async def snippet_page(request: Request) -> Template:
     state = app_state(request)
     stats = await state.search.stats()
     labels = labels_of(stats)
-    chosen: dict[str, Any] = {k: v for k, v in pairs}
+    chosen: dict[str, Any] = dict(pairs)
     options = {
         "source": sorted(((state.partners.get(s, {}).get("name") or s, s) for s in stats["facets"].get("source", {})),
                          key=lambda t: t[0].lower()),

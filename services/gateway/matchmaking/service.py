@@ -105,7 +105,7 @@ async def _values(conn: AsyncConnection, search, user, draft: Draft, created: da
             raise Refused(403, "Seul le porteur vérifié de ce projet peut publier une annonce liée à ce projet.")
         values["project_id"], values["project_title"] = draft.project_id, doc.get("title")
         if not draft.themes:
-            values["themes"] = [t for t in doc.get("theme") or doc.get("themes") or []][:5]
+            values["themes"] = list(doc.get("theme") or doc.get("themes") or [])[:5]
         values.update({k: doc.get(k) for k in ("commune", "commune_name", "postcode", "departement",
                                                "departement_name", "region", "region_name", "lat", "lon")})
     if draft.commune:  # a person's commune, or the place of a job offer when it is not the project's

@@ -10,13 +10,13 @@ from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
+from libs.contracts.dedup_events import DedupPairsChanged
+from libs.contracts.topics import DEDUP_PAIRS
 from services.gateway.accounts.identity import (
     current_user,
     login_redirect,
     require_role,
 )
-from libs.contracts.dedup_events import DedupPairsChanged
-from libs.contracts.topics import DEDUP_PAIRS
 from services.gateway.moderation import rules, service
 from services.gateway.web.subscribers import subscriber_lifespan
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -126,7 +126,7 @@ async def preview_page(request: Request, request_id: str) -> Response:
     result = row["result"]
     if isinstance(result, str):
         result = orjson.loads(result)
-    waited = (datetime.now(timezone.utc) - row["requested_at"]).total_seconds()
+    waited = (datetime.now(UTC) - row["requested_at"]).total_seconds()
     stale = row["status"] == "pending" and waited > STALE_AFTER_S
     return Template("partners/apercu.html", headers={"cache-control": "no-store"},
                     context={"p": dict(row), "result": result, "labels": LABELS, "verdicts": VERDICTS,

@@ -25,10 +25,9 @@ from itertools import chain
 
 import numpy as np
 
-from libs.contracts.search import FACET_FIELDS
 from libs.contracts.geo import haversine_km_array
+from libs.contracts.search import FACET_FIELDS
 from services.gateway.search.relevance import RELEVANCE_STEPS
-
 
 MULTI = ("theme", "engineering", "source")
 SINGLE = ("stage", "holder_type", "country", "region", "departement", "commune")
@@ -202,7 +201,7 @@ class Candidates:
             distances: list[float | None] = [None] * len(page)
         else:
             distances = [None if math.isnan(x) else x for x in dist[order].tolist()]
-        return Answer(total=int(len(matched)), page=page, distances=distances, facets=facets, labels=labels)
+        return Answer(total=len(matched), page=page, distances=distances, facets=facets, labels=labels)
 
     def _fair(self, matched: np.ndarray, end: int) -> np.ndarray:
         """The relevance order of ``matched`` (as the SQL search orders it), its first ``end``

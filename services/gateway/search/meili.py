@@ -217,7 +217,7 @@ class MeiliSearch(MeiliElsewhere):
 
         raws = results[0].get("hits") or []
         if fair:
-            items = [(int(math.floor((r.get("_rankingScore") or 0.0) * RELEVANCE_STEPS)),
+            items = [(math.floor((r.get("_rankingScore") or 0.0) * RELEVANCE_STEPS),
                       tuple(sorted(r.get("source") or ())), shuffle_key(r["id"], query.salt), r["id"]) for r in raws]
             raws = [raws[i] for i in fair_order(items)][query.offset:query.offset + query.per_page]
         hits = []

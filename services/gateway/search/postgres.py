@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -73,7 +73,7 @@ class PostgresSearch(PostgresBrowse, PostgresWords, PostgresElsewhere):
         self._n_docs: tuple[int, float] = (0, float("-inf"))
         self._vocab: dict[int, list[str]] = {}
         self._vocab_set: set[str] = set()
-        self._vocab_since = datetime.min.replace(tzinfo=timezone.utc)
+        self._vocab_since = datetime.min.replace(tzinfo=UTC)
         self._vocab_until = float("-inf")
         total = int(cache_mb * 1024 * 1024)
         self.cache = ResultCache(total * 3 // 10, "answers") if cache_mb > 0 else None

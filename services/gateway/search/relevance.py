@@ -33,6 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
 from libs.contracts.search import fold, stop_words, synonym_groups
 
 NOISE_SHARE = 0.25
@@ -162,7 +163,7 @@ class Plan:
 
 def importance_key(df: int, position: int) -> tuple[int, int]:
     """Sort key, most important first: rarer (in steps of IMPORTANCE_BASE), then earlier in the query."""
-    return (int(math.floor(math.log(max(df, 1), IMPORTANCE_BASE))), position)
+    return (math.floor(math.log(max(df, 1), IMPORTANCE_BASE)), position)
 
 
 def make_plan(found: Sequence[Concept], df: Sequence[int], n_docs: int) -> Plan:
@@ -248,7 +249,7 @@ SHUFFLE_SQL = "('x' || substr(md5(id || :salt), 1, 15))::bit(60)::bigint"
 
 def relevance_bucket(rank: float) -> int:
     """Equal relevance: the same tier and the same 1/RELEVANCE_STEPS step of text rank."""
-    return int(math.floor(rank * RELEVANCE_STEPS))
+    return math.floor(rank * RELEVANCE_STEPS)
 
 
 def fair_order(items: Sequence[tuple[int, tuple[str, ...], int, str]]) -> list[int]:
@@ -258,7 +259,7 @@ def fair_order(items: Sequence[tuple[int, tuple[str, ...], int, str]]) -> list[i
     / n; ties by shuffle key, then id. The pure form of what the SQL and the in-memory search do.
     (A set rather than one source: a project published by two partners counts for both.)"""
     groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-    for pos, (bucket, sources, key, pid) in enumerate(items):
+    for pos, (bucket, sources, _key, _pid) in enumerate(items):
         groups.setdefault((bucket, tuple(sources)), []).append(pos)
     share: dict[int, float] = {}
     for members in groups.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Literal, cast
 
@@ -185,7 +185,7 @@ def parse_search(
 
 def today() -> str:
     """The current UTC day, ISO: the daily shuffle changes at midnight UTC."""
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 # --------------------------------------------------------------------------- highlighting

@@ -3,7 +3,6 @@ metrics on a separate port (METRICS_PORT)."""
 
 from __future__ import annotations
 
-
 import structlog
 from litestar import Request, Response, get
 from litestar.plugins.prometheus import PrometheusConfig

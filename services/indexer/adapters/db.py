@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import structlog
@@ -119,7 +119,7 @@ class DedupStore(ProjectWriter):
         return await _again_if_deadlocked(lambda: self._apply_batch(events, rescore))
 
     async def _apply_batch(self, events: list[ProjectGeocoded], rescore: bool) -> list[CanonicalChanged]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         latest: dict[str, CanonicalChanged] = {}
         resize: Counter = Counter()
         self.phases.start()
@@ -235,7 +235,7 @@ class DedupStore(ProjectWriter):
 
     async def _apply_override(self, record_a: str, record_b: str, cause: Event,
                               decision: str | None) -> list[CanonicalChanged]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         a, b = sorted((record_a, record_b))
         async with self.engine.begin() as conn:
             if decision == "cleared":

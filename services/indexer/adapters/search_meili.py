@@ -23,7 +23,7 @@ import contextlib
 import threading
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -68,7 +68,7 @@ class MeiliWriteError(RuntimeError):
 
 def _epoch(value: datetime) -> float:
     if value.tzinfo is None:  # naive timestamps are UTC throughout the platform
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp()
 
 
@@ -79,7 +79,7 @@ def meili_document(project: CanonicalProject, version: int) -> dict[str, Any]:
         body["_geo"] = {"lat": doc.lat, "lng": doc.lon}
     body["first_seen_ts"] = _epoch(doc.first_seen)
     body["updated_at_ts"] = _epoch(doc.updated_at)
-    body["first_seen_month"] = datetime.fromtimestamp(body["first_seen_ts"], timezone.utc).strftime("%Y-%m")
+    body["first_seen_month"] = datetime.fromtimestamp(body["first_seen_ts"], UTC).strftime("%Y-%m")
     for facet, name_field in LABELLED.items():
         code, name = body.get(facet), body.get(name_field)
         body[f"{facet}_label"] = f"{code}{LABEL_SEPARATOR}{name}" if code and name else None
@@ -232,7 +232,7 @@ class MeiliIndexWriter:
         if documents:
             self._wait(self._index().add_documents(documents, primary_key="id"), f"bulk add {len(documents)}")
 
-    def _catch_up_and_swap(self, builder: "MeiliIndexWriter", started: float) -> None:
+    def _catch_up_and_swap(self, builder: MeiliIndexWriter, started: float) -> None:
         offset = 0
         while True:
             page = self._index().get_documents({"filter": f"indexed_at_ts >= {started}", "limit": 1000,

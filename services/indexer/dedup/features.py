@@ -12,8 +12,7 @@ from libs.contracts.search import fold
 
 # French function words and generic legal-form words: they carry no identity
 STOPWORDS = frozenset(
-    "le la les l de du des d un une et a au aux en pour par sur sous dans avec chez the of and "
-    "association asso assoc collectif projet programme dispositif action initiative ass".split()
+    ["le", "la", "les", "l", "de", "du", "des", "d", "un", "une", "et", "a", "au", "aux", "en", "pour", "par", "sur", "sous", "dans", "avec", "chez", "the", "of", "and", "association", "asso", "assoc", "collectif", "projet", "programme", "dispositif", "action", "initiative", "ass"]
 )
 ABBREVIATIONS = {
     "st": "saint", "ste": "sainte", "sts": "saints", "cie": "compagnie", "coop": "cooperative",
@@ -31,15 +30,7 @@ LOCATED = ("coordinates", "address", "commune", "postcode")
 # words naming a kind of project rather than one project ("jardin partagé"): beyond the commune,
 # only the other words of a title make blocking keys (a nationwide "jardin" block says nothing)
 GENERIC = frozenset(
-    "jardin partage epicerie solidaire sociale social repair cafe ressourcerie recyclerie tiers lieu atelier velo "
-    "garage fablab fab lab colocation intergenerationnel conciergerie halte repit maison aidants cuisine "
-    "bricotheque friperie accorderie boutique ferme urbaine associatif associative centre espace point accueil "
-    "jeunes jeunesse seniors quartier habitants citoyen citoyenne participatif participative insertion "
-    "reemploi numerique mobile itinerant itinerante regie restaurant bistrot amap potager compost compostage "
-    "monnaie locale locales locaux reseau plateforme service services ville commune territoire pilote "
-    "economie circulaire zero dechet dechets mobilite transport habitat inclusif logement emploi solidarite "
-    "entraide familles famille parents enfants sante alimentation alimentaire durable "
-    "economie sociale solidaire".split()
+    ["jardin", "partage", "epicerie", "solidaire", "sociale", "social", "repair", "cafe", "ressourcerie", "recyclerie", "tiers", "lieu", "atelier", "velo", "garage", "fablab", "fab", "lab", "colocation", "intergenerationnel", "conciergerie", "halte", "repit", "maison", "aidants", "cuisine", "bricotheque", "friperie", "accorderie", "boutique", "ferme", "urbaine", "associatif", "associative", "centre", "espace", "point", "accueil", "jeunes", "jeunesse", "seniors", "quartier", "habitants", "citoyen", "citoyenne", "participatif", "participative", "insertion", "reemploi", "numerique", "mobile", "itinerant", "itinerante", "regie", "restaurant", "bistrot", "amap", "potager", "compost", "compostage", "monnaie", "locale", "locales", "locaux", "reseau", "plateforme", "service", "services", "ville", "commune", "territoire", "pilote", "economie", "circulaire", "zero", "dechet", "dechets", "mobilite", "transport", "habitat", "inclusif", "logement", "emploi", "solidarite", "entraide", "familles", "famille", "parents", "enfants", "sante", "alimentation", "alimentaire", "durable", "economie", "sociale", "solidaire"]
 )
 
 
@@ -125,7 +116,7 @@ def strip_decorations(title: str, town: str = "", holder: str = "") -> tuple[lis
     (the name: the first segment left with content, every content word left, the town if named)."""
     town_words, holder_words = _words(town), _content(_words(holder))
     named_town = ""
-    segments = []
+    segments: list[list[str]] = []
     for raw in SEPARATORS.split(title):
         words = _words(HOLDER_CLAUSE.sub("", fold(raw)))
         if town_words:

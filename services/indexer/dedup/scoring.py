@@ -123,7 +123,8 @@ def _place_level(a: Features, b: Features) -> tuple[str | None, float | None]:
         return "same_commune", 0.0  # an arrondissement equals its city; two arrondissements are not one place
     if a.postcode and a.postcode == b.postcode:
         return "same_postcode", None  # one postcode, several communes: which one is uncertain
-    if a.located and b.located:
+    if a.located and b.located and a.lat is not None and a.lon is not None and b.lat is not None \
+            and b.lon is not None:
         km = haversine_km(a.lat, a.lon, b.lat, b.lon)
         return ("under_10km" if km < 10 else "under_30km" if km <= FAR_KM else "far"), round(km, 2)
     if a.departement and b.departement:

@@ -87,7 +87,7 @@ def main() -> int:
         elif variant == "dep_paren":
             text = f"{name} ({c.departement})"
         elif variant == "ville_de":
-            text = f"Ville de {name}" if not name[0] in "AEIOUYÉÈ" else f"Mairie d'{name}"
+            text = f"Ville de {name}" if name[0] not in "AEIOUYÉÈ" else f"Mairie d'{name}"
         elif variant == "cedex":
             text = f"{name.upper()} CEDEX {rng.randint(1, 9)}"
             postcode = pc

@@ -126,7 +126,7 @@ class Builder:
         return casual(" ".join(ws), self.rng), self.same_title(r)
 
     def other_name(self, r):
-        label = self.rng.choice([x for x in KINDS[r["kind"]][0]])
+        label = self.rng.choice(list(KINDS[r["kind"]][0]))
         return casual(f"{label} {r['commune_name']}", self.rng), self.kind_here(r)
 
     def proper_name(self, r):

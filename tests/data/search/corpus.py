@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -176,7 +176,7 @@ def _communes(rng: random.Random):
 def generate(n: int = N_PROJECTS, seed: int = SEED) -> list[dict]:
     rng = random.Random(seed)
     communes, weights = _communes(rng)
-    t0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)
     out = []
     for i in range(n):
         kind = rng.choice(sorted(KINDS))

@@ -44,7 +44,12 @@ PUBLIC = {
     ("POST", "/annonces/{post_id:str}/signaler"),
     # the Atom feed of any search: for people who follow a theme or a territory without an account
     ("GET", "/alertes/flux.atom"),
-    # becoming a user
+    # partners by name, the embeddable map, reporting a problem on a project (rate-limited, CSRF)
+    ("GET", "/partenaires"), ("GET", "/partenaires/{slug:str}"), ("GET", "/embed"), ("GET", "/integrer"),
+    ("GET", "/projets/{project_id:str}/carte"), ("GET", "/projets/{project_id:str}/signaler"),
+    ("POST", "/projets/{project_id:str}/signaler"),
+    # becoming a user (and the pages a form redirects to)
+    ("GET", "/inscription/envoyee"), ("GET", "/mot-de-passe-oublie/envoye"), ("GET", "/reinitialisation/faite"),
     ("GET", "/connexion"), ("POST", "/connexion"), ("GET", "/inscription"), ("POST", "/inscription"),
     ("GET", "/mot-de-passe-oublie"), ("POST", "/mot-de-passe-oublie"), ("POST", "/deconnexion"),
     ("POST", "/connexion/lien"),
@@ -85,7 +90,8 @@ OPERATOR = {(m, p) for m, p in [
     ("GET", "/operateur/apercus"), ("POST", "/operateur/apercus"), ("GET", "/operateur/apercus/{request_id:str}"),
 ]}
 MODERATOR = {
-    ("GET", "/moderation"), ("POST", "/api/v1/matchmaking/posts/{post_id:str}/hide"),
+    ("GET", "/moderation"), ("GET", "/moderation/signalements"),
+    ("POST", "/moderation/signalements/{report_id:int}/decision"), ("POST", "/api/v1/matchmaking/posts/{post_id:str}/hide"),
     ("POST", "/api/v1/matchmaking/posts/{post_id:str}/unhide"), ("GET", "/api/v1/matchmaking/moderation"),
     ("GET", "/annonces/moderation"), ("POST", "/annonces/{post_id:str}/masquer"),
     ("POST", "/annonces/{post_id:str}/demasquer"), ("GET", "/api/v1/contact/reports"),

@@ -129,6 +129,8 @@ def test_a_visitor_ticks_the_country_and_sees_the_project_on_the_map(base_url, p
         belgium = page.locator(".facets a[data-facet=country][data-value='BE']")
         expect(belgium).to_contain_text("Belgique")
         expect(page.locator(".facets a[data-facet=country][data-value='FR']")).to_contain_text("France")
+        # the country group starts closed (only theme and région open): the visitor opens it first
+        page.locator("details.facet:has(a[data-facet=country]) > summary").click()
         belgium.click()
         expect(page).to_have_url(re.compile(r"country=BE"))
         expect(page.locator("li.hit")).to_have_count(1)

@@ -22,8 +22,10 @@ from litestar import Litestar
 
 from libs.contracts.events import CanonicalChanged, MatchmakingChanged
 from libs.contracts.topics import MATCHMAKING, PROJECTS_CANONICAL
+from libs.runtime.kafka import broker_options
 from libs.runtime.messaging import consumer
 from services.gateway.alerts import service
+from services.gateway.web.subscribers import start_with_retries
 
 log = structlog.get_logger()
 GROUP = "gateway-alerts"
@@ -42,7 +44,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(_digests(app), name="alerts-digest")]
     broker = None
     if cfg.alerts_subscriber:
-        broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway-alerts", acks="all", logger=None)
+        broker = KafkaBroker(cfg.kafka_bootstrap, client_id="carrefour-gateway-alerts", acks="all", logger=None,
+                             **broker_options(cfg))
 
         @consumer(broker, service="gateway", topics=PROJECTS_CANONICAL, group_id=GROUP, model=CanonicalChanged)
         async def canonical_changed(event: CanonicalChanged) -> str:
@@ -53,7 +56,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             return await service.on_post(engine, event)
 
         # joining the group must not hold up the gateway's start (nor its stop): it runs beside it
-        tasks.append(asyncio.create_task(_start(broker), name="alerts-subscriber"))
+        tasks.append(asyncio.create_task(start_with_retries(broker, "alerts"), name="alerts-subscriber"))
     try:
         yield
     finally:
@@ -79,22 +82,6 @@ async def _digests(app: Litestar) -> None:
             raise
         except Exception as exc:  # noqa: BLE001 — retried at the next tick; nothing is marked sent
             log.warning("alert digests failed", error=f"{type(exc).__name__}: {exc}")
-
-
-async def _start(broker: KafkaBroker) -> None:
-    """Start the subscriber, retrying while the broker is away."""
-    attempt = 0
-    while True:
-        try:
-            await broker.start()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 — the gateway serves without alerts meanwhile
-            attempt += 1
-            log.warning("alerts subscriber not started, retrying", error=f"{type(exc).__name__}: {exc}",
-                        attempt=attempt)
-            await asyncio.sleep(min(30, 2 ** attempt))
 
 
 routes: list = []

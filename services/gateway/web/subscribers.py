@@ -39,7 +39,7 @@ def subscriber_lifespan(name: str, topic: str, model: type, handle: Callable[[Li
         async def on_event(event) -> str:
             return await handle(app, event)
 
-        joining = asyncio.create_task(_start(broker, name))
+        joining = asyncio.create_task(start_with_retries(broker, name))
         try:
             yield
         finally:
@@ -52,7 +52,7 @@ def subscriber_lifespan(name: str, topic: str, model: type, handle: Callable[[Li
     return lifespan
 
 
-async def _start(broker: KafkaBroker, name: str) -> None:
+async def start_with_retries(broker: KafkaBroker, name: str) -> None:
     """Start the subscriber, retrying while the broker is away."""
     attempt = 0
     while True:

@@ -96,19 +96,27 @@ def login_link_body(name: str, url: str) -> str:
 
 async def request_login_link(engine: AsyncEngine, mailer, base_url: str, email_raw: str, ip: str) -> None:
     """Mail a single-use login link when the address has an account; the same answer either way."""
+    await _mail_link(engine, mailer, email_raw, ip, "login", domain.LOGIN_LINK_TTL_S, LOGIN_LINK_SUBJECT,
+                     lambda name, token: login_link_body(name, link(base_url, "/connexion/lien", token)),
+                     "account.login_link_requested")
+
+
+async def _mail_link(engine: AsyncEngine, mailer, email_raw: str, ip: str, purpose: str, ttl_s: float, subject: str,
+                     body, action: str) -> None:
+    """A single-use link for ``purpose`` mailed to the account of the address, if any (within the mail
+    limits of the address and of the client); the caller answers the same either way."""
     email = domain.normalize_email(email_raw)
     token = domain.new_token()
     async with engine.begin() as conn:
-        if not await mail_allowed(conn, "login", email, ip):
-            log.info("login link throttled")
+        if not await mail_allowed(conn, purpose, email, ip):
+            log.info("link mail throttled", purpose=purpose)
             return
         row = await store.user_by_email(conn, email)
         if row is None or row.disabled_at is not None:
             return
-        await store.create_token(conn, row.id, "login", token, domain.LOGIN_LINK_TTL_S)
-        await mailer.send(row.email, LOGIN_LINK_SUBJECT,
-                          login_link_body(row.display_name, link(base_url, "/connexion/lien", token)), conn=conn)
-        await audit(conn, row.id, "account.login_link_requested", f"user:{row.id}", {"ip": ip})
+        await store.create_token(conn, row.id, purpose, token, ttl_s)
+        await mailer.send(row.email, subject, body(row.display_name, token), conn=conn)
+        await audit(conn, row.id, action, f"user:{row.id}", {"ip": ip})
 
 
 async def login_with_link(engine: AsyncEngine, token: str, ip: str, user_agent: str | None,
@@ -228,19 +236,9 @@ async def verify_email(engine: AsyncEngine, token: str) -> int | None:
 
 async def request_reset(engine: AsyncEngine, mailer, base_url: str, email_raw: str, ip: str) -> None:
     """Mail a reset link when the address has an account; the same answer either way."""
-    email = domain.normalize_email(email_raw)
-    token = domain.new_token()
-    async with engine.begin() as conn:
-        if not await mail_allowed(conn, "reset", email, ip):
-            log.info("password reset throttled")
-            return
-        row = await store.user_by_email(conn, email)
-        if row is None or row.disabled_at is not None:
-            return
-        await store.create_token(conn, row.id, "reset", token, domain.RESET_TTL_S)
-        await mailer.send(row.email, RESET_SUBJECT,
-                          reset_body(row.display_name, link(base_url, "/reinitialisation", token)), conn=conn)
-        await audit(conn, row.id, "account.reset_requested", f"user:{row.id}", {"ip": ip})
+    await _mail_link(engine, mailer, email_raw, ip, "reset", domain.RESET_TTL_S, RESET_SUBJECT,
+                     lambda name, token: reset_body(name, link(base_url, "/reinitialisation", token)),
+                     "account.reset_requested")
 
 
 async def reset_password(engine: AsyncEngine, token: str, password: str, password2: str) -> int:

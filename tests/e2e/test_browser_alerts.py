@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -123,7 +124,10 @@ def test_save_a_search_new_projects_arrive_digest_and_unsubscribe(site, shots): 
         assert f"Rucher partagé {TAG}" in body and "Lille" in body
         assert "pédagogique" not in body  # Lyon is not in the Hauts-de-France
         project_url = re.search(r"http://\S+/projets/\S+", body).group(0)
-        page.goto(project_url)
+        # the digest and the search index follow the same event: the page may trail the mail by a moment
+        deadline = time.monotonic() + 30
+        while page.goto(project_url).status == 404 and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
         expect(page.locator("h1")).to_contain_text(f"Rucher partagé {TAG}")
 
         # unsubscribe from the mail, in another browser with no session

@@ -126,8 +126,9 @@ def test_save_a_search_new_projects_arrive_digest_and_unsubscribe(site, shots): 
         project_url = re.search(r"http://\S+/projets/\S+", body).group(0)
         # the digest and the search index follow the same event: the page may trail the mail by a moment
         deadline = time.monotonic() + 30
-        while page.goto(project_url).status == 404 and time.monotonic() < deadline:
-            page.wait_for_timeout(500)
+        while httpx.get(project_url, timeout=5).status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        page.goto(project_url)
         expect(page.locator("h1")).to_contain_text(f"Rucher partagé {TAG}")
 
         # unsubscribe from the mail, in another browser with no session

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from email.message import EmailMessage
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.conftest import fresh_database, wait_ready
@@ -127,3 +129,18 @@ def open_post_on_map(page, title: str) -> None:
     expect(star).to_be_visible(timeout=10_000)
     star.dispatch_event("click")
     page.locator(".leaflet-popup .map-card").get_by_role("link", name="Voir l’annonce").click()
+
+
+def query_db(url: str, sql: str, **params):
+    """Rows of ``sql`` on the database at ``url``, from a browser test (outside any event loop)."""
+
+    async def run():
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(text(sql), params)).all()
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:  # playwright's sync API runs an event loop in this thread
+        return pool.submit(asyncio.run, run()).result()

@@ -10,17 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import Contact, Location, NormalizedProject, Operation, ProjectGeocoded
 from libs.contracts.topics import PROJECTS_GEOCODED
 from tests.conftest import print_log_tails
-from tests.e2e.browser_support import browser_pages, gateway_site, login
+from tests.e2e.browser_support import browser_pages, gateway_site, login, query_db
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import create_user
 from tools.devstack import start_service, stop_process
@@ -65,19 +62,6 @@ def site(stack, tmp_path_factory):
     yield from gateway_site(stack, tmp_path_factory, "browserdedup", _seed)
 
 
-def _query(url: str, sql: str, **params):
-    async def run():
-        engine = create_async_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return (await conn.execute(text(sql), params)).all()
-        finally:
-            await engine.dispose()
-
-    with ThreadPoolExecutor(1) as pool:  # playwright's sync API runs an event loop in this thread
-        return pool.submit(asyncio.run, run()).result()
-
-
 def _wait(what: str, check, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -89,7 +73,7 @@ def _wait(what: str, check, timeout: float = 60.0):
 
 
 def _projects(url: str, keys: list[str]) -> dict[str, str]:
-    return dict(_query(url, "SELECT record_key, canonical_id FROM dedup_records WHERE record_key = ANY(:k)", k=keys))
+    return dict(query_db(url, "SELECT record_key, canonical_id FROM dedup_records WHERE record_key = ANY(:k)", k=keys))
 
 
 def test_review_same_merges_and_not_same_survives_a_replay(stack, site, tmp_path, shots):  # noqa: F811
@@ -100,7 +84,7 @@ def test_review_same_merges_and_not_same_survives_a_replay(stack, site, tmp_path
     keys = {k: [e.key for e in evs] for k, evs in EVENTS.items()}
     try:
         asyncio.run(_send(stack.bootstrap, [*EVENTS["same"], *EVENTS["apart"]]))
-        _wait("the grey pairs scored by the indexer", lambda: len(_query(
+        _wait("the grey pairs scored by the indexer", lambda: len(query_db(
             url, "SELECT 1 FROM dedup_matches WHERE explanation @> '{\"review\": true}' AND record_a = ANY(:k)",
             k=keys["same"] + keys["apart"])) == 2)
         for pair in keys.values():
@@ -126,7 +110,7 @@ def test_review_same_merges_and_not_same_survives_a_replay(stack, site, tmp_path
             expect(page.locator(f"article[data-record-a='{keys['same'][0]}']")).to_have_count(0)
             _wait("the merge by the indexer", lambda: len(set(_projects(url, keys["same"]).values())) == 1)
             [cid] = set(_projects(url, keys["same"]).values())
-            _wait("the merged project in the search index", lambda: _query(
+            _wait("the merged project in the search index", lambda: query_db(
                 url, "SELECT 1 FROM search_documents WHERE id = :c AND NOT deleted "
                      "AND jsonb_array_length(doc->'project'->'sources') = 2", c=cid))
             page.goto(f"/projets/{cid}")
@@ -145,7 +129,7 @@ def test_review_same_merges_and_not_same_survives_a_replay(stack, site, tmp_path
             "title": NAMES["apart"], "contact": mail, "content_hash": uuid.uuid4().hex})}) for e in EVENTS["apart"]]
         asyncio.run(_send(stack.bootstrap, again))
         pair = dict(a=min(keys["apart"]), b=max(keys["apart"]))
-        _wait("the republished pair re-scored by the indexer", lambda: _query(
+        _wait("the republished pair re-scored by the indexer", lambda: query_db(
             url, "SELECT 1 FROM dedup_matches WHERE record_a = :a AND record_b = :b AND matched", **pair))
         time.sleep(1.0)
         assert len(set(_projects(url, keys["apart"]).values())) == 2

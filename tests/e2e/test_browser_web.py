@@ -8,24 +8,20 @@ page's weight on a phone; the API page offline. See docs/web.md."""
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.partner_events import PartnerInfo, PartnerStatusChanged
 from services.gateway.partners import directory
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.e2e.browser_support import gateway_site, login, wait_mail
+from tests.e2e.browser_support import gateway_site, login, query_db, wait_mail
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import create_user
 from tests.integration.test_search_conformance import PROJECTS
@@ -79,19 +75,6 @@ def _browser(site, size, bypass_csp: bool = False):
             yield new_page, errors
         finally:
             browser.close()
-
-
-def _query(url: str, sql: str, **params):
-    async def run():
-        engine = create_async_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return (await conn.execute(text(sql), params)).all()
-        finally:
-            await engine.dispose()
-
-    with ThreadPoolExecutor(1) as pool:  # playwright's sync API runs an event loop in this thread
-        return pool.submit(asyncio.run, run()).result()
 
 
 OVERFLOW_JS = """() => {
@@ -285,13 +268,13 @@ def test_report_a_closed_project_then_moderator_confirms(site, shots):  # noqa: 
         expect(visitor.locator("#report-thanks")).to_be_visible()
         expect(visitor).to_have_url(re.compile(r"/projets/jardins-paris\?signalement=merci$"))
         visitor.reload()  # post/redirect/get: a refresh sends nothing again
-        assert _query(site["url"], "SELECT count(*) FROM reports WHERE project_id = 'jardins-paris'") == [(1,)]
+        assert query_db(site["url"], "SELECT count(*) FROM reports WHERE project_id = 'jardins-paris'") == [(1,)]
         # a wrong field is refused with its message, nothing stored
         visitor.goto("/projets/jardins-paris/signaler")
         visitor.get_by_label("C'est un doublon d'un autre projet").check()
         visitor.get_by_role("button", name="Envoyer le signalement").click()
         expect(visitor.locator("#e-dup")).to_contain_text("adresse de la page")
-        assert _query(site["url"], "SELECT count(*) FROM reports") == [(1,)]
+        assert query_db(site["url"], "SELECT count(*) FROM reports") == [(1,)]
 
         moderator = new_page()
         login(moderator, MODERATOR)

@@ -37,8 +37,16 @@ def _lock_id(key: str) -> int:
 
 
 async def raw(conn: AsyncConnection):
-    """The asyncpg connection under ``conn`` (same transaction)."""
-    return (await conn.get_raw_connection()).driver_connection
+    """The asyncpg connection under ``conn``, in ``conn``'s transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its own first statement: a statement
+    sent straight to asyncpg before any other would run outside a transaction (each one committed
+    on its own, and a transaction-scoped advisory lock released as soon as it is granted). So the
+    transaction is begun here first when ``conn`` is in one and the driver is not yet."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if conn.in_transaction() and not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return driver
 
 
 async def lock(conn: AsyncConnection, space: int, keys: Iterable[str]) -> None:

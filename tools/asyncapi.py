@@ -4,12 +4,14 @@ topics it publishes are declared beside them with their contract model, and ever
 is the JSON schema of that model (``libs/contracts/events.py``).
 
     carrefour asyncapi            # writes docs/asyncapi.json
-    asyncapi_document()           # the document, for serving (e.g. by the gateway)
+    asyncapi_document()           # the document as a dict
+    asyncapi_json()               # the same, rendered once per process (for serving it)
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,13 @@ def asyncapi_document() -> dict[str, Any]:
 
 def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@lru_cache(maxsize=1)
+def asyncapi_json() -> str:
+    """The rendered document, built once per process: building it creates the pipeline services'
+    apps (the geocoder loads its gazetteer, about a second), which are dropped afterwards."""
+    return render(asyncapi_document())
 
 
 def write(path: Path = DOCUMENT) -> Path:

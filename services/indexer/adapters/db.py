@@ -223,7 +223,8 @@ class DedupStore(ProjectWriter):
             c = assigned.get(k) or (olds[k]["canonical_id"] if k in olds else None)
             if c:
                 causes[c] = by_key[k]
-        out = await self._emit(db, emit, now, cause, causes, locked)
+        out = await self._emit(db, emit, now, cause, causes, locked,
+                               written={e.key: (e.project, e.location) for e, _ in upserts})
         phases.lap("merge projects")
         return out
 

@@ -147,9 +147,13 @@ class ProjectWriter:
             todo, attempt = retry, attempt + 1
 
     async def _emit(self, db, cids: set[str | None], now: datetime, default_cause: Event,
-                    causes: dict[str, Event] | None = None, locked: set[str] | None = None) -> list[CanonicalChanged]:
-        """Merge each project from its live records; write a new version only when it changed."""
+                    causes: dict[str, Event] | None = None, locked: set[str] | None = None,
+                    written: dict[str, tuple[NormalizedProject, Location]] | None = None) -> list[CanonicalChanged]:
+        """Merge each project from its live records; write a new version only when it changed.
+        ``written``: the records this transaction has just stored, as models (neither sent back by
+        the database nor parsed again)."""
         causes = causes or {}
+        written = written or {}
         wanted = sorted(c for c in cids if c)
         if not wanted:
             return []
@@ -157,15 +161,19 @@ class ProjectWriter:
         members: dict[str, list[domain.Member]] = {}
         current: dict[str, tuple[int, bool, str | None]] = {}
         for r in await db.fetch(
-                "SELECT 0 AS kind, canonical_id AS id, record_key, project::text AS project, "
-                "location::text AS location, first_seen, last_seen, NULL::int AS version, NULL::bool AS deleted "
+                "SELECT 0 AS kind, canonical_id AS id, record_key, "
+                "CASE WHEN record_key = ANY($2::text[]) THEN NULL ELSE project::text END AS project, "
+                "CASE WHEN record_key = ANY($2::text[]) THEN NULL ELSE location::text END AS location, "
+                "first_seen, last_seen, NULL::int AS version, NULL::bool AS deleted "
                 "FROM dedup_records WHERE canonical_id = ANY($1::text[]) AND NOT deleted "
                 "UNION ALL SELECT 1, id, NULL, project::text, NULL, NULL, NULL, version, deleted "
-                "FROM canonical_projects WHERE id = ANY($1::text[])", wanted):
+                "FROM canonical_projects WHERE id = ANY($1::text[])", wanted, list(written)):
             if r["kind"] == 0:
+                key = r["record_key"]
+                project, location = written[key] if key in written else (
+                    NormalizedProject.model_validate_json(r["project"]), Location.model_validate_json(r["location"]))
                 members.setdefault(r["id"], []).append(domain.Member(
-                    record_key=r["record_key"], project=NormalizedProject.model_validate_json(r["project"]),
-                    location=Location.model_validate_json(r["location"]), first_seen=r["first_seen"],
+                    record_key=key, project=project, location=location, first_seen=r["first_seen"],
                     last_seen=r["last_seen"]))
             else:
                 current[r["id"]] = (r["version"], r["deleted"], r["project"])

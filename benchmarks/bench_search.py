@@ -382,9 +382,14 @@ async def main() -> None:
         async with engine.connect() as conn:  # what autovacuum does after a bulk load: hint bits, visibility map
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("VACUUM ANALYZE search_documents"))
+            table_mb, database_mb = (await conn.execute(text(
+                "SELECT pg_total_relation_size('search_documents') / 1048576.0, "
+                "pg_database_size(current_database()) / 1048576.0"))).one()
         await engine.dispose()
+        del docs  # the gateway's memory is measured below, not the benchmark's
         print(f"loaded {n} projects through PostgresIndexWriter.upsert_many in {load_s:.1f}s "
-              f"({n / load_s:.0f} docs/s)")
+              f"({n / load_s:.0f} docs/s); search table with its indexes {table_mb:,.0f} MB, "
+              f"database {database_mb:,.0f} MB")
 
         host, port = "127.0.0.1", free_port()
         mix = target_mix(distinct, zipf_s)

@@ -17,8 +17,28 @@ from lxml import html as lxml_html
 from unidecode import unidecode
 
 _WS = re.compile(r"\s+")
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 INVISIBLE = ("script", "style", "noscript", "template")
+
+
+class _FoldTable(dict):
+    """Code point → its folded form ('É' → 'e', '!' → ' ', 'œ' → 'oe'), worked out on first sight
+    with the definition's own steps (unidecode, lower case, alphanumerics kept)."""
+
+    def __missing__(self, code: int) -> str:
+        folded = "".join(c if c.isalnum() else " " for c in unidecode(chr(code)).lower())
+        if code < _FOLD_CACHED_BELOW:  # bounded: hostile text full of rare code points cannot grow it
+            self[code] = folded
+        return folded
+
+
+_FOLD_CACHED_BELOW = 0x3000  # Latin, Greek, Cyrillic, punctuation...: at most 12,288 entries
+_FOLD_TABLE = _FoldTable()
+_FOLD_ASCII = bytes(c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122) else 32 for c in range(256))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _fold_one(match: re.Match) -> str:
+    return _FOLD_TABLE[ord(match.group())]
 
 
 def fold(text: str) -> str:
@@ -26,8 +46,16 @@ def fold(text: str) -> str:
 
     Part of the contract: the indexer folds documents and the gateway folds queries the same way.
     Other scripts are transliterated (``Москва`` → ``moskva``).
+
+    Defined as ``" ".join(re.sub("[^a-z0-9]+", " ", unidecode(text).lower()).split())``; every
+    step maps one code point independently of its neighbours, so it is computed as one table
+    lookup per non-ASCII character (each worked out once) and a byte table for ASCII, about ten
+    times faster on French text (``tests/unit/test_folding.py`` checks it against the definition
+    on arbitrary Unicode).
     """
-    return " ".join(_NON_ALNUM.sub(" ", unidecode(text).lower()).split())
+    if not text.isascii():
+        text = _NON_ASCII.sub(_fold_one, text)
+    return " ".join(text.encode("ascii").translate(_FOLD_ASCII).decode("ascii").split())
 
 
 BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "section", "article", "main",

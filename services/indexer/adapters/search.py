@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import CanonicalProject
+from libs.contracts.text import fold
 from services.indexer.domain import search_document
-from services.indexer.folding import fold  # the contract's fold, faster (same output)
 
 
 class IndexWriter(Protocol):

@@ -39,13 +39,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PIPELINE = ("normalizer", "geocoder", "indexer")
 WORDS = ["atelier", "jardin", "epicerie", "fablab", "garage", "ressourcerie", "tiers-lieu", "colocation", "troc", "velo", "cantine", "recyclerie", "cafe", "ludotheque", "potager", "verger", "friperie", "conciergerie", "laverie", "bibliotheque"]
 N_RECORDS, N_UPDATES, N_DELETES = 600, 150, 80
+BULK_RATE = 3000
+"""The bulk push's floor, records/s: a partner's export pushed at once, faster than the pipeline
+drains it, so every kill falls into a backlog."""
 
 
-def _records(rng: random.Random) -> list[PartnerRecord]:
+def _records(rng: random.Random, n: int) -> list[PartnerRecord]:
     communes = [c for c in default_gazetteer() if c.kind == "COM" and c.population > 5000 and c.postcodes]
     rng.shuffle(communes)
     out = []
-    for i in range(N_RECORDS):
+    for i in range(n):
         c = communes[i % len(communes)]
         title = f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)} {uuid.UUID(int=rng.getrandbits(128)).hex[:10]}"
         out.append(PartnerRecord(source=rng.choice(["avise", "cerdd", "fej"]), source_record_id=f"crash-{i}",
@@ -117,6 +120,19 @@ async def _kill_in_flight(stack, name: str, group: str, topic: str, env: dict, l
 
 
 async def test_nothing_lost_duplicated_or_stale_when_services_are_killed(stack, tmp_path):
+    """Records trickle in (bursts of 15 every 0.6 s, about 40 s) while each service is killed."""
+    await _crash_run(stack, tmp_path, (N_RECORDS, N_UPDATES, N_DELETES), burst=15, pause=0.6)
+
+
+async def test_exactly_once_when_killed_under_a_bulk_push(stack, tmp_path):
+    """A bulk export (3,000 records, 750 updates, 400 deletions) pushed at once, at 3,000 records/s
+    or more, while each service is killed in turn in the backlog it leaves: the index ends exactly
+    as expected all the same."""
+    await _crash_run(stack, tmp_path, (3000, 750, 400), burst=None, pause=0.0)
+
+
+async def _crash_run(stack, tmp_path, sizes: tuple[int, int, int], burst: int | None, pause: float) -> None:
+    n_records, n_updates, n_deletes = sizes
     rng = random.Random(20261126)
     database_url = fresh_database(stack, "crash")
     env = stack.service_env(DATABASE_URL=database_url)
@@ -124,27 +140,34 @@ async def test_nothing_lost_duplicated_or_stale_when_services_are_killed(stack, 
     for name in PIPELINE:
         stack.services[name] = start_service(name, env, log_dir)
 
-    records = _records(rng)
-    updates = rng.sample(records, N_UPDATES)
-    deletions = rng.sample([r for r in records if r not in updates], N_DELETES)
+    records = _records(rng, n_records)
+    updates = rng.sample(records, n_updates)
+    updated = set(map(id, updates))
+    deletions = rng.sample([r for r in records if id(r) not in updated], n_deletes)
     events = [SourceRecordEvent.upsert(r) for r in records]
     events += [SourceRecordEvent.upsert(r.model_copy(update={"description": "version 2"})) for r in updates]
     events += [SourceRecordEvent(op=Operation.DELETE, source=r.source, source_record_id=r.source_record_id)
                for r in deletions]
-    expected = {r.title: ("version 2" if r in updates else "version 1") for r in records if r not in deletions}
+    deleted = set(map(id, deletions))
+    expected = {r.title: ("version 2" if id(r) in updated else "version 1") for r in records if id(r) not in deleted}
 
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
     await producer.start()
     engine = create_async_engine(database_url)
     try:
+        payloads = [(event.model_dump_json().encode(), f"{event.source}:{event.source_record_id}".encode())
+                    for event in events]
+        pushed: list[float] = []
+
         async def push() -> None:
-            for i, event in enumerate(events):
-                await producer.send(PARTNER_INGEST, event.model_dump_json().encode(),
-                                    key=f"{event.source}:{event.source_record_id}".encode())
-                if i % 15 == 14:  # about 40 s of pushing: every kill falls while records flow
+            started = time.perf_counter()
+            for i, (value, key) in enumerate(payloads):
+                await producer.send(PARTNER_INGEST, value, key=key)
+                if burst and i % burst == burst - 1:  # records keep flowing while the kills fall
                     await producer.flush()
-                    await asyncio.sleep(0.6)
+                    await asyncio.sleep(pause)
             await producer.flush()
+            pushed.append(len(payloads) / (time.perf_counter() - started))
 
         pusher = asyncio.create_task(push())
         kills = []
@@ -183,7 +206,9 @@ async def test_nothing_lost_duplicated_or_stale_when_services_are_killed(stack, 
 
     redelivered = [(name, topic, _redelivered(log_dir / f"{name}.log", topic, in_flight))
                    for name, topic, in_flight in kills]
-    print("redeliveries after each kill:", redelivered)
+    print(f"pushed {len(payloads)} events at {pushed[0]:,.0f}/s; redeliveries after each kill:", redelivered)
+    if burst is None:
+        assert pushed[0] >= BULK_RATE, f"the bulk push ran at {pushed[0]:,.0f} records/s only"
     for _, _group, topic in KILLS:  # every group lost work in flight to a kill, and got it again
         assert any(again >= 1 for _, t, again in redelivered if t == topic), redelivered
     titles = [r.title for r in rows]

@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
-from pathlib import Path
 
 import orjson
 
+from benchmarks.rundir import run_directory
 from services.crawler.parsing import feeds, html, schemaorg, sitemap, tabular, wordpress
 
 COMMUNES = [("Lille", "59000"), ("Rennes", "35000"), ("Grenoble", "38000"), ("Nantes", "44000"),
@@ -168,7 +167,7 @@ async def crawl_figures(pages: int) -> list[tuple[str, float, int, int, float]]:
             pass
 
     rng = random.Random(5)
-    root = Path(tempfile.mkdtemp(prefix="bench-crawl-"))
+    root = run_directory("bench-crawl-")
     server = FixtureServer(root)
     (root / "p").mkdir()
     for k in range(pages):

@@ -23,7 +23,6 @@ import asyncio
 import multiprocessing as mp
 import os
 import resource
-import tempfile
 import time
 import zlib
 from collections import Counter
@@ -35,6 +34,7 @@ import orjson
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.generate import generate
+from benchmarks.rundir import run_directory
 from libs.contracts.events import (
     Location,
     NormalizedProject,
@@ -210,8 +210,7 @@ def main() -> None:
     n = int(os.environ.get("BENCH_DEDUP_N", "4000"))
     from tools.devstack import Stack, free_port
 
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
-    os.chmod(run_dir, 0o755)
+    run_dir = run_directory("bench-dedup-")
     stack = Stack(run_dir=run_dir, kafka_port=free_port(), pg_port=free_port())
     stack.start_infra()
     try:

@@ -23,14 +23,13 @@ import asyncio
 import os
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.bench_search import KEYWORDS, projects
+from benchmarks.rundir import run_directory
 from libs.contracts.events import SourceRef
 from services.gateway.search.postgres import PostgresSearch
 from services.gateway.search.relevance import relevance_bucket
@@ -76,8 +75,7 @@ async def broad_queries(reader) -> list[tuple[str, dict]]:
 
 async def main() -> int:
     n = int(os.environ.get("BENCH_PROJECTS", "10000"))
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-fairness-"))
-    run_dir.chmod(0o755)
+    run_dir = run_directory("bench-fairness-")
     postgres = Postgres(run_dir / "pgdata", free_port())
     await asyncio.to_thread(postgres.start)
     failures = []

@@ -19,8 +19,8 @@ requests, the top 100 together 29 %, and with an unbounded cache the hit rate af
 20,000 / 100,000 requests would be 37 % / 50 % / 68 % (``zipf_stats``). Every client draws its
 own sequence from that distribution.
 
-The target scenario runs twice, search caches off (``SEARCH_CACHE_MB=0``: one SQL statement per
-search) then on (the default, 64 MB per process, exact invalidation: candidate sets per words
+The target scenario runs twice (``BENCH_CACHES``, default ``0,64``), search caches off
+(``SEARCH_CACHE_MB=0``: one SQL statement per search) then on (the default, 64 MB per process, exact invalidation: candidate sets per words
 answered in memory, hit documents, whole answers); each time:
 - 1 client, closed loop: service time, no queueing;
 - BENCH_CLIENTS (32) clients, closed loop (each sends its next request when the last answer
@@ -53,6 +53,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.generate import KINDS, SOURCES
+from benchmarks.rundir import run_directory
 from libs.contracts.events import CanonicalProject, Contact, Location, SourceRef
 from services.geocoder.gazetteer import default_gazetteer
 from services.indexer.adapters.search import PostgresIndexWriter
@@ -361,8 +362,7 @@ async def main() -> None:
     distinct = int(os.environ.get("BENCH_DISTINCT", "100000"))
     zipf_s = float(os.environ.get("BENCH_ZIPF", "0.9"))
     context = os.environ.get("BENCH_CONTEXT", "1") == "1"
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-search-"))
-    os.chmod(run_dir, 0o755)
+    run_dir = run_directory("bench-search-")
     stack = Stack(run_dir=run_dir, kafka_port=free_port(), pg_port=free_port())
     await asyncio.to_thread(stack.start_infra)
     try:
@@ -395,7 +395,7 @@ async def main() -> None:
         mix = target_mix(distinct, zipf_s)
         print(f"query mix (keyword + 3 facets + geo): {distinct:,} distinct queries, Zipf exponent {zipf_s}: "
               f"{zipf_stats(distinct, zipf_s)}")
-        for cache_mb in ("0", "64"):
+        for cache_mb in os.environ.get("BENCH_CACHES", "0,64").split(","):
             # the counters are on METRICS_PORT (never the public port), every worker's in multiprocess mode
             metrics_port, multiproc = free_port(), Path(tempfile.mkdtemp(prefix="prom-", dir=run_dir))
             stack.start_services(("gateway",), log_dir=run_dir / "logs", DATABASE_URL=database_url,

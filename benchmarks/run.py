@@ -33,7 +33,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -45,6 +44,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.generate import generate
 from benchmarks.procstat import CpuMeter, peak_rss_mb, postmaster_pid
+from benchmarks.rundir import run_directory
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
 from libs.contracts.topics import PARTNER_INGEST
 from libs.runtime.health import group_offsets
@@ -196,8 +196,7 @@ async def main() -> None:
             for r in generate(int(rate * latency_s), seed=11)]  # distinct titles: timed on their own
     n = len(records)
 
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-"))
-    os.chmod(run_dir, 0o755)
+    run_dir = run_directory("bench-")
     stack = Stack(run_dir=run_dir, kafka_port=free_port(), pg_port=free_port())
     await asyncio.to_thread(stack.start_infra)
     out: list[str] = []

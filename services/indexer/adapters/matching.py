@@ -26,10 +26,6 @@ from services.indexer.dedup.scoring import Score, score_if_kept
 MAX_CANDIDATES = 2000
 
 
-def _pair(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
-
-
 async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
                    upserts: list[tuple[ProjectGeocoded, Features]], now: datetime, phases: Phases | None = None,
                    commune_cap: int | None = None
@@ -62,8 +58,9 @@ async def prescore(conn: AsyncConnection, cache: FeatureCache, cap: int,
     stamps.update(dict.fromkeys(mine, now))
     out: dict[tuple[str, str], tuple[datetime, datetime, Score | None]] = {}
     for key, others in pairs.items():
-        for other in sorted(r for r in others if r in feats)[:MAX_CANDIDATES]:
-            a, b = _pair(key, other)
+        known = [r for r in others if r in feats]
+        for other in (sorted(known)[:MAX_CANDIDATES] if len(known) > MAX_CANDIDATES else known):
+            a, b = (key, other) if key <= other else (other, key)  # the pair in order
             if (a, b) not in out:
                 out[a, b] = (stamps[a], stamps[b], score_if_kept(feats[a], feats[b]))
     phases.lap("score")
@@ -87,15 +84,16 @@ async def match(conn: AsyncConnection, cache: FeatureCache, cap: int, upserts: l
     plan, todo = [], set()
     seen: set[tuple[str, str]] = set()
     for key in mine:
-        for other in sorted(pairs[key])[:MAX_CANDIDATES]:
-            a, b = _pair(key, other)
-            if (a, b) in seen:
+        others = pairs[key]
+        for other in (sorted(others)[:MAX_CANDIDATES] if len(others) > MAX_CANDIDATES else others):
+            pair = (key, other) if key <= other else (other, key)  # the pair in order
+            if pair in seen:
                 continue
-            seen.add((a, b))
-            plan.append((a, b))
-            hit = scored.get((a, b))
-            if hit is None or hit[0] != stamps[a] or hit[1] != stamps[b]:
-                todo.update((a, b))
+            seen.add(pair)
+            plan.append(pair)
+            hit = scored.get(pair)
+            if hit is None or hit[0] != stamps[pair[0]] or hit[1] != stamps[pair[1]]:
+                todo.update(pair)
     feats = dict(mine)
     if todo - set(mine):
         feats.update(await load_features(conn, cache, {r: stamps[r] for r in todo - set(mine)}))

@@ -12,23 +12,14 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
 from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.db import DedupStore
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login
+from tests.helpers_dedup import roubaix_event
 from tests.helpers_partners import mirror_pairs
-
-ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",
-                   lat=50.69, lon=3.18, precision="commune")
-
-
-def event(source: str, rid: str, title: str) -> ProjectGeocoded:
-    project = NormalizedProject(source=source, source_record_id=rid, url=f"https://{source}.example.org/{rid}",
-                                title=title, description=f"{title} : un projet à Roubaix.", content_hash=f"{rid}{title}")
-    return ProjectGeocoded(op=Operation.UPSERT, source=source, source_record_id=rid, project=project, location=ROUBAIX)
 
 
 async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
@@ -40,9 +31,10 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
     try:
         await consumer.seek_to_end()
         store = DedupStore(engine)
-        for e in (event("avise", "1", "La Passerelle"), event("cerdd", "2", "Épicerie solidaire La Passerelle"),
-                  event("avise", "3", "Le Fil"), event("cerdd", "4", "Repair café Le Fil"),
-                  event("fej", "5", "Jardin des Oliviers")):
+        for e in (roubaix_event("avise", "1", "La Passerelle"),
+                  roubaix_event("cerdd", "2", "Épicerie solidaire La Passerelle"),
+                  roubaix_event("avise", "3", "Le Fil"), roubaix_event("cerdd", "4", "Repair café Le Fil"),
+                  roubaix_event("fej", "5", "Jardin des Oliviers")):
             await store.apply(e)
         clusters = await store.clusters()
         assert len(set(clusters.values())) == 5, "nothing in the grey zone is merged"

@@ -12,10 +12,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import (
-    Location,
-    NormalizedProject,
-    Operation,
-    ProjectGeocoded,
     SourceRef,
 )
 from libs.contracts.topics import DEDUP_OVERRIDES
@@ -26,16 +22,8 @@ from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, wait_for_mail
+from tests.helpers_dedup import roubaix_event
 from tests.integration.test_search_conformance import PROJECTS, T0
-
-ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",
-                   lat=50.69, lon=3.18, precision="commune")
-
-
-def _event(source: str, rid: str, title: str) -> ProjectGeocoded:
-    project = NormalizedProject(source=source, source_record_id=rid, url=f"https://{source}.example.org/{rid}",
-                                title=title, description=f"{title} : un lieu à Roubaix.", content_hash=f"{rid}{title}")
-    return ProjectGeocoded(op=Operation.UPSERT, source=source, source_record_id=rid, project=project, location=ROUBAIX)
 
 
 def _project(pid: str, partner: str, rid: str, title: str):
@@ -60,7 +48,8 @@ async def test_reports_from_visitor_to_moderator(stack, tmp_path):
     try:
         await consumer.seek_to_end()
         store = DedupStore(engine)
-        for e in (_event("avise", "1", "La Passerelle"), _event("cerdd", "2", "Épicerie La Passerelle")):
+        for e in (roubaix_event("avise", "1", "La Passerelle", "lieu"),
+                  roubaix_event("cerdd", "2", "Épicerie La Passerelle", "lieu")):
             await store.apply(e)
         await PostgresIndexWriter(engine).upsert_many([
             (_project("passerelle-a", "avise", "1", "La Passerelle"), 1),

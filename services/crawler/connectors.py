@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -13,6 +14,8 @@ from services.crawler.domain import Mapped
 from services.crawler.outcomes import Outcome
 from services.crawler.parsing import feeds, html, page, schemaorg, sitemap, tabular, wordpress
 from services.crawler.parsing.common import split_labels, truncate
+
+T = TypeVar("T")
 
 
 async def parse_page(s: CrawlSession, doc: Doc, parse, categories: list[str] | None = None) -> None:
@@ -67,6 +70,17 @@ def url_skipped(s: CrawlSession, opts, url: str) -> bool:
     return True
 
 
+async def parsed_listing(s: CrawlSession, doc: Doc, parse: Callable[[bytes], T],
+                         errors: tuple[type[Exception], ...] = (ValueError,)) -> T | None:
+    """``parse(doc.body)``, or None when it raises one of ``errors``: the listing is then unreadable
+    (dead-lettered, read again next time)."""
+    try:
+        return parse(doc.body)
+    except errors as exc:
+        await s.unreadable(doc, str(exc), listing=True)
+        return None
+
+
 async def listing_links(s: CrawlSession, url: str, doc: Doc,
                         read: Callable[[Doc], Awaitable[list[dict] | None]]) -> list[dict] | None:
     """A listing's links: ``read`` from the document when it changed (and kept under ``url`` for the
@@ -98,12 +112,9 @@ class _ExportConnector:
         doc = await s.get(self.opts.url, self.kind, listing=True)
         if doc.state != "changed":
             return
-        try:
-            mapped = self.parse(doc.body, s.slug, doc.url)
-        except self.errors as exc:
-            await s.unreadable(doc, str(exc), listing=True)
-            return
-        await s.emit_records(doc.url, mapped)
+        mapped = await parsed_listing(s, doc, lambda body: self.parse(body, s.slug, doc.url), self.errors)
+        if mapped is not None:
+            await s.emit_records(doc.url, mapped)
 
 
 class JsonExportConnector(_ExportConnector):
@@ -130,10 +141,8 @@ class SitemapConnector:
 
     async def _collect(self, s: CrawlSession, url: str, depth: int, out: dict[str, str | None]) -> None:
         async def read(doc: Doc) -> list[dict] | None:
-            try:
-                parsed = sitemap.parse_sitemap(doc.body)
-            except ValueError as exc:
-                await s.unreadable(doc, str(exc), listing=True)
+            parsed = await parsed_listing(s, doc, sitemap.parse_sitemap)
+            if parsed is None:
                 return None
             kind = "sitemap" if parsed.kind == "sitemapindex" else "page"
             return [{"url": e.loc, "kind": kind, "lastmod": e.lastmod.isoformat() if e.lastmod else None}
@@ -181,10 +190,8 @@ class FeedConnector:
 
     async def run(self, s: CrawlSession) -> None:
         async def read(doc: Doc) -> list[dict] | None:
-            try:
-                entries = feeds.parse_feed(doc.body)
-            except ValueError as exc:
-                await s.unreadable(doc, str(exc), listing=True)
+            entries = await parsed_listing(s, doc, feeds.parse_feed)
+            if entries is None:
                 return None
             if not self.opts.follow_links:
                 await s.emit_records(doc.url, [feeds.entry_record(e, s.slug) for e in entries],
@@ -206,12 +213,14 @@ class WordPressConnector:
         self.opts = partner.options
 
     async def _records(self, s: CrawlSession, doc: Doc) -> bool:
-        try:
-            posts = orjson.loads(doc.body)
-            mapped = wordpress.posts_records(posts, s.slug, self.opts.fields, self.opts.terms_as_themes)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            await s.unreadable(doc, str(exc), listing=True)
+        def parse(body: bytes) -> tuple[Any, list[Mapped]]:
+            posts = orjson.loads(body)
+            return posts, wordpress.posts_records(posts, s.slug, self.opts.fields, self.opts.terms_as_themes)
+
+        found = await parsed_listing(s, doc, parse, (orjson.JSONDecodeError, ValueError))
+        if found is None:
             return False
+        posts, mapped = found
         for post, m in zip(posts, mapped, strict=True):
             terms = wordpress.post_terms(post) if isinstance(post, dict) else []
             excluded = wordpress.term_matches(terms, self.opts.categories_exclude)

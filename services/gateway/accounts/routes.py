@@ -40,6 +40,26 @@ from services.gateway.accounts.identity import (
 )
 from services.gateway.web.mailer import Dispatcher, make_transport
 
+LOGIN_LINK_REFUSED = "Ce lien de connexion est inconnu, expiré ou déjà utilisé."
+NEW_RESET_LINK = ("/mot-de-passe-oublie", "Demander un nouveau lien")
+
+
+def _mail_sent(message: str, link: tuple[str, str] = ("/connexion", "Se connecter")) -> Template:
+    """« Check your mailbox », after a link was (or, without account enumeration, might have been) mailed."""
+    return page("message", title="Vérifiez votre messagerie", message=message, link=link)
+
+
+def _link_refused(message: str, link: tuple[str, str]) -> Template:
+    """A mailed link that is unknown, expired or used: 400, and where to go instead."""
+    return page("message", 400, title="Lien non valable", message=message, link=link)
+
+
+async def _token_open(request: Request, purpose: str, token: str | None) -> bool:
+    """Whether ``token`` is a valid, unused ``purpose`` token, without using it up."""
+    async with request.app.state.engine.connect() as conn:
+        return bool(domain.valid_token(token) and await store.peek_token(conn, purpose, token or ""))
+
+
 # --------------------------------------------------------------------------- login, logout
 
 
@@ -88,24 +108,8 @@ async def login_link_request(request: Request) -> Template:
     except AccountError as exc:
         return page("login", 400, next="/compte", email=form.get("email", ""), challenge=True,
                     errors={exc.field: exc.message})
-    return page("message", title="Vérifiez votre messagerie", message=(
-        "Si un compte existe pour cette adresse, un lien de connexion vient de lui être envoyé. "
-        "Il est valable une heure, une seule fois."), link=("/connexion", "Retour à la connexion"))
-
-
-LOGIN_LINK_REFUSED = "Ce lien de connexion est inconnu, expiré ou déjà utilisé."
-NEW_RESET_LINK = ("/mot-de-passe-oublie", "Demander un nouveau lien")
-
-
-def _link_refused(message: str, link: tuple[str, str]) -> Template:
-    """A mailed link that is unknown, expired or used: 400, and where to go instead."""
-    return page("message", 400, title="Lien non valable", message=message, link=link)
-
-
-async def _token_open(request: Request, purpose: str, token: str | None) -> bool:
-    """Whether ``token`` is a valid, unused ``purpose`` token, without using it up."""
-    async with request.app.state.engine.connect() as conn:
-        return bool(domain.valid_token(token) and await store.peek_token(conn, purpose, token or ""))
+    return _mail_sent("Si un compte existe pour cette adresse, un lien de connexion vient de lui être envoyé. "
+                      "Il est valable une heure, une seule fois.", ("/connexion", "Retour à la connexion"))
 
 
 @get("/connexion/lien", media_type=MediaType.HTML, include_in_schema=False)
@@ -166,9 +170,8 @@ async def signup_submit(request: Request) -> Template | Redirect:
 
 @get("/inscription/envoyee", media_type=MediaType.HTML, include_in_schema=False)
 async def signup_sent() -> Template:
-    return page("message", title="Vérifiez votre messagerie", message=(
-        "Un lien de confirmation vient d'être envoyé à l'adresse indiquée. Ouvrez-le pour activer votre compte, "
-        "puis connectez-vous."), link=("/connexion", "Se connecter"))
+    return _mail_sent("Un lien de confirmation vient d'être envoyé à l'adresse indiquée. Ouvrez-le pour activer "
+                      "votre compte, puis connectez-vous.")
 
 
 @get("/verification", media_type=MediaType.HTML, include_in_schema=False)
@@ -212,9 +215,8 @@ async def forgot_submit(request: Request) -> Template | Redirect:
 
 @get("/mot-de-passe-oublie/envoye", media_type=MediaType.HTML, include_in_schema=False)
 async def forgot_sent() -> Template:
-    return page("message", title="Vérifiez votre messagerie", message=(
-        "Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe vient de lui être "
-        "envoyé. Il est valable une heure."), link=("/connexion", "Se connecter"))
+    return _mail_sent("Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe vient de "
+                      "lui être envoyé. Il est valable une heure.")
 
 
 @get("/reinitialisation", media_type=MediaType.HTML, include_in_schema=False)

@@ -5,8 +5,6 @@ visitor's report (checked, CSRF-protected, rate-limited per connection), the mod
 
 from __future__ import annotations
 
-import orjson
-from aiokafka import AIOKafkaConsumer
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -14,7 +12,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from libs.contracts.events import (
     SourceRef,
 )
-from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
 from services.gateway.reports.rules import LIMITS
 from services.gateway.settings import GatewaySettings
@@ -22,7 +19,7 @@ from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, wait_for_mail
-from tests.helpers_dedup import roubaix_event
+from tests.helpers_dedup import read_published, roubaix_event
 from tests.integration.test_search_conformance import PROJECTS, T0
 
 
@@ -38,15 +35,11 @@ async def _report(client, project: str, **fields):
                              follow_redirects=False)
 
 
-async def test_reports_from_visitor_to_moderator(stack, tmp_path):
+async def test_reports_from_visitor_to_moderator(stack, tmp_path, overrides_consumer):
     url = fresh_database(stack, "reports")
     engine = create_async_engine(url)
-    consumer = AIOKafkaConsumer(DEDUP_OVERRIDES, bootstrap_servers=stack.bootstrap, auto_offset_reset="latest",
-                                group_id=None)
-    await consumer.start()
     mailbox = tmp_path / "mail"
     try:
-        await consumer.seek_to_end()
         store = DedupStore(engine)
         for e in (roubaix_event("avise", "1", "La Passerelle", "lieu"),
                   roubaix_event("cerdd", "2", "Épicerie La Passerelle", "lieu")):
@@ -139,12 +132,7 @@ async def test_reports_from_visitor_to_moderator(stack, tmp_path):
                 "SELECT status, count(*) FROM reports GROUP BY status"))).all())
         assert [tuple(o) for o in overrides] == [("avise:1", "cerdd:2", "same")]
         assert statuses == {"confirmed": 2, "rejected": 1, "open": hour.max - 3}
-        events = []
-        while not events:
-            batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, "the merge was not published"
-            events += [orjson.loads(m.value) for msgs in batch.values() for m in msgs]
+        events = await read_published(overrides_consumer, 1, "the merge was")
         assert [(e["record_a"], e["record_b"], e["decision"]) for e in events] == [("avise:1", "cerdd:2", "same")]
     finally:
-        await consumer.stop()
         await engine.dispose()

@@ -34,11 +34,9 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -48,7 +46,7 @@ from benchmarks.rundir import run_directory
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
 from libs.contracts.topics import PARTNER_INGEST
 from libs.runtime.health import group_offsets
-from tools.devstack import ROOT, Stack, free_port, start_service, stop_process
+from tools.devstack import ROOT, Stack, free_port, new_scratch_topic, start_service, stop_process
 from tools.lag import PIPELINE_GROUPS, group_lag
 
 STAGES = {"normalizer": "normalizer", "geocoder": "geocoder", "indexer-dedup": "dedup",
@@ -79,13 +77,7 @@ async def push(producer: AIOKafkaProducer, records: list[PartnerRecord], rate: f
 
 async def ceiling(bootstrap: str, bodies: list[bytes], meter: CpuMeter) -> tuple[float, dict[str, float]]:
     """Produce + consume ``bodies`` through the broker with validation and a commit per batch."""
-    topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 4, 1)])
-    finally:
-        await admin.close()
+    topic = await new_scratch_topic(bootstrap, "bench.ceiling", partitions=4)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-group",
                                 auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=BATCH)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,20 @@ def start_broker(port: int, log_path: Path) -> subprocess.Popen:
     )
     wait_for_port("127.0.0.1", port, 15, "tansu broker")
     return proc
+
+
+async def new_scratch_topic(bootstrap: str, prefix: str, partitions: int = 1) -> str:
+    """Create a topic of its own (``<prefix>.<random>``) for a test or a benchmark; returns its name."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+    return name
 
 
 async def create_topics(bootstrap: str, partitions: int | None = None, apply_configs: bool = False) -> None:

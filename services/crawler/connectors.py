@@ -4,7 +4,8 @@ the CrawlSession (crawl.py) fetches, diffs and emits."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -13,6 +14,8 @@ from services.crawler.domain import Mapped
 from services.crawler.outcomes import Outcome
 from services.crawler.parsing import feeds, html, page, schemaorg, sitemap, tabular, wordpress
 from services.crawler.parsing.common import split_labels, truncate
+
+T = TypeVar("T")
 
 
 async def parse_page(s: CrawlSession, doc: Doc, parse, categories: list[str] | None = None) -> None:
@@ -67,6 +70,32 @@ def url_skipped(s: CrawlSession, opts, url: str) -> bool:
     return True
 
 
+async def parsed_listing(s: CrawlSession, doc: Doc, parse: Callable[[bytes], T],
+                         errors: tuple[type[Exception], ...] = (ValueError,)) -> T | None:
+    """``parse(doc.body)``, or None when it raises one of ``errors``: the listing is then unreadable
+    (dead-lettered, read again next time)."""
+    try:
+        return parse(doc.body)
+    except errors as exc:
+        await s.unreadable(doc, str(exc), listing=True)
+        return None
+
+
+async def listing_links(s: CrawlSession, url: str, doc: Doc,
+                        read: Callable[[Doc], Awaitable[list[dict] | None]]) -> list[dict] | None:
+    """A listing's links: ``read`` from the document when it changed (and kept under ``url`` for the
+    next crawl), the kept ones when it did not; None when there are none to follow (a fetch error,
+    or ``read`` said so: an unreadable listing, or one it consumed itself)."""
+    if doc.state == "changed":
+        links = await read(doc)
+        if links is not None:
+            s.set_links(url, links)
+        return links
+    if doc.state == "unchanged":
+        return doc.links
+    return None
+
+
 class _ExportConnector:
     """One export document (the complete listing of a partner's records) read by ``parse``."""
 
@@ -83,12 +112,9 @@ class _ExportConnector:
         doc = await s.get(self.opts.url, self.kind, listing=True)
         if doc.state != "changed":
             return
-        try:
-            mapped = self.parse(doc.body, s.slug, doc.url)
-        except self.errors as exc:
-            await s.unreadable(doc, str(exc), listing=True)
-            return
-        await s.emit_records(doc.url, mapped)
+        mapped = await parsed_listing(s, doc, lambda body: self.parse(body, s.slug, doc.url), self.errors)
+        if mapped is not None:
+            await s.emit_records(doc.url, mapped)
 
 
 class JsonExportConnector(_ExportConnector):
@@ -114,20 +140,16 @@ class SitemapConnector:
         self.opts = partner.options
 
     async def _collect(self, s: CrawlSession, url: str, depth: int, out: dict[str, str | None]) -> None:
-        doc = await s.get(url, "xml", listing=True)
-        if doc.state == "changed":
-            try:
-                parsed = sitemap.parse_sitemap(doc.body)
-            except ValueError as exc:
-                await s.unreadable(doc, str(exc), listing=True)
-                return
+        async def read(doc: Doc) -> list[dict] | None:
+            parsed = await parsed_listing(s, doc, sitemap.parse_sitemap)
+            if parsed is None:
+                return None
             kind = "sitemap" if parsed.kind == "sitemapindex" else "page"
-            links = [{"url": e.loc, "kind": kind, "lastmod": e.lastmod.isoformat() if e.lastmod else None}
-                     for e in parsed.entries]
-            s.set_links(url, links)
-        elif doc.state == "unchanged":
-            links = doc.links
-        else:
+            return [{"url": e.loc, "kind": kind, "lastmod": e.lastmod.isoformat() if e.lastmod else None}
+                    for e in parsed.entries]
+
+        links = await listing_links(s, url, await s.get(url, "xml", listing=True), read)
+        if links is None:
             return
         for link in links:
             if link["kind"] == "sitemap":
@@ -167,22 +189,19 @@ class FeedConnector:
         self.opts = partner.options
 
     async def run(self, s: CrawlSession) -> None:
-        doc = await s.get(self.opts.url, "xml", listing=True)
-        if doc.state == "changed":
-            try:
-                entries = feeds.parse_feed(doc.body)
-            except ValueError as exc:
-                await s.unreadable(doc, str(exc), listing=True)
-                return
+        async def read(doc: Doc) -> list[dict] | None:
+            entries = await parsed_listing(s, doc, feeds.parse_feed)
+            if entries is None:
+                return None
             if not self.opts.follow_links:
                 await s.emit_records(doc.url, [feeds.entry_record(e, s.slug) for e in entries],
                                      page.PageFacts(doc.url, categories=[]))
-                return
-            links = [{"url": e.link, "kind": "page", "categories": e.categories} for e in entries if e.link]
-            s.set_links(doc.url, links)
-        elif doc.state == "unchanged":
-            links = doc.links
-        else:
+                return None
+            return [{"url": e.link, "kind": "page", "categories": e.categories} for e in entries if e.link]
+
+        doc = await s.get(self.opts.url, "xml", listing=True)
+        links = await listing_links(s, doc.url, doc, read)
+        if links is None:
             return
         for link in links:
             if not url_skipped(s, self.opts, link["url"]):
@@ -194,12 +213,14 @@ class WordPressConnector:
         self.opts = partner.options
 
     async def _records(self, s: CrawlSession, doc: Doc) -> bool:
-        try:
-            posts = orjson.loads(doc.body)
-            mapped = wordpress.posts_records(posts, s.slug, self.opts.fields, self.opts.terms_as_themes)
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            await s.unreadable(doc, str(exc), listing=True)
+        def parse(body: bytes) -> tuple[Any, list[Mapped]]:
+            posts = orjson.loads(body)
+            return posts, wordpress.posts_records(posts, s.slug, self.opts.fields, self.opts.terms_as_themes)
+
+        found = await parsed_listing(s, doc, parse, (orjson.JSONDecodeError, ValueError))
+        if found is None:
             return False
+        posts, mapped = found
         for post, m in zip(posts, mapped, strict=True):
             terms = wordpress.post_terms(post) if isinstance(post, dict) else []
             excluded = wordpress.term_matches(terms, self.opts.categories_exclude)
@@ -216,18 +237,16 @@ class WordPressConnector:
 
     async def run(self, s: CrawlSession) -> None:
         for post_type in self.opts.types:
-            first = wordpress.page_url(self.opts.api_base, post_type, 1, self.opts.per_page)
-            doc = await s.get(first, "json", listing=True)
-            if doc.state == "changed":
+            async def read(doc: Doc, post_type: str = post_type) -> list[dict] | None:
                 if not await self._records(s, doc):
-                    continue
+                    return None
                 n = wordpress.total_pages(doc.response.headers)
-                links = [{"url": wordpress.page_url(self.opts.api_base, post_type, i, self.opts.per_page),
-                          "kind": "next"} for i in range(2, n + 1)]
-                s.set_links(first, links)
-            elif doc.state == "unchanged":
-                links = doc.links
-            else:
+                return [{"url": wordpress.page_url(self.opts.api_base, post_type, i, self.opts.per_page),
+                         "kind": "next"} for i in range(2, n + 1)]
+
+            first = wordpress.page_url(self.opts.api_base, post_type, 1, self.opts.per_page)
+            links = await listing_links(s, first, await s.get(first, "json", listing=True), read)
+            if links is None:
                 continue
             for link in links:
                 page = await s.get(link["url"], "json", listing=True)
@@ -258,23 +277,21 @@ async def walk_listings(s: CrawlSession, opts, parse, *, listing: bool, max_page
     """From each start URL: a listing page's project links are read with ``parse``, following its
     next-page link (at most ``max_pages`` listing pages, never twice the same); without a link
     selector, the start page itself is the project page."""
+    async def read(doc: Doc) -> list[dict] | None:  # the listing page at ``url``
+        if not listing:
+            await parse_page(s, doc, parse)
+            return None
+        text = doc.text
+        nxt = html.next_page(text, url, opts.next_selector)
+        links = [{"url": u, "kind": "page"} for u in html.links(text, url, opts.link_selector)]
+        return links + ([{"url": nxt, "kind": "next"}] if nxt else [])
+
     for start in opts.start_urls:
         url, seen = start, set()
         while url and url not in seen and len(seen) < max_pages:
             seen.add(url)
-            doc = await s.get(url, "html", listing=listing)
-            if doc.state == "changed":
-                if not listing:
-                    await parse_page(s, doc, parse)
-                    break
-                text = doc.text
-                nxt = html.next_page(text, url, opts.next_selector)
-                links = [{"url": u, "kind": "page"} for u in html.links(text, url, opts.link_selector)]
-                links += [{"url": nxt, "kind": "next"}] if nxt else []
-                s.set_links(url, links)
-            elif doc.state == "unchanged":
-                links = doc.links
-            else:
+            links = await listing_links(s, url, await s.get(url, "html", listing=listing), read)
+            if links is None:
                 break
             for link in links:
                 if link["kind"] == "page" and not url_skipped(s, opts, link["url"]):
@@ -302,19 +319,21 @@ class LinksConnector:
                 doc = await s.get(url, "html")
                 if doc.state == "error" and s.stats.disallowed == disallowed and depth < self.opts.max_depth:
                     s.incomplete()  # its links are unknown (a page robots.txt disallows is not a loss)
-                if doc.state == "changed":
-                    links = page.page_facts(doc.body, url).links
-                    s.set_links(url, [{"url": u, "kind": "page"} for u in links])
-                    await parse_page(s, doc, read)
-                elif doc.state == "unchanged":
-                    links = [lk["url"] for lk in doc.links]
-                else:
+                links = await listing_links(s, url, doc, _page_links(url))
+                if links is None:
                     continue
-                found.update(u for u in links if u not in seen and self.opts.wanted(u))
+                await parse_page(s, doc, read)  # a changed page's records, after its links are kept
+                found.update(lk["url"] for lk in links if lk["url"] not in seen and self.opts.wanted(lk["url"]))
             seen |= found
             frontier = sorted(found)
             if not frontier:
                 break
+
+
+def _page_links(url: str) -> Callable[[Doc], Awaitable[list[dict]]]:
+    async def read(doc: Doc) -> list[dict]:
+        return [{"url": u, "kind": "page"} for u in page.page_facts(doc.body, url).links]
+    return read
 
 
 CONNECTORS = {

@@ -8,8 +8,13 @@ import asyncio
 import re
 import secrets
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.gateway.accounts import domain
+from services.gateway.accounts.audit import audit
+from services.gateway.accounts.domain import AccountError
+from services.gateway.accounts.passwords import hash_password
 from services.gateway.partners.keys import SCOPES, ApiKeys
 from services.gateway.settings import settings
 
@@ -17,12 +22,6 @@ from services.gateway.settings import settings
 async def create_operator(engine, email: str, password: str | None = None) -> str:
     """Create the operator account ``email`` (verified), or give it the operator role and a new password;
     returns the password."""
-    from sqlalchemy import text
-
-    from services.gateway.accounts import domain
-    from services.gateway.accounts.audit import audit
-    from services.gateway.accounts.passwords import hash_password
-
     email = domain.normalize_email(email)
     password = password or secrets.token_urlsafe(12)
     domain.check_password(password, email)
@@ -45,8 +44,6 @@ async def _main(args) -> int:
     keys = ApiKeys(engine)
     try:
         if args.cmd == "create-operator":
-            from services.gateway.accounts.domain import AccountError
-
             try:
                 password = await create_operator(engine, args.email, args.password)
             except AccountError as exc:

@@ -23,7 +23,7 @@ from services.geocoder.resolver import (
     Resolver,
     country_code,
 )
-from services.geocoder.reverse import Outlines
+from services.geocoder.reverse import Outlines, default_outlines
 
 __all__ = ["COUNTRY_CODES", "FRANCE_NAMES", "MAX_PARTNER_OFFSET_KM", "Geocoder", "geocode", "haversine_km"]
 
@@ -241,8 +241,6 @@ _geocoders: dict[int, Geocoder] = {}
 def _geocoder_for(gaz: Gazetteer) -> Geocoder:
     g = _geocoders.get(id(gaz))
     if g is None or g.gaz is not gaz:
-        from services.geocoder.reverse import default_outlines
-
         g = _geocoders[id(gaz)] = Geocoder(gaz, outlines_loader=default_outlines)
     return g
 

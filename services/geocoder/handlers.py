@@ -12,6 +12,7 @@ from libs.contracts.topics import PROJECTS_GEOCODED, PROJECTS_NORMALIZED
 from libs.runtime.messaging import consumer, publish
 from services.geocoder import domain
 from services.geocoder.gazetteer import Gazetteer
+from services.geocoder.reverse import default_outlines
 
 if TYPE_CHECKING:  # imported by the app only when an online geocoder is configured (httpx, SQLAlchemy: ~20 MB)
     from services.geocoder.adapters.online import AddokGeocoder
@@ -33,8 +34,6 @@ async def locate(project, geocoder: domain.Geocoder, online: AddokGeocoder | Non
 
 
 def register(broker: KafkaBroker, gazetteer: Gazetteer, workers: int = 1, online: AddokGeocoder | None = None) -> None:
-    from services.geocoder.reverse import default_outlines
-
     geocoder = domain.Geocoder(gazetteer, outlines_loader=default_outlines)
 
     @consumer(broker, service=SERVICE, topics=PROJECTS_NORMALIZED, group_id=SERVICE,

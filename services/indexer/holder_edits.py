@@ -21,8 +21,6 @@ partners' value again. ``field_sources`` names ``holder`` for each overlaid fiel
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -35,6 +33,7 @@ from libs.contracts.events import CanonicalProject, HolderEditChanged, _http_url
 from libs.contracts.taxonomy import taxonomy
 from libs.contracts.topics import HOLDER_EDITS
 from libs.runtime.messaging import Rejected, consumer
+from services.indexer.adapters.search import IndexWriter
 
 log = structlog.get_logger()
 HOLDER_EDITS_GROUP = "indexer-holder-edits"
@@ -162,33 +161,10 @@ def _loads(value: Any) -> Any:
 # --------------------------------------------------------------------------- index write at an equal version
 
 
-async def write_overlaid(writer: Any, project: CanonicalProject, version: int) -> bool:
+async def write_overlaid(writer: IndexWriter, project: CanonicalProject, version: int) -> bool:
     """Write ``project`` at canonical ``version`` unless the index holds a newer version (an equal
     one is replaced: only the holder's fields changed)."""
-    from services.indexer.adapters.search import PostgresIndexWriter
-
-    if isinstance(writer, PostgresIndexWriter):
-        sql = writer._upsert_sql(writer.table).replace(f"WHERE {writer.table}.version < EXCLUDED.version",
-                                                       f"WHERE {writer.table}.version <= EXCLUDED.version")
-        async with writer.engine.begin() as conn:
-            result = await conn.execute(text(sql), writer._params(project, version))
-            return result.rowcount > 0
-    from services.indexer.adapters.search_meili import MeiliIndexWriter, meili_document
-
-    if isinstance(writer, MeiliIndexWriter):
-        await writer._ensure()
-        document = meili_document(project, version)
-
-        def write() -> bool:  # the writer's own guard refuses an equal version: same steps, ``>``
-            if writer._stored_version(project.id) > version:
-                return False
-            doc = {**document, "indexed_at_ts": time.time()}
-            writer._wait(writer._index().add_documents([doc], primary_key="id"), f"holder edit {project.id} v{version}")
-            return True
-
-        async with writer._lock(project.id):
-            return await asyncio.to_thread(write)
-    return await writer.upsert(project, version)
+    return await writer.upsert(project, version, replace_equal=True)
 
 
 # --------------------------------------------------------------------------- subscriber

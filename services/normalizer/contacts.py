@@ -173,6 +173,12 @@ def normalize_phone(raw: str | None) -> tuple[str | None, str | None]:
             formatted = _FRANCE.format_if_valid(digits[1:])  # the digits after the national prefix 0
             if formatted is not None:
                 return formatted, None
+    return phone_full_way(raw, overseas=overseas is not None)
+
+
+def phone_full_way(raw: str, overseas: bool) -> tuple[str | None, str | None]:
+    """The full way, libphonenumber with each default region in turn (the overseas ones first for an
+    overseas prefix): what :func:`normalize_phone` answers when its short road does not."""
     regions = _OVERSEAS + _REGIONS if overseas else _REGIONS
     for region in regions:
         try:

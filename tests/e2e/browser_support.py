@@ -112,6 +112,31 @@ def login(page, email: str, password: str = DEFAULT_PASSWORD) -> None:
     expect(page.locator("text=Déconnexion")).to_be_visible()
 
 
+def fill_post_form(page, kind: str, title: str, description: str, skill: str, project: str | None = None) -> None:
+    """A new post of ``kind`` on the form, up to its first skill (not sent)."""
+    page.goto("/annonces/nouvelle")
+    page.check(f"input[name=kind][value={kind}]")
+    if project:
+        page.select_option("#f-project_id", project)
+    page.fill("#f-title", title)
+    page.fill("#f-description", description)
+    page.check(f"input[name=skills][value={skill}]")
+
+
+def publish_job_offer(page, project: str) -> None:
+    """The garden's job offer (a CDD) of ``project``, published through the form."""
+    from playwright.sync_api import expect
+
+    fill_post_form(page, "job_offer", "Animateur ou animatrice de jardin",
+                   "Animer les ateliers de jardinage avec les habitants du quartier.", "jardinage", project)
+    expect(page.locator("#f-contract_type")).to_be_visible()
+    page.select_option("#f-contract_type", "cdd")
+    page.fill("#f-hours", "24 h par semaine")
+    page.fill("#f-start_date", "2031-01-05")
+    page.click("button:has-text('Publier')")
+    expect(page.locator(".facts")).to_contain_text("CDD")
+
+
 def open_post_on_map(page, title: str) -> None:
     """Reach a post's star on the map — when posts share a place their cluster is opened (zoomed
     into or spread, as a click on it does: markercluster's ``zoomToShowLayer``) — click it, then

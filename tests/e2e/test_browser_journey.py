@@ -23,7 +23,14 @@ import pytest
 
 from libs.contracts.events import Contact
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.e2e.browser_support import browser_pages, gateway_site, open_post_on_map, wait_mail
+from tests.e2e.browser_support import (
+    browser_pages,
+    fill_post_form,
+    gateway_site,
+    open_post_on_map,
+    publish_job_offer,
+    wait_mail,
+)
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import body_of, link_in
 from tests.integration.test_search_conformance import ROWS, make_project
@@ -83,26 +90,12 @@ def test_holder_publishes_and_a_visitor_reaches_them(site, shots):  # noqa: F811
         expect(holder.locator(".cl-managed")).to_have_text("Projet géré par son porteur")
 
         # 3. a call for expertise and a job offer, linked to the project
-        holder.goto("/annonces/nouvelle")
-        holder.check("input[name=kind][value=call_for_expertise]")
-        holder.select_option("#f-project_id", PROJECT)
-        holder.fill("#f-title", "Cherche comptable bénévole")
-        holder.fill("#f-description", "Le jardin cherche quelqu'un pour tenir les comptes de l'association.")
-        holder.check("input[name=skills][value=comptabilite]")
+        fill_post_form(holder, "call_for_expertise", "Cherche comptable bénévole",
+                       "Le jardin cherche quelqu'un pour tenir les comptes de l'association.", "comptabilite", PROJECT)
         holder.click("button:has-text('Publier')")
         expect(holder.locator(".mm-notice")).to_have_text("Votre annonce est publiée.")
         call_url = holder.url.split("?")[0]
-        holder.goto("/annonces/nouvelle")
-        holder.check("input[name=kind][value=job_offer]")
-        holder.select_option("#f-project_id", PROJECT)
-        holder.fill("#f-title", "Animateur ou animatrice de jardin")
-        holder.fill("#f-description", "Animer les ateliers de jardinage avec les habitants du quartier.")
-        holder.check("input[name=skills][value=jardinage]")
-        holder.select_option("#f-contract_type", "cdd")
-        holder.fill("#f-hours", "24 h par semaine")
-        holder.fill("#f-start_date", "2031-01-05")
-        holder.click("button:has-text('Publier')")
-        expect(holder.locator(".facts")).to_contain_text("CDD")
+        publish_job_offer(holder, PROJECT)
         holder.screenshot(path=str(shots / "journey-1-offre.png"), full_page=True)
 
         # 4. a visitor finds them by search and on the maps, and writes to the call's author

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.e2e.browser_support import browser_pages, gateway_site, login, open_post_on_map
+from tests.e2e.browser_support import browser_pages, gateway_site, login, open_post_on_map, publish_job_offer
 from tests.e2e.test_browser import shots  # noqa: F401 — the screenshot folder
 from tests.helpers_accounts import create_user, make_holder
 from tests.integration.test_search_conformance import PROJECTS
@@ -77,18 +77,7 @@ def test_publish_find_suggest_report_and_hide(site, browser, shots):  # noqa: F8
     expect(page.locator(".where")).to_contain_text("Roubaix")
     call_url = page.url.split("?")[0]
 
-    page.goto("/annonces/nouvelle")
-    page.check("input[name=kind][value=job_offer]")
-    expect(page.locator("#f-contract_type")).to_be_visible()
-    page.select_option("#f-project_id", "jardin-roubaix")
-    page.fill("#f-title", "Animateur ou animatrice de jardin")
-    page.fill("#f-description", "Animer les ateliers de jardinage avec les habitants du quartier.")
-    page.check("input[name=skills][value=jardinage]")
-    page.select_option("#f-contract_type", "cdd")
-    page.fill("#f-hours", "24 h par semaine")
-    page.fill("#f-start_date", "2031-01-05")
-    page.click("button:has-text('Publier')")
-    expect(page.locator(".facts")).to_contain_text("CDD")
+    publish_job_offer(page, "jardin-roubaix")
 
     # --- a person offers expertise from a commune picked with suggestions; the call is suggested
     page = new_page()

@@ -22,10 +22,9 @@ from services.gateway.alerts import rules, service
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.web.mailer import Mailer
-from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database, wait_until
+from tests.conftest import wait_until
 from tests.helpers_accounts import create_user, csrf, login, read_mailbox
-from tests.integration.test_search_conformance import PROJECTS, ROWS, make_project
+from tests.integration.test_search_conformance import PROJECTS, ROWS, indexed_database, make_project
 
 KEY = "test-secret-key"
 LILLE = Location(commune_code="59350", commune_name="Lille", postcode="59000", departement_code="59",
@@ -35,18 +34,15 @@ LILLE = Location(commune_code="59350", commune_name="Lille", postcode="59000", d
 
 @pytest.fixture(scope="module")
 def env(stack):
-    url = fresh_database(stack, "alerts")
-
     async def setup():
-        engine = create_async_engine(url)
-        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in PROJECTS])
+        url, engine = await indexed_database(stack, "alerts")
         users = {"ana": await create_user(engine, "ana@example.org"),
                  "bob": await create_user(engine, "bob@example.org"),
                  "unverified": await create_user(engine, "nv@example.org", verified=False)}
         await engine.dispose()
-        return users
+        return url, users
 
-    return url, asyncio.run(setup())
+    return asyncio.run(setup())
 
 
 def _app(stack, url, tmp_path, **extra):

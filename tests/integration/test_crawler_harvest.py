@@ -14,7 +14,7 @@ from services.crawler.adapters.http import PoliteClient
 from services.crawler.adapters.store import CrawlStore
 from services.crawler.config import load_partners
 from services.crawler.handlers import crawl_partner
-from tests.fixtures.crawler.sites_fixture import partners_file, serve_copy
+from tests.fixtures.crawler.sites_fixture import partners_file
 
 EXPECTED = {"fx-json": 2, "fx-csv": 2, "fx-sitemap": 4, "fx-schemaorg": 3, "fx-feed": 2, "fx-wordpress": 3,
             "fx-html": 4, "fx-flaky": 1}
@@ -36,13 +36,6 @@ class Recorder:
 
     def ids(self, source: str) -> set[str]:
         return {r.source_record_id for r, _ in self.upserts if r.source == source}
-
-
-@pytest.fixture
-def site(tmp_path):
-    server = serve_copy(tmp_path)
-    yield server
-    server.close()
 
 
 @pytest.fixture

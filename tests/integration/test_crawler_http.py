@@ -10,16 +10,9 @@ import pytest
 from services.crawler.adapters.http import FetchError, PoliteClient
 from services.crawler.config import load_partners
 from services.crawler.crawl import CrawlSession
-from tests.fixtures.crawler.sites_fixture import partners_file, serve_copy
+from tests.fixtures.crawler.sites_fixture import partners_file
 
 UA = "CarrefourBot/0.1 (+https://carrefour.example.org/robot)"
-
-
-@pytest.fixture
-def site(tmp_path):
-    server = serve_copy(tmp_path)
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import random
 import zlib
 
 import pytest
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 

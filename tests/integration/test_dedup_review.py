@@ -5,44 +5,29 @@ only moderators see the page."""
 
 from __future__ import annotations
 
-import orjson
-from aiokafka import AIOKafkaConsumer
 from litestar.testing import AsyncTestClient
 from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.contracts.events import Location, NormalizedProject, Operation, ProjectGeocoded
-from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.db import DedupStore
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login
+from tests.helpers_dedup import read_published, roubaix_event
 from tests.helpers_partners import mirror_pairs
 
-ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",
-                   lat=50.69, lon=3.18, precision="commune")
 
-
-def event(source: str, rid: str, title: str) -> ProjectGeocoded:
-    project = NormalizedProject(source=source, source_record_id=rid, url=f"https://{source}.example.org/{rid}",
-                                title=title, description=f"{title} : un projet à Roubaix.", content_hash=f"{rid}{title}")
-    return ProjectGeocoded(op=Operation.UPSERT, source=source, source_record_id=rid, project=project, location=ROUBAIX)
-
-
-async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
+async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path, overrides_consumer):
     url = fresh_database(stack, "review")
     engine = create_async_engine(url)
-    consumer = AIOKafkaConsumer(DEDUP_OVERRIDES, bootstrap_servers=stack.bootstrap, auto_offset_reset="latest",
-                                group_id=None)
-    await consumer.start()
     try:
-        await consumer.seek_to_end()
         store = DedupStore(engine)
-        for e in (event("avise", "1", "La Passerelle"), event("cerdd", "2", "Épicerie solidaire La Passerelle"),
-                  event("avise", "3", "Le Fil"), event("cerdd", "4", "Repair café Le Fil"),
-                  event("fej", "5", "Jardin des Oliviers")):
+        for e in (roubaix_event("avise", "1", "La Passerelle"),
+                  roubaix_event("cerdd", "2", "Épicerie solidaire La Passerelle"),
+                  roubaix_event("avise", "3", "Le Fil"), roubaix_event("cerdd", "4", "Repair café Le Fil"),
+                  roubaix_event("fej", "5", "Jardin des Oliviers")):
             await store.apply(e)
         clusters = await store.clusters()
         assert len(set(clusters.values())) == 5, "nothing in the grey zone is merged"
@@ -94,13 +79,8 @@ async def test_grey_pairs_wait_for_a_moderator(stack, tmp_path):
                 "SELECT record_a, record_b, decision, reason FROM dedup_decisions ORDER BY record_a"))).all()
         assert [tuple(r) for r in rows] == [("avise:1", "cerdd:2", "same", None),
                                             ("avise:3", "cerdd:4", "not_same", "deux lieux")]
-        events = []
-        while len(events) < 2:
-            batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, "the decisions were not published"
-            events += [orjson.loads(m.value) for msgs in batch.values() for m in msgs]
+        events = await read_published(overrides_consumer, 2, "the decisions were")
         assert {(e["record_a"], e["record_b"], e["decision"]) for e in events} == {
             ("avise:1", "cerdd:2", "same"), ("avise:3", "cerdd:4", "not_same")}
     finally:
-        await consumer.stop()
         await engine.dispose()

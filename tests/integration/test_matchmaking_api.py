@@ -21,10 +21,8 @@ from libs.contracts.topics import MATCHMAKING
 from services.gateway.app import create_app
 from services.gateway.matchmaking import service
 from services.gateway.settings import GatewaySettings
-from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, logout, make_holder
-from tests.integration.test_search_conformance import PROJECTS
+from tests.integration.test_search_conformance import indexed_database
 
 TOMORROW = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
 CALL = {"kind": "call_for_expertise", "title": "Cherche comptable bénévole pour le jardin",
@@ -41,11 +39,14 @@ OFFER = {"kind": "expertise_offer", "title": "Comptable retraitée, disponible p
          "availability": "deux demi-journées par semaine", "remote": "hybrid"}
 
 
-async def _consumer(bootstrap: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(MATCHMAKING, bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=None)
-    await consumer.start()
-    await consumer.seek_to_end()
-    return consumer
+@pytest.fixture
+async def consumer(stack):
+    """A consumer of the matchmaking topic, from its end, for one test."""
+    c = AIOKafkaConsumer(MATCHMAKING, bootstrap_servers=stack.bootstrap, auto_offset_reset="latest", group_id=None)
+    await c.start()
+    await c.seek_to_end()
+    yield c
+    await c.stop()
 
 
 async def _events(consumer: AIOKafkaConsumer, post_ids: set[str], want: int, timeout: float = 15.0
@@ -65,11 +66,8 @@ async def _events(consumer: AIOKafkaConsumer, post_ids: set[str], want: int, tim
 @pytest.fixture(scope="module")
 def env(stack):
     """A database with the conformance projects indexed, five accounts, and a holder of jardin-roubaix."""
-    url = fresh_database(stack, "mm")
-
     async def setup():
-        engine = create_async_engine(url)
-        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in PROJECTS])
+        url, engine = await indexed_database(stack, "mm")
         users = {
             "holder": await create_user(engine, "porteur@example.org"),
             "other": await create_user(engine, "autre@example.org"),
@@ -79,237 +77,224 @@ def env(stack):
         }
         await make_holder(engine, "jardin-roubaix", users["holder"])
         await engine.dispose()
-        return users
+        return url, users
 
-    users = asyncio.run(setup())
-    return url, users
+    return asyncio.run(setup())
 
 
 def _app(stack, url):
     return create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap))
 
 
-async def test_publish_search_suggest_edit_close_with_every_forbidden_case(stack, env):
+async def test_publish_search_suggest_edit_close_with_every_forbidden_case(stack, env, consumer):
     url, users = env
-    consumer = await _consumer(stack.bootstrap)
-    try:
-        async with AsyncTestClient(app=_app(stack, url)) as client:
-            api = "/api/v1/matchmaking/posts"
-            await csrf(client)
-            # anonymous: 401
-            assert (await client.post(api, json=CALL)).status_code == 401
-            # not verified: 403
-            await login(client, "pasverifie@example.org")
-            assert (await client.post(api, json=OFFER)).status_code == 403
-            await logout(client)
-            # not the holder of the project: 403 (for both project kinds)
-            await login(client, "autre@example.org")
-            assert (await client.post(api, json=CALL)).status_code == 403
-            assert (await client.post(api, json=JOB)).status_code == 403
-            # a person's post with a project, a project that does not exist, bad fields: 400 naming the field
-            bad = await client.post(api, json={**OFFER, "project_id": "jardin-roubaix"})
-            assert bad.status_code == 400 and "project_id" in bad.json()["errors"]
-            bad = await client.post(api, json={**CALL, "project_id": "nulle-part"})
-            assert bad.status_code in (400, 403)
-            bad = await client.post(api, json={**OFFER, "commune": "Saint-Denis"})
-            assert bad.status_code == 400 and "Saint-Denis (93200)" in bad.json()["errors"]["commune"]
-            bad = await client.post(api, json={**CALL, "title": "x", "kind": "mariage"})
-            assert bad.status_code == 400 and {"title", "kind"} <= set(bad.json()["errors"])
-            assert (await client.post(api, content=b"[1, 2", headers={"content-type": "application/json"})
-                    ).status_code == 400
-            await logout(client)
+    async with AsyncTestClient(app=_app(stack, url)) as client:
+        api = "/api/v1/matchmaking/posts"
+        await csrf(client)
+        # anonymous: 401
+        assert (await client.post(api, json=CALL)).status_code == 401
+        # not verified: 403
+        await login(client, "pasverifie@example.org")
+        assert (await client.post(api, json=OFFER)).status_code == 403
+        await logout(client)
+        # not the holder of the project: 403 (for both project kinds)
+        await login(client, "autre@example.org")
+        assert (await client.post(api, json=CALL)).status_code == 403
+        assert (await client.post(api, json=JOB)).status_code == 403
+        # a person's post with a project, a project that does not exist, bad fields: 400 naming the field
+        bad = await client.post(api, json={**OFFER, "project_id": "jardin-roubaix"})
+        assert bad.status_code == 400 and "project_id" in bad.json()["errors"]
+        bad = await client.post(api, json={**CALL, "project_id": "nulle-part"})
+        assert bad.status_code in (400, 403)
+        bad = await client.post(api, json={**OFFER, "commune": "Saint-Denis"})
+        assert bad.status_code == 400 and "Saint-Denis (93200)" in bad.json()["errors"]["commune"]
+        bad = await client.post(api, json={**CALL, "title": "x", "kind": "mariage"})
+        assert bad.status_code == 400 and {"title", "kind"} <= set(bad.json()["errors"])
+        assert (await client.post(api, content=b"[1, 2", headers={"content-type": "application/json"})
+                ).status_code == 400
+        await logout(client)
 
-            # the holder publishes a call for expertise and a job offer linked to the project
-            await login(client, "porteur@example.org")
-            r = await client.post(api, json=CALL)
-            assert r.status_code == 201, r.text
-            call = r.json()
-            assert call["project_id"] == "jardin-roubaix" and call["commune"] == "59512"
-            assert call["departement"] == "59" and call["themes"] == ["alimentation", "solidarite-lien-social"]
-            assert call["skills"] == ["comptabilite", "recherche-financements"] and "author_id" not in call
-            r = await client.post(api, json=JOB)
-            assert r.status_code == 201, r.text
-            job = r.json()
-            await logout(client)
-            # a person offers expertise, from Lille
-            await login(client, "comptable@example.org")
-            r = await client.post(api, json=OFFER)
-            assert r.status_code == 201, r.text
-            offer = r.json()
-            assert (offer["commune"], offer["commune_name"], offer["region"]) == ("59350", "Lille", "32")
-            assert offer["skills"] == ["comptabilite", "gestion-associative"]
-            await logout(client)
-            ids = {call["id"], job["id"], offer["id"]}
+        # the holder publishes a call for expertise and a job offer linked to the project
+        await login(client, "porteur@example.org")
+        r = await client.post(api, json=CALL)
+        assert r.status_code == 201, r.text
+        call = r.json()
+        assert call["project_id"] == "jardin-roubaix" and call["commune"] == "59512"
+        assert call["departement"] == "59" and call["themes"] == ["alimentation", "solidarite-lien-social"]
+        assert call["skills"] == ["comptabilite", "recherche-financements"] and "author_id" not in call
+        r = await client.post(api, json=JOB)
+        assert r.status_code == 201, r.text
+        job = r.json()
+        await logout(client)
+        # a person offers expertise, from Lille
+        await login(client, "comptable@example.org")
+        r = await client.post(api, json=OFFER)
+        assert r.status_code == 201, r.text
+        offer = r.json()
+        assert (offer["commune"], offer["commune_name"], offer["region"]) == ("59350", "Lille", "32")
+        assert offer["skills"] == ["comptabilite", "gestion-associative"]
+        await logout(client)
+        ids = {call["id"], job["id"], offer["id"]}
 
-            # search: French text (stemming), typo, facets (disjunctive), distance, project
-            def found(r):
-                assert r.status_code == 200, r.text
-                return {h["id"] for h in r.json()["hits"]}
+        # search: French text (stemming), typo, facets (disjunctive), distance, project
+        def found(r):
+            assert r.status_code == 200, r.text
+            return {h["id"] for h in r.json()["hits"]}
 
-            assert found(await client.get(api)) == ids
-            assert found(await client.get(api, params={"q": "comptables"})) == {call["id"], offer["id"]}
-            assert found(await client.get(api, params={"q": "comptabilte"})) >= {call["id"], offer["id"]}  # typo
-            assert found(await client.get(api, params={"q": "animatrice jard"})) == {job["id"]}     # prefix
-            assert found(await client.get(api, params={"skill": "comptabilite"})) == {call["id"], offer["id"]}
-            assert found(await client.get(api, params={"contract_type": "cdd"})) == {job["id"]}
-            assert found(await client.get(api, params={"remote": "hybrid"})) == {offer["id"]}
-            assert found(await client.get(api, params={"theme": "solidarite-lien-social"})) == {call["id"], job["id"]}
-            assert found(await client.get(api, params={"departement": "59", "kind": "expertise_offer"})) == {offer["id"]}
-            assert found(await client.get(api, params={"project": "jardin-roubaix"})) == {call["id"], job["id"]}
-            near = await client.get(api, params={"lat": 50.6292, "lon": 3.0573, "radius_km": 5})
-            assert found(near) == {offer["id"]} and near.json()["hits"][0]["distance_km"] < 5
-            body = (await client.get(api, params={"kind": "job_offer"})).json()
-            kinds = {f["value"]: f["count"] for f in body["facets"]["kind"]}
-            assert kinds == {"call_for_expertise": 1, "job_offer": 1, "expertise_offer": 1}  # disjunctive
-            assert body["labels"]["kind"]["job_offer"] == "Offre d'emploi"
-            for bad in ({"kind": "nope"}, {"stage": "idee"}, {"sort": "nearest"}, {"per_page": 1000},
-                        {"lat": "abc", "lon": 3}, {"skill": "Pas Un Slug"}, {"q": "x" * 300}):
-                assert (await client.get(api, params=bad)).status_code == 400, bad
+        assert found(await client.get(api)) == ids
+        assert found(await client.get(api, params={"q": "comptables"})) == {call["id"], offer["id"]}
+        assert found(await client.get(api, params={"q": "comptabilte"})) >= {call["id"], offer["id"]}  # typo
+        assert found(await client.get(api, params={"q": "animatrice jard"})) == {job["id"]}     # prefix
+        assert found(await client.get(api, params={"skill": "comptabilite"})) == {call["id"], offer["id"]}
+        assert found(await client.get(api, params={"contract_type": "cdd"})) == {job["id"]}
+        assert found(await client.get(api, params={"remote": "hybrid"})) == {offer["id"]}
+        assert found(await client.get(api, params={"theme": "solidarite-lien-social"})) == {call["id"], job["id"]}
+        assert found(await client.get(api, params={"departement": "59", "kind": "expertise_offer"})) == {offer["id"]}
+        assert found(await client.get(api, params={"project": "jardin-roubaix"})) == {call["id"], job["id"]}
+        near = await client.get(api, params={"lat": 50.6292, "lon": 3.0573, "radius_km": 5})
+        assert found(near) == {offer["id"]} and near.json()["hits"][0]["distance_km"] < 5
+        body = (await client.get(api, params={"kind": "job_offer"})).json()
+        kinds = {f["value"]: f["count"] for f in body["facets"]["kind"]}
+        assert kinds == {"call_for_expertise": 1, "job_offer": 1, "expertise_offer": 1}  # disjunctive
+        assert body["labels"]["kind"]["job_offer"] == "Offre d'emploi"
+        for bad in ({"kind": "nope"}, {"stage": "idee"}, {"sort": "nearest"}, {"per_page": 1000},
+                    {"lat": "abc", "lon": 3}, {"skill": "Pas Un Slug"}, {"q": "x" * 300}):
+            assert (await client.get(api, params=bad)).status_code == 400, bad
 
-            # GeoJSON for the map
-            geo = (await client.get("/api/v1/matchmaking/map", params={"bbox": "2.5,50.4,3.5,50.9"})).json()
-            assert {f["properties"]["id"] for f in geo["features"]} == ids
-            assert all(f["properties"]["url"].startswith("/annonces/") for f in geo["features"])
-            places = (await client.get("/api/v1/matchmaking/places", params={"q": "roub"})).json()["places"]
-            assert places[0]["code"] == "59512"
+        # GeoJSON for the map
+        geo = (await client.get("/api/v1/matchmaking/map", params={"bbox": "2.5,50.4,3.5,50.9"})).json()
+        assert {f["properties"]["id"] for f in geo["features"]} == ids
+        assert all(f["properties"]["url"].startswith("/annonces/") for f in geo["features"])
+        places = (await client.get("/api/v1/matchmaking/places", params={"q": "roub"})).json()["places"]
+        assert places[0]["code"] == "59512"
 
-            # suggestions, explained
-            sug = (await client.get(f"{api}/{call['id']}/suggestions")).json()
-            assert [s["id"] for s in sug["posts"]] == [offer["id"]]
-            why = sug["posts"][0]["explanation"]
-            assert why.startswith("compétence commune : Comptabilité") and " km" in why
-            assert all(s["id"] != "jardin-roubaix" for s in sug["projects"])  # not its own project
-            sug = (await client.get(f"{api}/{offer['id']}/suggestions")).json()
-            assert [s["id"] for s in sug["posts"]] == [call["id"], job["id"]]  # skills first, then themes only
-            assert sug["projects"][0]["id"] == "jardin-roubaix"
-            assert sug["projects"][0]["explanation"].startswith("même thématique : Alimentation, à 1")
-            assert (await client.get(f"{api}/nulle-part-000000/suggestions")).status_code == 404
+        # suggestions, explained
+        sug = (await client.get(f"{api}/{call['id']}/suggestions")).json()
+        assert [s["id"] for s in sug["posts"]] == [offer["id"]]
+        why = sug["posts"][0]["explanation"]
+        assert why.startswith("compétence commune : Comptabilité") and " km" in why
+        assert all(s["id"] != "jardin-roubaix" for s in sug["projects"])  # not its own project
+        sug = (await client.get(f"{api}/{offer['id']}/suggestions")).json()
+        assert [s["id"] for s in sug["posts"]] == [call["id"], job["id"]]  # skills first, then themes only
+        assert sug["projects"][0]["id"] == "jardin-roubaix"
+        assert sug["projects"][0]["explanation"].startswith("même thématique : Alimentation, à 1")
+        assert (await client.get(f"{api}/nulle-part-000000/suggestions")).status_code == 404
 
-            # edit: anonymous 401, someone else 403, the author 200
-            edit = {**CALL, "title": "Cherche comptable bénévole (urgent)"}
-            assert (await client.put(f"{api}/{call['id']}", json=edit)).status_code == 401
-            await login(client, "autre@example.org")
-            assert (await client.put(f"{api}/{call['id']}", json=edit)).status_code == 403
-            assert (await client.post(f"{api}/{call['id']}/close")).status_code == 403
-            await logout(client)
-            await login(client, "porteur@example.org")
-            r = await client.put(f"{api}/{call['id']}", json=edit)
-            assert r.status_code == 200 and r.json()["title"].endswith("(urgent)")
-            bad = await client.put(f"{api}/{call['id']}", json={**edit, "deadline": "2001-01-01"})
-            assert bad.status_code == 400 and "deadline" in bad.json()["errors"]
-            # close: the author; closed posts leave the search; closing again changes nothing
-            assert (await client.post(f"{api}/{job['id']}/close")).json()["status"] == "closed"
-            assert (await client.post(f"{api}/{job['id']}/close")).status_code == 200
-            assert job["id"] not in found(await client.get(api))
-            assert (await client.put(f"{api}/{job['id']}", json=JOB)).status_code == 409
-            await logout(client)
-            assert (await client.post(f"{api}/{call['id']}/close")).status_code == 401
+        # edit: anonymous 401, someone else 403, the author 200
+        edit = {**CALL, "title": "Cherche comptable bénévole (urgent)"}
+        assert (await client.put(f"{api}/{call['id']}", json=edit)).status_code == 401
+        await login(client, "autre@example.org")
+        assert (await client.put(f"{api}/{call['id']}", json=edit)).status_code == 403
+        assert (await client.post(f"{api}/{call['id']}/close")).status_code == 403
+        await logout(client)
+        await login(client, "porteur@example.org")
+        r = await client.put(f"{api}/{call['id']}", json=edit)
+        assert r.status_code == 200 and r.json()["title"].endswith("(urgent)")
+        bad = await client.put(f"{api}/{call['id']}", json={**edit, "deadline": "2001-01-01"})
+        assert bad.status_code == 400 and "deadline" in bad.json()["errors"]
+        # close: the author; closed posts leave the search; closing again changes nothing
+        assert (await client.post(f"{api}/{job['id']}/close")).json()["status"] == "closed"
+        assert (await client.post(f"{api}/{job['id']}/close")).status_code == 200
+        assert job["id"] not in found(await client.get(api))
+        assert (await client.put(f"{api}/{job['id']}", json=JOB)).status_code == 409
+        await logout(client)
+        assert (await client.post(f"{api}/{call['id']}/close")).status_code == 401
 
-        events = await _events(consumer, ids, want=5)
-        seen = [(e.post_id, e.kind) for e in events]
-        assert (call["id"], "created") in seen and (job["id"], "created") in seen and (offer["id"], "created") in seen
-        assert (call["id"], "updated") in seen and seen.count((job["id"], "closed")) == 1
-        created = next(e for e in events if e.post_id == call["id"] and e.kind == "created")
-        assert created.post_kind == "call_for_expertise" and created.project_id == "jardin-roubaix"
-        assert created.departement == "59" and created.actor_role == "holder"
-        engine = create_async_engine(url)
-        async with engine.connect() as conn:
-            actions = {r.action for r in await conn.execute(text(
-                "SELECT action FROM audit_log WHERE target = ANY(:t)"), {"t": [f"post:{i}" for i in ids]})}
-        await engine.dispose()
-        assert {"matchmaking.create", "matchmaking.update", "matchmaking.close"} <= actions
-    finally:
-        await consumer.stop()
+    events = await _events(consumer, ids, want=5)
+    seen = [(e.post_id, e.kind) for e in events]
+    assert (call["id"], "created") in seen and (job["id"], "created") in seen and (offer["id"], "created") in seen
+    assert (call["id"], "updated") in seen and seen.count((job["id"], "closed")) == 1
+    created = next(e for e in events if e.post_id == call["id"] and e.kind == "created")
+    assert created.post_kind == "call_for_expertise" and created.project_id == "jardin-roubaix"
+    assert created.departement == "59" and created.actor_role == "holder"
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        actions = {r.action for r in await conn.execute(text(
+            "SELECT action FROM audit_log WHERE target = ANY(:t)"), {"t": [f"post:{i}" for i in ids]})}
+    await engine.dispose()
+    assert {"matchmaking.create", "matchmaking.update", "matchmaking.close"} <= actions
 
 
-async def test_moderation_reports_hide_unhide_and_rate_limit(stack, env):
+async def test_moderation_reports_hide_unhide_and_rate_limit(stack, env, consumer):
     url, users = env
-    consumer = await _consumer(stack.bootstrap)
-    try:
-        async with AsyncTestClient(app=_app(stack, url)) as client:
-            api = "/api/v1/matchmaking/posts"
-            await login(client, "comptable@example.org")
-            post = (await client.post(api, json={**OFFER, "title": "Offre à modérer, expertise comptable"})).json()
-            pid = post["id"]
-            await logout(client)
-            await csrf(client)
-            # anyone reports (anonymous too); a bad reason is refused; the same reporter counts once
-            assert (await client.post(f"{api}/{pid}/report", json={"reason": "haine"})).status_code == 400
-            r = await client.post(f"{api}/{pid}/report", json={"reason": "spam", "details": "publicité"})
-            assert r.status_code == 202 and r.json()["reports"] == 1
-            assert (await client.post(f"{api}/{pid}/report", json={"reason": "spam"})).json()["reports"] == 1
-            assert (await client.post(f"{api}/nulle-part-000000/report", json={"reason": "spam"})).status_code == 404
-            # hide / unhide / moderation queue: anonymous 401, a holder 403
-            for path in (f"{api}/{pid}/hide", f"{api}/{pid}/unhide"):
-                assert (await client.post(path)).status_code == 401
-            assert (await client.get("/api/v1/matchmaking/moderation")).status_code == 401
-            await login(client, "autre@example.org")
-            for path in (f"{api}/{pid}/hide", f"{api}/{pid}/unhide"):
-                assert (await client.post(path)).status_code == 403
-            assert (await client.get("/api/v1/matchmaking/moderation")).status_code == 403
-            await logout(client)
-            await login(client, "modo@example.org")
-            queue = (await client.get("/api/v1/matchmaking/moderation")).json()["posts"]
-            assert [(p["id"], p["open_reports"]) for p in queue] == [(pid, 1)]
-            assert queue[0]["reports"][0]["reason"] == "spam"
-            r = await client.post(f"{api}/{pid}/hide", json={"reason": "publicité déguisée"})
-            assert r.status_code == 200 and r.json()["hidden"] is True
-            await logout(client)
-            # hidden: gone for visitors (search, page, API), still seen by its author
-            assert pid not in {h["id"] for h in (await client.get(api)).json()["hits"]}
-            assert (await client.get(f"{api}/{pid}")).status_code == 404
-            assert (await client.get(f"/annonces/{pid}")).status_code == 404
-            await login(client, "comptable@example.org")
-            assert (await client.get(f"{api}/{pid}")).status_code == 200
-            await logout(client)
-            await login(client, "modo@example.org")
-            assert (await client.post(f"{api}/{pid}/unhide")).json()["hidden"] is False
-            assert (await client.get("/api/v1/matchmaking/moderation")).json()["posts"] == []
-            await logout(client)
-            assert pid in {h["id"] for h in (await client.get(api)).json()["hits"]}
-            # rate limit: 5 reports an hour per reporter (here: the test client's address)
-            await csrf(client)
-            others = []
-            await login(client, "comptable@example.org")
-            for i in range(5):
-                others.append((await client.post(api, json={**OFFER, "title": f"Offre numéro {i} pour le test"})
-                               ).json()["id"])
-            await logout(client)
-            await csrf(client)
-            codes = [(await client.post(f"{api}/{o}/report", json={"reason": "other"})).status_code for o in others]
-            assert codes[:4] == [202] * 4 and codes[4] == 429  # one report already sent above in this hour
-        events = await _events(consumer, {pid}, want=4)
-        kinds = [e.kind for e in events]
-        assert kinds == ["created", "reported", "hidden", "unhidden"], kinds
-        assert events[1].actor_role == "visitor" and events[2].actor_role == "moderator"
-    finally:
-        await consumer.stop()
+    async with AsyncTestClient(app=_app(stack, url)) as client:
+        api = "/api/v1/matchmaking/posts"
+        await login(client, "comptable@example.org")
+        post = (await client.post(api, json={**OFFER, "title": "Offre à modérer, expertise comptable"})).json()
+        pid = post["id"]
+        await logout(client)
+        await csrf(client)
+        # anyone reports (anonymous too); a bad reason is refused; the same reporter counts once
+        assert (await client.post(f"{api}/{pid}/report", json={"reason": "haine"})).status_code == 400
+        r = await client.post(f"{api}/{pid}/report", json={"reason": "spam", "details": "publicité"})
+        assert r.status_code == 202 and r.json()["reports"] == 1
+        assert (await client.post(f"{api}/{pid}/report", json={"reason": "spam"})).json()["reports"] == 1
+        assert (await client.post(f"{api}/nulle-part-000000/report", json={"reason": "spam"})).status_code == 404
+        # hide / unhide / moderation queue: anonymous 401, a holder 403
+        for path in (f"{api}/{pid}/hide", f"{api}/{pid}/unhide"):
+            assert (await client.post(path)).status_code == 401
+        assert (await client.get("/api/v1/matchmaking/moderation")).status_code == 401
+        await login(client, "autre@example.org")
+        for path in (f"{api}/{pid}/hide", f"{api}/{pid}/unhide"):
+            assert (await client.post(path)).status_code == 403
+        assert (await client.get("/api/v1/matchmaking/moderation")).status_code == 403
+        await logout(client)
+        await login(client, "modo@example.org")
+        queue = (await client.get("/api/v1/matchmaking/moderation")).json()["posts"]
+        assert [(p["id"], p["open_reports"]) for p in queue] == [(pid, 1)]
+        assert queue[0]["reports"][0]["reason"] == "spam"
+        r = await client.post(f"{api}/{pid}/hide", json={"reason": "publicité déguisée"})
+        assert r.status_code == 200 and r.json()["hidden"] is True
+        await logout(client)
+        # hidden: gone for visitors (search, page, API), still seen by its author
+        assert pid not in {h["id"] for h in (await client.get(api)).json()["hits"]}
+        assert (await client.get(f"{api}/{pid}")).status_code == 404
+        assert (await client.get(f"/annonces/{pid}")).status_code == 404
+        await login(client, "comptable@example.org")
+        assert (await client.get(f"{api}/{pid}")).status_code == 200
+        await logout(client)
+        await login(client, "modo@example.org")
+        assert (await client.post(f"{api}/{pid}/unhide")).json()["hidden"] is False
+        assert (await client.get("/api/v1/matchmaking/moderation")).json()["posts"] == []
+        await logout(client)
+        assert pid in {h["id"] for h in (await client.get(api)).json()["hits"]}
+        # rate limit: 5 reports an hour per reporter (here: the test client's address)
+        await csrf(client)
+        others = []
+        await login(client, "comptable@example.org")
+        for i in range(5):
+            others.append((await client.post(api, json={**OFFER, "title": f"Offre numéro {i} pour le test"})
+                           ).json()["id"])
+        await logout(client)
+        await csrf(client)
+        codes = [(await client.post(f"{api}/{o}/report", json={"reason": "other"})).status_code for o in others]
+        assert codes[:4] == [202] * 4 and codes[4] == 429  # one report already sent above in this hour
+    events = await _events(consumer, {pid}, want=4)
+    kinds = [e.kind for e in events]
+    assert kinds == ["created", "reported", "hidden", "unhidden"], kinds
+    assert events[1].actor_role == "visitor" and events[2].actor_role == "moderator"
 
 
-async def test_expiry_closes_at_deadline_and_announces(stack, env):
+async def test_expiry_closes_at_deadline_and_announces(stack, env, consumer):
     url, users = env
-    consumer = await _consumer(stack.bootstrap)
-    try:
-        async with AsyncTestClient(app=_app(stack, url)) as client:
-            await login(client, "porteur@example.org")
-            r = await client.post("/api/v1/matchmaking/posts", json={**CALL, "title": "Appel qui va expirer"})
-            pid = r.json()["id"]
-            engine, broker = create_async_engine(url), KafkaBroker(stack.bootstrap, acks="all")
-            await broker.connect()
-            try:
-                later = datetime.now(UTC) + timedelta(days=4)
-                assert pid not in await service.expire(engine, broker, datetime.now(UTC))
-                assert pid in await service.expire(engine, broker, later)
-                assert pid not in await service.expire(engine, broker, later)  # only once
-            finally:
-                await broker.stop()
-                await engine.dispose()
-            got = (await client.get(f"/api/v1/matchmaking/posts/{pid}")).json()
-            assert (got["status"], got["closed_reason"]) == ("closed", "deadline")
-        events = await _events(consumer, {pid}, want=2)
-        assert [(e.kind, e.actor_role) for e in events] == [("created", "holder"), ("closed", "system")]
-    finally:
-        await consumer.stop()
+    async with AsyncTestClient(app=_app(stack, url)) as client:
+        await login(client, "porteur@example.org")
+        r = await client.post("/api/v1/matchmaking/posts", json={**CALL, "title": "Appel qui va expirer"})
+        pid = r.json()["id"]
+        engine, broker = create_async_engine(url), KafkaBroker(stack.bootstrap, acks="all")
+        await broker.connect()
+        try:
+            later = datetime.now(UTC) + timedelta(days=4)
+            assert pid not in await service.expire(engine, broker, datetime.now(UTC))
+            assert pid in await service.expire(engine, broker, later)
+            assert pid not in await service.expire(engine, broker, later)  # only once
+        finally:
+            await broker.stop()
+            await engine.dispose()
+        got = (await client.get(f"/api/v1/matchmaking/posts/{pid}")).json()
+        assert (got["status"], got["closed_reason"]) == ("closed", "deadline")
+    events = await _events(consumer, {pid}, want=2)
+    assert [(e.kind, e.actor_role) for e in events] == [("created", "holder"), ("closed", "system")]
 
 
 async def test_pages_forms_and_their_forbidden_cases(stack, env):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 
 from libs.contracts.events import PartnerRecord, SourceRecordEvent
@@ -17,17 +14,11 @@ from libs.runtime.messaging import (
     make_broker,
 )
 from tests.conftest import read_deadletters, wait_until
+from tools.devstack import new_scratch_topic
 
 
 async def _topic(bootstrap: str) -> str:
-    name = f"test.loop.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 1, 1)])
-    finally:
-        await admin.close()
-    return name
+    return await new_scratch_topic(bootstrap, "test.loop")
 
 
 def _event(title: str) -> SourceRecordEvent:

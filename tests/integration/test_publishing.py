@@ -4,26 +4,17 @@ block sends nothing; the parse of payloads pydantic reads but JSON refuses."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka import KafkaBroker
 
 from libs.contracts.events import PartnerRecord, ProjectGeocoded, SourceRecordEvent
 from libs.runtime.messaging import Rejected, deferred_confirms, make_broker, parse_event, publish
+from tools.devstack import new_scratch_topic
 
 
 async def _topic(bootstrap: str, partitions: int = 4) -> str:
-    name = f"test.publish.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
-    return name
+    return await new_scratch_topic(bootstrap, "test.publish", partitions)
 
 
 def _event(key: str, n: int, description: str = "") -> SourceRecordEvent:

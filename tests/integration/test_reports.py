@@ -5,20 +5,13 @@ visitor's report (checked, CSRF-protected, rate-limited per connection), the mod
 
 from __future__ import annotations
 
-import orjson
-from aiokafka import AIOKafkaConsumer
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.events import (
-    Location,
-    NormalizedProject,
-    Operation,
-    ProjectGeocoded,
     SourceRef,
 )
-from libs.contracts.topics import DEDUP_OVERRIDES
 from services.gateway.app import create_app
 from services.gateway.reports.rules import LIMITS
 from services.gateway.settings import GatewaySettings
@@ -26,16 +19,8 @@ from services.indexer.adapters.db import DedupStore
 from services.indexer.adapters.search import PostgresIndexWriter
 from tests.conftest import fresh_database
 from tests.helpers_accounts import create_user, csrf, login, wait_for_mail
+from tests.helpers_dedup import read_published, roubaix_event
 from tests.integration.test_search_conformance import PROJECTS, T0
-
-ROUBAIX = Location(commune_code="59512", commune_name="Roubaix", postcode="59100", departement_code="59",
-                   lat=50.69, lon=3.18, precision="commune")
-
-
-def _event(source: str, rid: str, title: str) -> ProjectGeocoded:
-    project = NormalizedProject(source=source, source_record_id=rid, url=f"https://{source}.example.org/{rid}",
-                                title=title, description=f"{title} : un lieu à Roubaix.", content_hash=f"{rid}{title}")
-    return ProjectGeocoded(op=Operation.UPSERT, source=source, source_record_id=rid, project=project, location=ROUBAIX)
 
 
 def _project(pid: str, partner: str, rid: str, title: str):
@@ -50,17 +35,14 @@ async def _report(client, project: str, **fields):
                              follow_redirects=False)
 
 
-async def test_reports_from_visitor_to_moderator(stack, tmp_path):
+async def test_reports_from_visitor_to_moderator(stack, tmp_path, overrides_consumer):
     url = fresh_database(stack, "reports")
     engine = create_async_engine(url)
-    consumer = AIOKafkaConsumer(DEDUP_OVERRIDES, bootstrap_servers=stack.bootstrap, auto_offset_reset="latest",
-                                group_id=None)
-    await consumer.start()
     mailbox = tmp_path / "mail"
     try:
-        await consumer.seek_to_end()
         store = DedupStore(engine)
-        for e in (_event("avise", "1", "La Passerelle"), _event("cerdd", "2", "Épicerie La Passerelle")):
+        for e in (roubaix_event("avise", "1", "La Passerelle", "lieu"),
+                  roubaix_event("cerdd", "2", "Épicerie La Passerelle", "lieu")):
             await store.apply(e)
         await PostgresIndexWriter(engine).upsert_many([
             (_project("passerelle-a", "avise", "1", "La Passerelle"), 1),
@@ -150,12 +132,7 @@ async def test_reports_from_visitor_to_moderator(stack, tmp_path):
                 "SELECT status, count(*) FROM reports GROUP BY status"))).all())
         assert [tuple(o) for o in overrides] == [("avise:1", "cerdd:2", "same")]
         assert statuses == {"confirmed": 2, "rejected": 1, "open": hour.max - 3}
-        events = []
-        while not events:
-            batch = await consumer.getmany(timeout_ms=5000)
-            assert batch, "the merge was not published"
-            events += [orjson.loads(m.value) for msgs in batch.values() for m in msgs]
+        events = await read_published(overrides_consumer, 1, "the merge was")
         assert [(e["record_a"], e["record_b"], e["decision"]) for e in events] == [("avise:1", "cerdd:2", "same")]
     finally:
-        await consumer.stop()
         await engine.dispose()

@@ -9,29 +9,23 @@ import io
 import orjson
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.contracts.partner_events import PartnerInfo, PartnerStatusChanged
 from services.gateway.app import create_app
 from services.gateway.partners import directory
 from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database
-from tests.integration.test_search_conformance import PROJECTS, make_project
+from tests.integration.test_search_conformance import indexed_database, make_project
 
 XSS = '<script>alert("x")</script>'
 
 
 @pytest.fixture(scope="module")
 async def client(stack):
-    url = fresh_database(stack, "api")
-    engine = create_async_engine(url)
-    writer = PostgresIndexWriter(engine)
-    for project in PROJECTS:
-        await writer.upsert(project, 1)
+    url, engine = await indexed_database(stack, "api")
     evil = make_project(20, ("xss-lille", f"Atelier {XSS} vélo", f"Résumé {XSS} & co", "lille", ["mobilite"],
                              "idee", [], "association", ["alpha"]))
-    await writer.upsert(evil, 1)
+    await PostgresIndexWriter(engine).upsert(evil, 1)
     async with engine.begin() as conn:  # what the crawler's crawl.partners.v1 tells the gateway
         await directory.apply(conn, PartnerStatusChanged(partner=PartnerInfo(
             slug="alpha", name="Réseau Alpha", licence="CC BY-SA 4.0")))

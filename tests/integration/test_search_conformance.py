@@ -20,6 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from libs.contracts.events import CanonicalProject, Location, SourceRef
 from libs.contracts.search import FACET_FIELDS, SearchDocument
@@ -27,6 +28,7 @@ from services.gateway.search.postgres import PostgresSearch
 from services.gateway.search.rules import parse_search
 from services.indexer.adapters.search import PostgresIndexWriter
 from services.indexer.domain import search_document
+from tests.conftest import fresh_database
 
 MEILI_IMAGE = "getmeili/meilisearch:v1.12"
 HIT_FIELDS = set(SearchDocument.model_fields)
@@ -110,6 +112,15 @@ def make_project(i: int, row: tuple, **changes) -> CanonicalProject:
 PROJECTS = [make_project(i, row) for i, row in enumerate(ROWS)]
 BY_ID = {p.id: p for p in PROJECTS}
 ALL_IDS = set(BY_ID)
+
+
+async def indexed_database(stack, name: str) -> tuple[str, AsyncEngine]:
+    """A fresh database (``name``) whose PostgreSQL search index holds :data:`PROJECTS` at version 1,
+    and an engine on it (the caller disposes of it)."""
+    url = fresh_database(stack, name)
+    engine = create_async_engine(url)
+    await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in PROJECTS])
+    return url, engine
 
 # --------------------------------------------------------------------------- oracle
 

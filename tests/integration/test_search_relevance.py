@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.gateway.app import create_app
 from services.gateway.search.postgres import PostgresSearch
 from services.gateway.search.rules import parse_search
 from services.gateway.settings import GatewaySettings
 from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database
 from tests.data.search.evaluate import evaluate, load_corpus
-from tests.integration.test_search_conformance import PROJECTS
+from tests.integration.test_search_conformance import PROJECTS, indexed_database
 
 RECALL_AT_10 = 0.97
 
@@ -49,11 +47,7 @@ async def test_did_you_mean_from_the_index_words(engine):
 
 @pytest.fixture(scope="module")
 async def client(stack):
-    url = fresh_database(stack, "relevance")
-    engine = create_async_engine(url)
-    writer = PostgresIndexWriter(engine)
-    for project in PROJECTS:
-        await writer.upsert(project, 1)
+    url, engine = await indexed_database(stack, "relevance")
     app = create_app(GatewaySettings(database_url=url, kafka_bootstrap=stack.bootstrap))
     async with AsyncTestClient(app=app) as c:
         yield c

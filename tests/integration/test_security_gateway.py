@@ -24,10 +24,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.indexer.adapters.search import PostgresIndexWriter
-from tests.conftest import fresh_database, print_log_tails, wait_ready
+from tests.conftest import print_log_tails, wait_ready
 from tests.helpers_accounts import DEFAULT_PASSWORD, create_user, link_in, wait_for_mail
-from tests.integration.test_search_conformance import PROJECTS
+from tests.integration.test_search_conformance import indexed_database
 from tools.devstack import free_port, start_service, stop_process
 
 CONCURRENCY = 2          # PASSWORD_HASH_CONCURRENCY (the default)
@@ -42,19 +41,18 @@ GROWTH_MAX_MIB = CONCURRENCY * HASH_MIB + 48
 
 @pytest.fixture(scope="module")
 def gateway(stack, tmp_path_factory):
-    url = fresh_database(stack, "sec")
     run = tmp_path_factory.mktemp("secgw")
     port, metrics_port = free_port(), free_port()
 
     async def setup():
-        engine = create_async_engine(url)
-        await PostgresIndexWriter(engine).upsert_many([(p, 1) for p in PROJECTS])
+        url, engine = await indexed_database(stack, "sec")
         for i in range(STORM):
             await create_user(engine, f"foule{i}@example.org")
         await create_user(engine, "op@example.org", roles=("operator",))
         await engine.dispose()
+        return url
 
-    asyncio.run(setup())
+    url = asyncio.run(setup())
     env = stack.service_env(DATABASE_URL=url, GATEWAY_PORT=str(port), METRICS_PORT=str(metrics_port),
                             FORWARDED_ALLOW_IPS="127.0.0.0/8,::1", LOGIN_FAILURES_PER_IP=str(FAILURES_PER_IP),
                             LOGIN_DELAY_BASE_S="0.01", MAILBOX_DIR=str(run / "mail"), INBOUND_MAILBOX_DIR="",

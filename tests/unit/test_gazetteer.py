@@ -179,44 +179,27 @@ def test_normalize_postcode() -> None:
 # -- resolve --------------------------------------------------------------------------
 
 
-def test_resolve_insee(gaz: Gazetteer) -> None:
-    c, method = gaz.resolve(commune="Paris", postcode="13001", insee="51454")
-    assert (c.code, method) == ("51454", "insee")
+@pytest.mark.parametrize(("given", "code", "method"), [
+    ({"commune": "Paris", "postcode": "13001", "insee": "51454"}, "51454", "insee"),
+    ({"commune": "Saint-Denis", "postcode": "97400"}, "97411", "commune+postcode"),
+    ({"commune": "st etienne", "postcode": "42100"}, "42218", "commune+postcode"),
+    ({"commune": "Marseille", "postcode": "13001"}, "13055", "commune+postcode"),
+    ({"commune": "REIMS CEDEX", "postcode": "51084"}, "51454", "commune"),  # a CEDEX postcode: the département
+    ({"postcode": "51100"}, "51454", "postcode"),
+    ({"postcode": "97620"}, "97606", "postcode"),  # Chirongui > Bouéni
+    ({"postcode": "75015"}, "75056", "postcode"),  # the commune, not the arrondissement
+    ({"commune": "Nowhere-sur-Mer", "postcode": "51100"}, "51454", "postcode"),  # a name not of the postcode
+    ({"commune": "clermont ferrand"}, "63113", "commune"),
+    ({"commune": "Mans (Le)"}, "72181", "commune"),
+])
+def test_resolve(gaz: Gazetteer, given: dict[str, str], code: str, method: str) -> None:
+    c, found = gaz.resolve(**given)
+    assert (c.code, found) == (code, method)
+
+
+def test_resolve_insee_of_an_arrondissement(gaz: Gazetteer) -> None:
     c, method = gaz.resolve(insee="75115")
     assert (c.code, c.kind, method) == ("75115", "ARM", "insee")
-
-
-def test_resolve_commune_and_postcode(gaz: Gazetteer) -> None:
-    c, method = gaz.resolve(commune="Saint-Denis", postcode="97400")
-    assert (c.code, method) == ("97411", "commune+postcode")
-    c, method = gaz.resolve(commune="st etienne", postcode="42100")
-    assert (c.code, method) == ("42218", "commune+postcode")
-    c, method = gaz.resolve(commune="Marseille", postcode="13001")
-    assert (c.code, method) == ("13055", "commune+postcode")
-
-
-def test_resolve_cedex_postcode_uses_departement(gaz: Gazetteer) -> None:
-    c, method = gaz.resolve(commune="REIMS CEDEX", postcode="51084")
-    assert (c.code, method) == ("51454", "commune")
-
-
-def test_resolve_postcode_only(gaz: Gazetteer) -> None:
-    c, method = gaz.resolve(postcode="51100")
-    assert (c.code, method) == ("51454", "postcode")
-    c, method = gaz.resolve(postcode="97620")
-    assert (c.code, method) == ("97606", "postcode")  # Chirongui > Bouéni
-    c, method = gaz.resolve(postcode="75015")
-    assert (c.code, method) == ("75056", "postcode")  # the commune, not the arrondissement
-    # name that does not match the postcode: the postcode wins
-    c, method = gaz.resolve(commune="Nowhere-sur-Mer", postcode="51100")
-    assert (c.code, method) == ("51454", "postcode")
-
-
-def test_resolve_name_only(gaz: Gazetteer) -> None:
-    c, method = gaz.resolve(commune="clermont ferrand")
-    assert (c.code, method) == ("63113", "commune")
-    c, method = gaz.resolve(commune="Mans (Le)")
-    assert (c.code, method) == ("72181", "commune")
 
 
 def test_resolve_ambiguous_name_picks_most_populated(gaz: Gazetteer) -> None:

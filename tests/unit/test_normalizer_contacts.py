@@ -123,8 +123,11 @@ def test_normalize_never_raises_and_stays_in_the_taxonomy(title, description, th
 
 # ------------------------------------------------- short roads: same answers as the full way
 
-import phonenumbers  # noqa: E402
+import re  # noqa: E402
+
 from email_validator import EmailNotValidError, validate_email  # noqa: E402
+
+from services.normalizer.contacts import _OVERSEAS_PREFIX, phone_full_way  # noqa: E402
 
 
 def _email_full_way(raw: str) -> tuple[str | None, str | None]:
@@ -135,21 +138,7 @@ def _email_full_way(raw: str) -> tuple[str | None, str | None]:
 
 
 def _phone_full_way(raw: str) -> tuple[str | None, str | None]:
-    import re
-
-    from services.normalizer.contacts import _OVERSEAS, _OVERSEAS_PREFIX, _REGIONS
-
-    regions = _OVERSEAS + _REGIONS if _OVERSEAS_PREFIX.match(re.sub(r"[^0-9+]", "", raw)) else _REGIONS
-    for region in regions:
-        try:
-            num = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(num):
-            return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.INTERNATIONAL), None
-        if raw.strip().startswith("+"):
-            break
-    return None, f"phone {raw!r} dropped: not a valid number"
+    return phone_full_way(raw, overseas=_OVERSEAS_PREFIX.match(re.sub(r"[^0-9+]", "", raw)) is not None)
 
 
 _local = st.from_regex(r"[A-Za-z0-9_!#$%&'*+/=?^`{|}~.\-]{1,70}", fullmatch=True)

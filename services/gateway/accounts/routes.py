@@ -40,6 +40,26 @@ from services.gateway.accounts.identity import (
 )
 from services.gateway.web.mailer import Dispatcher, make_transport
 
+LOGIN_LINK_REFUSED = "Ce lien de connexion est inconnu, expiré ou déjà utilisé."
+NEW_RESET_LINK = ("/mot-de-passe-oublie", "Demander un nouveau lien")
+
+
+def _mail_sent(message: str, link: tuple[str, str] = ("/connexion", "Se connecter")) -> Template:
+    """« Check your mailbox », after a link was (or, without account enumeration, might have been) mailed."""
+    return page("message", title="Vérifiez votre messagerie", message=message, link=link)
+
+
+def _link_refused(message: str, link: tuple[str, str]) -> Template:
+    """A mailed link that is unknown, expired or used: 400, and where to go instead."""
+    return page("message", 400, title="Lien non valable", message=message, link=link)
+
+
+async def _token_open(request: Request, purpose: str, token: str | None) -> bool:
+    """Whether ``token`` is a valid, unused ``purpose`` token, without using it up."""
+    async with request.app.state.engine.connect() as conn:
+        return bool(domain.valid_token(token) and await store.peek_token(conn, purpose, token or ""))
+
+
 # --------------------------------------------------------------------------- login, logout
 
 
@@ -88,19 +108,15 @@ async def login_link_request(request: Request) -> Template:
     except AccountError as exc:
         return page("login", 400, next="/compte", email=form.get("email", ""), challenge=True,
                     errors={exc.field: exc.message})
-    return page("message", title="Vérifiez votre messagerie", message=(
-        "Si un compte existe pour cette adresse, un lien de connexion vient de lui être envoyé. "
-        "Il est valable une heure, une seule fois."), link=("/connexion", "Retour à la connexion"))
+    return _mail_sent("Si un compte existe pour cette adresse, un lien de connexion vient de lui être envoyé. "
+                      "Il est valable une heure, une seule fois.", ("/connexion", "Retour à la connexion"))
 
 
 @get("/connexion/lien", media_type=MediaType.HTML, include_in_schema=False)
 async def login_link_page(request: Request, token: str | None = None) -> Template:
     """A button, not an automatic login: mail scanners that prefetch links log nobody in."""
-    async with request.app.state.engine.connect() as conn:
-        valid = domain.valid_token(token) and await store.peek_token(conn, "login", token or "")
-    if not valid:
-        return page("message", 400, title="Lien non valable", message=(
-            "Ce lien de connexion est inconnu, expiré ou déjà utilisé."), link=("/connexion", "Se connecter"))
+    if not await _token_open(request, "login", token):
+        return _link_refused(LOGIN_LINK_REFUSED, ("/connexion", "Se connecter"))
     return page("login_link", token=token)
 
 
@@ -111,8 +127,7 @@ async def login_link_confirm(request: Request) -> Response:
                                          request.headers.get("user-agent"),
                                          timedelta(hours=settings_of(request).session_ttl_hours))
     if done is None:
-        return page("message", 400, title="Lien non valable", message=(
-            "Ce lien de connexion est inconnu, expiré ou déjà utilisé."), link=("/connexion", "Se connecter"))
+        return _link_refused(LOGIN_LINK_REFUSED, ("/connexion", "Se connecter"))
     return set_session(Redirect("/compte", status_code=303), request, done[1])
 
 
@@ -155,18 +170,16 @@ async def signup_submit(request: Request) -> Template | Redirect:
 
 @get("/inscription/envoyee", media_type=MediaType.HTML, include_in_schema=False)
 async def signup_sent() -> Template:
-    return page("message", title="Vérifiez votre messagerie", message=(
-        "Un lien de confirmation vient d'être envoyé à l'adresse indiquée. Ouvrez-le pour activer votre compte, "
-        "puis connectez-vous."), link=("/connexion", "Se connecter"))
+    return _mail_sent("Un lien de confirmation vient d'être envoyé à l'adresse indiquée. Ouvrez-le pour activer "
+                      "votre compte, puis connectez-vous.")
 
 
 @get("/verification", media_type=MediaType.HTML, include_in_schema=False)
 async def verify(request: Request, token: str | None = None) -> Template:
     user_id = await service.verify_email(request.app.state.engine, token or "")
     if user_id is None:
-        return page("message", 400, title="Lien non valable", message=(
-            "Ce lien de confirmation est inconnu, expiré ou déjà utilisé. Connectez-vous pour en recevoir un nouveau "
-            "depuis « Mon compte »."), link=("/compte", "Mon compte"))
+        return _link_refused("Ce lien de confirmation est inconnu, expiré ou déjà utilisé. Connectez-vous pour en "
+                             "recevoir un nouveau depuis « Mon compte ».", ("/compte", "Mon compte"))
     return page("message", title="Adresse confirmée", message="Merci : votre adresse e-mail est confirmée.",
                  link=("/compte", "Mon compte"))
 
@@ -202,19 +215,14 @@ async def forgot_submit(request: Request) -> Template | Redirect:
 
 @get("/mot-de-passe-oublie/envoye", media_type=MediaType.HTML, include_in_schema=False)
 async def forgot_sent() -> Template:
-    return page("message", title="Vérifiez votre messagerie", message=(
-        "Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe vient de lui être "
-        "envoyé. Il est valable une heure."), link=("/connexion", "Se connecter"))
+    return _mail_sent("Si un compte existe pour cette adresse, un lien pour choisir un nouveau mot de passe vient de "
+                      "lui être envoyé. Il est valable une heure.")
 
 
 @get("/reinitialisation", media_type=MediaType.HTML, include_in_schema=False)
 async def reset_page(request: Request, token: str | None = None) -> Template:
-    async with request.app.state.engine.connect() as conn:
-        valid = domain.valid_token(token) and await store.peek_token(conn, "reset", token or "")
-    if not valid:
-        return page("message", 400, title="Lien non valable", message=(
-            "Ce lien de réinitialisation est inconnu, expiré ou déjà utilisé."),
-            link=("/mot-de-passe-oublie", "Demander un nouveau lien"))
+    if not await _token_open(request, "reset", token):
+        return _link_refused("Ce lien de réinitialisation est inconnu, expiré ou déjà utilisé.", NEW_RESET_LINK)
     return page("reset", token=token, errors={}, password_min=domain.PASSWORD_MIN)
 
 
@@ -227,8 +235,7 @@ async def reset_submit(request: Request) -> Template | Redirect:
                                      form.get("password2", ""))
     except AccountError as exc:
         if exc.field == "token":
-            return page("message", 400, title="Lien non valable", message=exc.message,
-                         link=("/mot-de-passe-oublie", "Demander un nouveau lien"))
+            return _link_refused(exc.message, NEW_RESET_LINK)
         return page("reset", 400, token=token, errors={exc.field: exc.message}, password_min=domain.PASSWORD_MIN)
     return Redirect("/reinitialisation/faite", status_code=303)  # post/redirect/get
 

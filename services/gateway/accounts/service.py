@@ -176,16 +176,21 @@ def reset_body(name: str, url: str) -> str:
             "votre mot de passe reste inchangé.\n\n— Carrefour\n")
 
 
+async def _new_password_hash(password: str, password2: str, email: str) -> str:
+    """The hash of a new password, once it is acceptable and typed twice alike."""
+    domain.check_password(password, email)
+    if password != password2:
+        raise AccountError("password2", "Les deux mots de passe ne correspondent pas.")
+    return await hash_password(password)
+
+
 async def signup(engine: AsyncEngine, mailer, base_url: str, email_raw: str, display_name: str | None,
                  password: str, password2: str, ip: str) -> int | None:
     """Create an unverified account and mail its verification link. Returns the new id, or None when the
     address already has an account (that owner gets a notice instead: no account enumeration)."""
     email = domain.normalize_email(email_raw)
     name = domain.check_display_name(display_name, email)
-    domain.check_password(password, email)
-    if password != password2:
-        raise AccountError("password2", "Les deux mots de passe ne correspondent pas.")
-    password_hash = await hash_password(password)
+    password_hash = await _new_password_hash(password, password2, email)
     token = domain.new_token()
     async with engine.begin() as conn:
         try:
@@ -248,10 +253,7 @@ async def reset_password(engine: AsyncEngine, token: str, password: str, passwor
         row = await store.user_by_id(conn, user_id) if user_id else None
     if row is None:
         raise AccountError("token", "Ce lien n'est plus valable : demandez-en un nouveau.")
-    domain.check_password(password, row.email)
-    if password != password2:
-        raise AccountError("password2", "Les deux mots de passe ne correspondent pas.")
-    password_hash = await hash_password(password)
+    password_hash = await _new_password_hash(password, password2, row.email)
     async with engine.begin() as conn:
         if await store.use_token(conn, "reset", token) != row.id:
             raise AccountError("token", "Ce lien n'est plus valable : demandez-en un nouveau.")
@@ -271,10 +273,7 @@ async def change_password(engine: AsyncEngine, user_id: int, current: str, passw
                                   current if len(current) <= domain.PASSWORD_MAX else "")
     if not ok:
         raise AccountError("current", "Le mot de passe actuel est incorrect.")
-    domain.check_password(password, row.email)
-    if password != password2:
-        raise AccountError("password2", "Les deux mots de passe ne correspondent pas.")
-    password_hash = await hash_password(password)
+    password_hash = await _new_password_hash(password, password2, row.email)
     async with engine.begin() as conn:
         await store.set_password(conn, user_id, password_hash)
         await store.delete_sessions_of(conn, user_id, keep_token=keep_token)

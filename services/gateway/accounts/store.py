@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.gateway.accounts.domain import token_hash
+from services.gateway.partners.keys import hash_key
 
 USER_COLUMNS = "u.id, u.email, u.display_name, u.roles, u.partner, u.email_verified, u.disabled_at, u.created_at"
 
@@ -221,8 +222,6 @@ async def org_keys(conn: AsyncConnection, slug: str) -> list[dict[str, Any]]:
 
 async def create_key(conn: AsyncConnection, slug: str, key: str, scopes: tuple[str, ...], label: str | None,
                      created_by: int | None) -> int:
-    from services.gateway.partners.keys import hash_key
-
     return (await conn.execute(text(
         "INSERT INTO api_keys (partner, key_hash, prefix, scopes, label, created_by) "
         "VALUES (:p, :h, :pre, :s, :l, :c) RETURNING id"),

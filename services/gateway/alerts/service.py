@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.contracts.events import CanonicalChanged, MatchmakingChanged, Operation
 from services.gateway.alerts import rules, store
+from services.gateway.matchmaking.store import get_post
 from services.gateway.search.rules import QueryError
 
 log = structlog.get_logger()
@@ -131,8 +132,6 @@ async def on_post(engine: AsyncEngine, event: MatchmakingChanged) -> str:
     """A post changed: read it from the gateway's own table (the event carries no text)."""
     if event.kind in ("reported", "answered"):
         return "ignored"
-    from services.gateway.matchmaking.store import get_post
-
     async with engine.connect() as conn:
         post = await get_post(conn, event.post_id)
     if post is None or post.get("status") != "open" or post.get("hidden"):

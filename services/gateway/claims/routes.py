@@ -246,15 +246,24 @@ def _not_found() -> Template:
     return _message("Projet introuvable", "Ce projet n'existe pas ou n'est plus publié.", 404, ("/", "Rechercher"))
 
 
+async def _claim_form(request: Request, project_id: str, doc: dict[str, Any], user, status: int = 200,
+                      message: str = "", errors: dict[str, str] | None = None) -> Template:
+    holder = await project_holder(request, project_id)
+    return _page("claim", status, doc=doc, holder=holder, contact=domain.published_contact(doc) is not None,
+                 user=user, message=message, errors=errors or {})
+
+
+def _edit_refused(message: str, status: int, project_id: str) -> Template:
+    return _message("Modification impossible", message, status, (f"/projets/{project_id}", "Voir le projet"))
+
+
 @get("/projets/{project_id:str}/revendiquer", media_type=MediaType.HTML, include_in_schema=False)
 async def claim_page(request: Request, project_id: str) -> Response:
     found = await _user_and_doc(request, project_id)
     if isinstance(found, Response):
         return found
     user, doc = found
-    holder = await project_holder(request, project_id)
-    return _page("claim", doc=doc, holder=holder, contact=domain.published_contact(doc) is not None,
-                 user=user, message="", errors={})
+    return await _claim_form(request, project_id, doc, user)
 
 
 @post("/projets/{project_id:str}/revendiquer", media_type=MediaType.HTML, include_in_schema=False)
@@ -269,10 +278,8 @@ async def claim_submit(request: Request, project_id: str) -> Response:
         started = await service.start_claim(state.engine, state.mailer, state.search, _base_url(request), user,
                                             project_id, form.get("message"))
     except ClaimError as exc:
-        holder = await project_holder(request, project_id)
-        return _page("claim", exc.status, doc=doc, holder=holder, contact=domain.published_contact(doc) is not None,
-                     user=user, message=form.get("message", ""),
-                     errors={exc.field or "form": exc.message})
+        return await _claim_form(request, project_id, doc, user, exc.status, form.get("message", ""),
+                                 {exc.field or "form": exc.message})
     return _page("claim_sent", doc=doc, sent_to=started.confirmation_sent_to)
 
 
@@ -372,7 +379,7 @@ async def edit_page(request: Request, project_id: str) -> Response:
     try:
         current = await service.current_edits(_state(request).engine, user, project_id)
     except ClaimError as exc:
-        return _message("Modification impossible", exc.message, exc.status, (f"/projets/{project_id}", "Voir le projet"))
+        return _edit_refused(exc.message, exc.status, project_id)
     values = dict(current["fields"].items())
     values["contact_email"] = current["contact_email"]
     return _page("edit", doc=doc, values=values, errors={}, saved=False, choices=_choices())
@@ -391,7 +398,7 @@ async def edit_submit(request: Request, project_id: str) -> Response:
         saved = await service.save_edits(_state(request).engine, _state(request).broker, user, project_id, data)
     except ClaimError as exc:
         if exc.status == 403:
-            return _message("Modification impossible", exc.message, 403, (f"/projets/{project_id}", "Voir le projet"))
+            return _edit_refused(exc.message, 403, project_id)
         errors = exc.errors or {"form": exc.message}
         return _page("edit", exc.status, doc=doc, values=data, errors=errors, saved=False, choices=_choices())
     values = {**saved["fields"], "contact_email": saved["contact_email"]}

@@ -13,7 +13,7 @@ from services.gateway.accounts.identity import (
     current_user,
     login_redirect,
 )
-from services.gateway.contact import domain, store
+from services.gateway.contact import domain, store, targets
 from services.gateway.contact.http import (
     KINDS,
     Id,
@@ -38,8 +38,6 @@ def _page(name: str, status_code: int = 200, **context: Any) -> Template:
 
 
 async def _target_title(request: Request, kind: str, target_id: str) -> str | None:
-    from services.gateway.contact import targets
-
     if not domain.TARGET_ID.match(target_id):
         return None
     async with request.app.state.engine.connect() as conn:

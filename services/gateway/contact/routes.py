@@ -147,22 +147,22 @@ async def api_reports(request: Request, all: bool = False) -> dict[str, Any]:
     return {"reports": rows}
 
 
-
-
 @post("/api/v1/contact/messages/{message_id:int}/hide", guards=MODERATOR, status_code=200,
       summary="Hide an abusive message (moderators)")
 async def api_hide(request: Request, message_id: Id) -> dict[str, Any]:
-    if not await moderate(request, message_id, True):
-        raise NotFoundException("no such message")
-    return {"id": message_id, "hidden": True}
+    return await _set_hidden(request, message_id, True)
 
 
 @post("/api/v1/contact/messages/{message_id:int}/unhide", guards=MODERATOR, status_code=200,
       summary="Show a hidden message again (moderators)")
 async def api_unhide(request: Request, message_id: Id) -> dict[str, Any]:
-    if not await moderate(request, message_id, False):
+    return await _set_hidden(request, message_id, False)
+
+
+async def _set_hidden(request: Request, message_id: int, hidden: bool) -> dict[str, Any]:
+    if not await moderate(request, message_id, hidden):
         raise NotFoundException("no such message")
-    return {"id": message_id, "hidden": False}
+    return {"id": message_id, "hidden": hidden}
 
 
 @post("/api/v1/inbound-mail", status_code=200, opt={"exclude_from_csrf": True},

@@ -15,6 +15,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.gateway.accounts import store as accounts_store
+from services.gateway.claims.store import contact_email_of, holder_of
+from services.gateway.matchmaking import store as mm_store
 
 log = structlog.get_logger()
 
@@ -32,14 +34,6 @@ class Target:
     departement: str | None = None
 
 
-async def _holder_of(conn: AsyncConnection, project_id: str) -> int | None:
-    try:
-        from services.gateway.claims.store import holder_of
-    except ImportError:  # claims not there (yet): no verified holders
-        return None
-    return await holder_of(conn, project_id)
-
-
 async def user_contact(conn: AsyncConnection, user_id: int) -> tuple[str, str] | None:
     """(e-mail, display name) of an active account, or None."""
     row = await accounts_store.user_by_id(conn, user_id)
@@ -55,15 +49,10 @@ async def recipient_address(conn: AsyncConnection, conv: dict[str, Any]) -> str 
     if conv["recipient_user_id"] is None:
         return conv["recipient_email"]
     if conv["target_kind"] == "project":
-        try:
-            from services.gateway.claims.store import contact_email_of
-        except ImportError:
-            contact_email_of = None
-        if contact_email_of is not None:
-            chosen = await contact_email_of(conn, conv["target_id"])
-            holder = await _holder_of(conn, conv["target_id"])
-            if chosen and holder == conv["recipient_user_id"]:
-                return chosen
+        chosen = await contact_email_of(conn, conv["target_id"])
+        holder = await holder_of(conn, conv["target_id"])
+        if chosen and holder == conv["recipient_user_id"]:
+            return chosen
     found = await user_contact(conn, conv["recipient_user_id"])
     return found[0] if found else None
 
@@ -74,7 +63,7 @@ async def resolve(conn: AsyncConnection, search: Any, kind: str, target_id: str)
         doc = await search.get(target_id)
         if doc is None:
             return None
-        holder = await _holder_of(conn, target_id)
+        holder = await holder_of(conn, target_id)
         if holder is not None and await user_contact(conn, holder) is not None:
             return Target("project", target_id, doc.get("title") or target_id, target_id, holder, None,
                           themes=list(doc.get("theme") or doc.get("themes") or []),
@@ -85,8 +74,6 @@ async def resolve(conn: AsyncConnection, search: Any, kind: str, target_id: str)
         return Target("project", target_id, doc.get("title") or target_id, target_id, None, str(contact).lower(),
                       themes=list(doc.get("theme") or doc.get("themes") or []), departement=doc.get("departement"))
     if kind == "post":
-        from services.gateway.matchmaking import store as mm_store
-
         post = await mm_store.get_post(conn, target_id)
         if post is None or post.get("hidden") or post.get("status") != "open":
             return None
@@ -100,6 +87,4 @@ async def resolve(conn: AsyncConnection, search: Any, kind: str, target_id: str)
 
 async def post_facts(conn: AsyncConnection, post_id: str) -> dict[str, Any] | None:
     """The post (even closed or hidden), for the ``answered`` event."""
-    from services.gateway.matchmaking import store as mm_store
-
     return await mm_store.get_post(conn, post_id)

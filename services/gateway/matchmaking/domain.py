@@ -214,6 +214,12 @@ def _choice(data: Mapping[str, Any], name: str, choices: Mapping[str, str], erro
     return raw
 
 
+def _required(errors: dict[str, str], field: str, value: Any, message: str) -> None:
+    """``field`` must have a value: ``message`` unless the field is in error already."""
+    if not value and field not in errors:
+        errors[field] = message
+
+
 def validate_post(data: Mapping[str, Any], today: date, *, kind: str | None = None) -> tuple[Draft | None, dict[str, str]]:
     """Check what an author sent; returns the draft, or None and French messages by field name.
 
@@ -256,28 +262,23 @@ def validate_post(data: Mapping[str, Any], today: date, *, kind: str | None = No
     pay_period = _choice(data, "pay_period", PAY_PERIODS, errors)
     availability = _text(data, "availability", errors, hi=MAX_SHORT)
 
-    if kind in PROJECT_KINDS and not project_id and "project_id" not in errors:
-        errors["project_id"] = "Choisissez le projet que vous portez."
+    if kind in PROJECT_KINDS:
+        _required(errors, "project_id", project_id, "Choisissez le projet que vous portez.")
     if kind in PERSON_KINDS:
         if project_id:
             errors["project_id"] = "Une recherche d'emploi ou une offre d'expertise n'est liée à aucun projet."
-        if not commune and "commune" not in errors:
-            errors["commune"] = "Indiquez votre commune (nom, code postal ou code INSEE)."
-        if not skills and "skills" not in errors:
-            errors["skills"] = "Indiquez au moins une compétence."
-        if not availability and "availability" not in errors:
-            errors["availability"] = "Indiquez vos disponibilités (par exemple : deux jours par semaine)."
-    if kind == "call_for_expertise" and not skills and "skills" not in errors:
-        errors["skills"] = "Indiquez au moins une compétence recherchée."
+        _required(errors, "commune", commune, "Indiquez votre commune (nom, code postal ou code INSEE).")
+        _required(errors, "skills", skills, "Indiquez au moins une compétence.")
+        _required(errors, "availability", availability,
+                  "Indiquez vos disponibilités (par exemple : deux jours par semaine).")
+    if kind == "call_for_expertise":
+        _required(errors, "skills", skills, "Indiquez au moins une compétence recherchée.")
     if kind == "job_offer":
-        if not contract_type and "contract_type" not in errors:
-            errors["contract_type"] = "Choisissez le type de contrat."
-        if not hours and "hours" not in errors:
-            errors["hours"] = "Indiquez les horaires (par exemple : 35 h par semaine)."
-        if not start_date and "start_date" not in errors:
-            errors["start_date"] = "Indiquez la date de début."
-    if (pay_min is not None or pay_max is not None) and not pay_period and "pay_period" not in errors:
-        errors["pay_period"] = "Précisez si le salaire est horaire, mensuel ou annuel."
+        _required(errors, "contract_type", contract_type, "Choisissez le type de contrat.")
+        _required(errors, "hours", hours, "Indiquez les horaires (par exemple : 35 h par semaine).")
+        _required(errors, "start_date", start_date, "Indiquez la date de début.")
+    if pay_min is not None or pay_max is not None:
+        _required(errors, "pay_period", pay_period, "Précisez si le salaire est horaire, mensuel ou annuel.")
     if pay_min is not None and pay_max is not None and pay_min > pay_max:
         errors["pay_max"] = "Le maximum doit être supérieur ou égal au minimum."
     if (pay_min is not None or pay_max is not None or pay_period) and kind != "job_offer":

@@ -9,7 +9,9 @@ from litestar import MediaType, Request, get, post
 from litestar.response import Redirect, Template
 
 from libs.contracts.taxonomy import taxonomy
+from services.gateway.accounts.identity import login_redirect
 from services.gateway.accounts.throttle import rate_limit
+from services.gateway.claims.store import projects_of
 from services.gateway.matchmaking import service, store
 from services.gateway.matchmaking.domain import (
     CLOSE_REASONS,
@@ -60,8 +62,6 @@ def _page(request: Request, name: str, status_code: int = 200, **context) -> Tem
 
 def _error_page(request: Request, exc: Refused) -> Template | Redirect:
     if exc.status == 401:
-        from services.gateway.accounts.identity import login_redirect
-
         return login_redirect(request)
     return _page(request, "error.html", status_code=exc.status, message=exc.message)
 
@@ -109,10 +109,6 @@ async def list_page(request: Request) -> Template:
 
 async def _my_projects(request: Request, user) -> list[dict[str, str]]:
     """The projects the user holds (id and title), for the project choice of the form."""
-    try:
-        from services.gateway.claims.store import projects_of
-    except ImportError:
-        return []
     async with state(request).engine.connect() as conn:
         ids = await projects_of(conn, user.id)
     out = []

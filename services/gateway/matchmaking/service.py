@@ -16,6 +16,8 @@ from libs.contracts.events import MatchmakingChanged
 from libs.contracts.taxonomy import taxonomy
 from libs.contracts.topics import MATCHMAKING
 from libs.runtime.messaging import publish
+from services.gateway.accounts.audit import audit
+from services.gateway.claims.store import holder_of
 from services.gateway.matchmaking import store
 from services.gateway.matchmaking.domain import (
     COMPLEMENTS,
@@ -56,15 +58,7 @@ def paris_today():
 
 
 async def _audit(conn: AsyncConnection, actor_id: int | None, action: str, post_id: str, details: dict | None) -> None:
-    from services.gateway.accounts.audit import audit
-
     await audit(conn, actor_id, action, f"post:{post_id}", details)
-
-
-async def _holder_of(conn: AsyncConnection, project_id: str) -> int | None:
-    from services.gateway.claims.store import holder_of
-
-    return await holder_of(conn, project_id)
 
 
 async def _announce(broker: KafkaBroker, post: dict[str, Any], kind: str, actor_role: str) -> None:
@@ -101,7 +95,7 @@ async def _values(conn: AsyncConnection, search, user, draft: Draft, created: da
         doc = await search.get(draft.project_id)
         if doc is None:
             raise Refused(400, "Projet introuvable.", {"project_id": "Ce projet n'existe pas dans Carrefour."})
-        if await _holder_of(conn, draft.project_id) != user.id:
+        if await holder_of(conn, draft.project_id) != user.id:
             raise Refused(403, "Seul le porteur vérifié de ce projet peut publier une annonce liée à ce projet.")
         values["project_id"], values["project_title"] = draft.project_id, doc.get("title")
         if not draft.themes:

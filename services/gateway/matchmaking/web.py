@@ -10,6 +10,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException, ValidationException
 
 from libs.contracts.taxonomy import taxonomy
+from services.gateway.accounts.identity import current_user
 from services.gateway.matchmaking import store
 from services.gateway.matchmaking.domain import (
     CONTRACT_TYPES,
@@ -41,8 +42,6 @@ SEARCH_PARAMS = ("q", "lat", "lon", "radius_km", "bbox", "sort", "page", "per_pa
 
 
 async def request_user(request: Request):
-    from services.gateway.accounts.identity import current_user
-
     return await current_user(request)
 
 

@@ -13,6 +13,8 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
 from libs.contracts.taxonomy import taxonomy
+from services.gateway.claims.routes import project_holder  # "Projet géré par son porteur" block
+from services.gateway.matchmaking.routes import project_posts  # the project's open posts
 from services.gateway.reports.routes import form_context
 from services.gateway.reports.service import closed_among
 from services.gateway.search.params import app_state, labels_of
@@ -54,13 +56,6 @@ async def project_page(request: Request, project_id: str) -> Template:
     if doc is None:
         raise NotFoundException("Projet introuvable")
     similar, elsewhere = await _related(state.search, doc)
-    from services.gateway.claims.routes import (
-        project_holder,  # "Projet géré par son porteur" block
-    )
-    from services.gateway.matchmaking.routes import (
-        project_posts,  # the project's open posts
-    )
-
     closed = await closed_among(state.engine, [project_id])
     return Template("project.html", context=dict(doc=doc, p=doc.get("project", {}), labels=labels_of({}),
                                                  similar=similar, elsewhere=elsewhere, partners=state.partners,

@@ -36,6 +36,7 @@ from meilisearch.errors import MeilisearchApiError
 
 from libs.contracts.geo import haversine_km
 from libs.contracts.search import FACET_FIELDS, MEILI_INDEX, SearchDocument
+from services.gateway.search.port import MAX_MAP_POINTS, SIMILAR_RADIUS_KM
 from services.gateway.search.relevance import (
     RELEVANCE_STEPS,
     Plan,
@@ -44,8 +45,8 @@ from services.gateway.search.relevance import (
     make_plan,
     shuffle_key,
 )
-from services.gateway.search.rules import SearchQuery
-from services.gateway.search.similar import MeiliElsewhere
+from services.gateway.search.rules import SearchQuery, grid_clusters, parse_search
+from services.gateway.search.similar import ELSEWHERE, POOL_PER_RESULT, pick_elsewhere, significant_words, theme_overlap
 
 HIT_FIELDS = list(SearchDocument.model_fields)
 LABELLED = {"country": "country_name", "region": "region_name", "departement": "departement_name",
@@ -75,7 +76,7 @@ def _ordered(distribution: dict[str, int]) -> dict[str, int]:
     return dict(sorted(distribution.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-class MeiliSearch(MeiliElsewhere):
+class MeiliSearch:
     def __init__(self, url: str, key: str | None = None, *, index: str = MEILI_INDEX):
         if not url:
             raise ValueError("MeiliSearch needs the Meilisearch URL (MEILI_URL)")
@@ -267,8 +268,6 @@ class MeiliSearch(MeiliElsewhere):
                 for h in result.get("hits") or []]
 
     async def similar(self, doc: dict[str, Any], limit: int = 6) -> list[dict[str, Any]]:
-        from services.gateway.search.port import SIMILAR_RADIUS_KM
-
         themes = doc.get("theme") or []
         if not themes:
             return []
@@ -292,12 +291,47 @@ class MeiliSearch(MeiliElsewhere):
             hits.append(hit)
         return hits
 
+    async def elsewhere(self, doc: dict[str, Any], limit: int = ELSEWHERE) -> list[dict[str, Any]]:
+        """Written against Meilisearch's documented multi-search API (``matchingStrategy: frequency``,
+        ``showRankingScore``, ``NOT _geoRadius``); exercised by the conformance suite where a server runs."""
+        words, themes = significant_words(doc), list(doc.get("theme") or [])
+        if not words and not themes:
+            return []
+        parts = ["deleted = false", f"id != {_quote(doc['id'])}"]
+        if doc.get("departement"):
+            parts.append(f"NOT departement = {_quote(doc['departement'])}")
+        if doc.get("lat") is not None and doc.get("lon") is not None:
+            parts.append(f"NOT _geoRadius({_num(doc['lat'])}, {_num(doc['lon'])}, {_num(SIMILAR_RADIUS_KM * 1000)})")
+        where = " AND ".join(f"({p})" for p in parts)
+        common = {"indexUid": self.index_uid, "limit": limit * POOL_PER_RESULT, "showRankingScore": True,
+                  "attributesToRetrieve": [*HIT_FIELDS, "project"]}
+        queries = []
+        if words:
+            queries.append({**common, "q": " ".join(words), "matchingStrategy": "frequency", "filter": where})
+        if themes:
+            queries.append({**common, "q": "", "filter": f"{where} AND (theme IN [{', '.join(map(_quote, themes))}])",
+                            "sort": ["first_seen_ts:desc", "id:asc"]})
+        try:
+            response = await asyncio.to_thread(lambda: self._client().multi_search(queries))
+        except MeilisearchApiError as exc:
+            if exc.code == "index_not_found":
+                return []
+            raise
+        scored: dict[str, tuple[float, dict[str, Any]]] = {}
+        for i, result in enumerate(response["results"]):
+            text_query = bool(words) and i == 0
+            for raw in result.get("hits") or []:
+                hit = {k: raw.get(k) for k in HIT_FIELDS}
+                hit["sources"] = (raw.get("project") or {}).get("sources") or []
+                score = theme_overlap(themes, hit.get("theme")) + (raw.get("_rankingScore", 0.0) if text_query else 0)
+                if score > scored.get(hit["id"], (-1.0, None))[0]:
+                    scored[hit["id"]] = (score, hit)
+        ranked = sorted(scored.values(), key=lambda sh: (-sh[0], sh[1].get("id")))
+        return pick_elsewhere(doc, [h for _, h in ranked], limit)
+
     async def clusters(self, query: SearchQuery, cell_deg: float) -> list[dict[str, Any]]:
         """Meilisearch cannot aggregate by grid cell: the matches' coordinates are fetched (up to
         its result window) and clustered with the gateway's pure grid clustering."""
-        from services.gateway.search.port import MAX_MAP_POINTS
-        from services.gateway.search.rules import grid_clusters
-
         plan = await self._plan(query)
         if plan.nothing:
             return []
@@ -307,8 +341,6 @@ class MeiliSearch(MeiliElsewhere):
         return grid_clusters(result.get("hits") or [], cell_deg)
 
     async def stats(self) -> dict[str, Any]:
-        from services.gateway.search.rules import parse_search
-
         result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
         months = await self._search_one({"q": "", "filter": "deleted = false", "limit": 0,
                                          "facets": ["first_seen_month"]})

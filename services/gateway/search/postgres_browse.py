@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from services.gateway.search.port import SIMILAR_RADIUS_KM
 from services.gateway.search.postgres_sql import HAVERSINE, _load, _title_terms
-from services.gateway.search.rules import SearchQuery
+from services.gateway.search.rules import Geo, SearchQuery, parse_search
 
 
 class PostgresBrowse:
@@ -38,8 +38,6 @@ class PostgresBrowse:
         params: dict[str, Any] = {"id": doc["id"], "themes": themes, "limit": limit}
         where = ["NOT deleted", "id <> :id", "theme && CAST(:themes AS text[])"]
         if doc.get("lat") is not None and doc.get("lon") is not None:
-            from services.gateway.search.rules import Geo
-
             la1, la2, lo1, lo2 = Geo(doc["lat"], doc["lon"], SIMILAR_RADIUS_KM).bounds()
             params.update(glat=doc["lat"], glon=doc["lon"], gla1=la1, gla2=la2, glo1=lo1, glo2=lo2,
                           gr=SIMILAR_RADIUS_KM)
@@ -100,8 +98,6 @@ class PostgresBrowse:
                 for r in rows]
 
     async def stats(self) -> dict[str, Any]:
-        from services.gateway.search.rules import parse_search
-
         result = await self.search(parse_search(per_page=1, sort="newest"))  # counts only: no shuffle to compute
         async with self._read() as conn:
             months = (await conn.execute(text(

@@ -10,6 +10,9 @@ from urllib.parse import urlencode
 
 from litestar import Request
 
+from services.gateway.matchmaking.domain import KINDS
+from services.gateway.matchmaking.matching import parse_post_query
+from services.gateway.matchmaking.store import search
 from services.gateway.search.rules import QueryError, SearchQuery
 
 POSTS_SHOWN = 3
@@ -21,10 +24,6 @@ async def matching_posts(request: Request, query: SearchQuery) -> dict[str, Any]
     search filters on something posts do not have, or is on another page."""
     if query.page != 1 or set(query.filters) - SHARED:
         return None
-    from services.gateway.matchmaking.domain import KINDS
-    from services.gateway.matchmaking.matching import parse_post_query
-    from services.gateway.matchmaking.store import search
-
     geo = query.geo
     bbox = query.bbox
     try:

@@ -7,17 +7,16 @@ own cluster — so that one territory's innovation inspires the others.
   the most similar and keeps one per partner, skipping the project, anything sharing one of its
   source records or pages (a duplicate the deduplication did not merge), and anything in the same
   département or within the "nearby" radius (those are on the page already);
-- one method per backend (``elsewhere(doc, limit)``), mixed into the readers: PostgreSQL reads two
+- one method per backend (``elsewhere(doc, limit)``): PostgreSQL's here, mixed into its reader, reads two
   bounded pools through its GIN indexes — the best text matches on the project's distinctive words
   (those in at most 2 % of the projects: inverse document frequency) and the newest projects sharing
-  all its themes — and scores them by theme overlap + text rank; Meilisearch asks two searches in one multi-search (the words, with its ``frequency``
+  all its themes — and scores them by theme overlap + text rank; Meilisearch's (in ``meili.py``) asks two searches in one multi-search (the words, with its ``frequency``
   matching strategy that drops the commonest words first; the themes) and merges them by its
   ranking score + theme overlap. Both then apply the same :func:`pick_elsewhere`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import time
 from typing import Any
@@ -194,56 +193,3 @@ class PostgresElsewhere:
                     found.setdefault(hit["id"], (hit, 0.0))
         ranked = sorted(found.values(), key=lambda hr: (-score(doc, hr[0], hr[1]), hr[0]["id"]))
         return pick_elsewhere(doc, [h for h, _ in ranked], limit)
-
-
-# --------------------------------------------------------------------------- Meilisearch
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class MeiliElsewhere:
-    """Mixed into ``MeiliSearch`` (uses its client and index): written against Meilisearch's documented
-    multi-search API (``matchingStrategy: frequency``, ``showRankingScore``, ``NOT _geoRadius``);
-    exercised by the conformance suite where a server runs."""
-
-    async def elsewhere(self, doc: dict[str, Any], limit: int = ELSEWHERE) -> list[dict[str, Any]]:
-        from services.gateway.search.meili import HIT_FIELDS, _num
-
-        words, themes = significant_words(doc), list(doc.get("theme") or [])
-        if not words and not themes:
-            return []
-        parts = ["deleted = false", f"id != {_quote(doc['id'])}"]
-        if doc.get("departement"):
-            parts.append(f"NOT departement = {_quote(doc['departement'])}")
-        if doc.get("lat") is not None and doc.get("lon") is not None:
-            parts.append(f"NOT _geoRadius({_num(doc['lat'])}, {_num(doc['lon'])}, {_num(SIMILAR_RADIUS_KM * 1000)})")
-        where = " AND ".join(f"({p})" for p in parts)
-        common = {"indexUid": self.index_uid, "limit": limit * POOL_PER_RESULT, "showRankingScore": True,
-                  "attributesToRetrieve": [*HIT_FIELDS, "project"]}
-        queries = []
-        if words:
-            queries.append({**common, "q": " ".join(words), "matchingStrategy": "frequency", "filter": where})
-        if themes:
-            queries.append({**common, "q": "", "filter": f"{where} AND (theme IN [{', '.join(map(_quote, themes))}])",
-                            "sort": ["first_seen_ts:desc", "id:asc"]})
-        from meilisearch.errors import MeilisearchApiError
-
-        try:
-            response = await asyncio.to_thread(lambda: self._client().multi_search(queries))
-        except MeilisearchApiError as exc:
-            if exc.code == "index_not_found":
-                return []
-            raise
-        scored: dict[str, tuple[float, dict[str, Any]]] = {}
-        for i, result in enumerate(response["results"]):
-            text_query = bool(words) and i == 0
-            for raw in result.get("hits") or []:
-                hit = {k: raw.get(k) for k in HIT_FIELDS}
-                hit["sources"] = (raw.get("project") or {}).get("sources") or []
-                score = theme_overlap(themes, hit.get("theme")) + (raw.get("_rankingScore", 0.0) if text_query else 0)
-                if score > scored.get(hit["id"], (-1.0, None))[0]:
-                    scored[hit["id"]] = (score, hit)
-        ranked = sorted(scored.values(), key=lambda sh: (-sh[0], sh[1].get("id")))
-        return pick_elsewhere(doc, [h for _, h in ranked], limit)

@@ -21,7 +21,7 @@ from services.indexer.domain import search_document
 
 
 class IndexWriter(Protocol):
-    async def upsert(self, project: CanonicalProject, version: int) -> bool: ...
+    async def upsert(self, project: CanonicalProject, version: int, *, replace_equal: bool = False) -> bool: ...
     async def upsert_many(self, items: list[tuple[CanonicalProject, int]]) -> object: ...
     async def delete(self, canonical_id: str, version: int) -> bool: ...
     async def clear(self) -> None: ...
@@ -56,7 +56,7 @@ class PostgresIndexWriter:
                     doc=doc.model_dump_json(), project=project.model_dump_json())
 
     @staticmethod
-    def _upsert_sql(table: str) -> str:
+    def _upsert_sql(table: str, guard: str = "<") -> str:
         return f"""
                 INSERT INTO {table} (id, version, deleted, doc, title_folded, body_folded, theme, stage,
                     engineering, holder_type, source, region, departement, commune, lat, lon, first_seen, updated_at,
@@ -73,12 +73,15 @@ class PostgresIndexWriter:
                     first_seen=EXCLUDED.first_seen, updated_at=EXCLUDED.updated_at, indexed_at=now(),
                     region_name=EXCLUDED.region_name, departement_name=EXCLUDED.departement_name,
                     commune_name=EXCLUDED.commune_name, country=EXCLUDED.country, country_name=EXCLUDED.country_name
-                WHERE {table}.version < EXCLUDED.version
+                WHERE {table}.version {guard} EXCLUDED.version
                 """
 
-    async def upsert(self, project: CanonicalProject, version: int) -> bool:
+    async def upsert(self, project: CanonicalProject, version: int, *, replace_equal: bool = False) -> bool:
+        """Write ``project`` unless the index holds a newer version — or an equal one, unless
+        ``replace_equal`` (a holder edit: only the overlaid fields changed)."""
+        sql = self._upsert_sql(self.table, "<=" if replace_equal else "<")
         async with self.engine.begin() as conn:
-            result = await conn.execute(text(self._upsert_sql(self.table)), self._params(project, version))
+            result = await conn.execute(text(sql), self._params(project, version))
             return result.rowcount > 0
 
     async def upsert_many(self, items: list[tuple[CanonicalProject, int]], *, table: str | None = None) -> None:

@@ -150,8 +150,10 @@ class MeiliIndexWriter:
             raise
         return int(getattr(stored, "version", 0) or 0)
 
-    def _write_if_newer(self, canonical_id: str, version: int, document: dict[str, Any], what: str) -> bool:
-        if self._stored_version(canonical_id) >= version:
+    def _write_if_newer(self, canonical_id: str, version: int, document: dict[str, Any], what: str,
+                        replace_equal: bool = False) -> bool:
+        stored = self._stored_version(canonical_id)
+        if stored > version or (stored == version and not replace_equal):
             return False
         document = {**document, "indexed_at_ts": time.time()}  # what a rebuild carries over
         self._wait(self._index().add_documents([document], primary_key="id"), f"{what} {canonical_id} v{version}")
@@ -159,11 +161,14 @@ class MeiliIndexWriter:
 
     # ------------------------------------------------------------------ IndexWriter
 
-    async def upsert(self, project: CanonicalProject, version: int) -> bool:
+    async def upsert(self, project: CanonicalProject, version: int, *, replace_equal: bool = False) -> bool:
+        """Write ``project`` unless the index holds a newer version — or an equal one, unless
+        ``replace_equal`` (a holder edit: only the overlaid fields changed)."""
         await self._ensure()
         document = meili_document(project, version)
+        what = "holder edit" if replace_equal else "upsert"
         async with self._lock(project.id):
-            return await asyncio.to_thread(self._write_if_newer, project.id, version, document, "upsert")
+            return await asyncio.to_thread(self._write_if_newer, project.id, version, document, what, replace_equal)
 
     async def upsert_many(self, items: list[tuple[CanonicalProject, int]]) -> int:
         """A polled batch in one Meilisearch task (one indexing wait, not one per project), with the

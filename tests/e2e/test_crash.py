@@ -10,6 +10,7 @@ expected set: nothing lost, nothing duplicated, no stale version, no deleted pro
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -44,15 +45,15 @@ BULK_RATE = 3000
 drains it, so every kill falls into a backlog."""
 
 
-def _records(rng: random.Random, n: int) -> list[PartnerRecord]:
+def _records(rng: random.Random, n: int, prefix: str = "crash") -> list[PartnerRecord]:
     communes = [c for c in default_gazetteer() if c.kind == "COM" and c.population > 5000 and c.postcodes]
     rng.shuffle(communes)
     out = []
     for i in range(n):
         c = communes[i % len(communes)]
         title = f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)} {uuid.UUID(int=rng.getrandbits(128)).hex[:10]}"
-        out.append(PartnerRecord(source=rng.choice(["avise", "cerdd", "fej"]), source_record_id=f"crash-{i}",
-                                 url=f"https://exemple.org/crash/{i}", title=title, description="version 1",
+        out.append(PartnerRecord(source=rng.choice(["avise", "cerdd", "fej"]), source_record_id=f"{prefix}-{i}",
+                                 url=f"https://exemple.org/{prefix}/{i}", title=title, description="version 1",
                                  commune=c.name, postcode=c.postcodes[0]))
     return out
 
@@ -158,6 +159,8 @@ async def _crash_run(stack, tmp_path, sizes: tuple[int, int, int], burst: int | 
         payloads = [(event.model_dump_json().encode(), f"{event.source}:{event.source_record_id}".encode())
                     for event in events]
         pushed: list[float] = []
+        kills_done = asyncio.Event()
+        fillers = iter(_records(random.Random(1), 3000, prefix="crash-filler"))  # 2 minutes' worth
 
         async def push() -> None:
             started = time.perf_counter()
@@ -168,20 +171,32 @@ async def _crash_run(stack, tmp_path, sizes: tuple[int, int, int], burst: int | 
                     await asyncio.sleep(pause)
             await producer.flush()
             pushed.append(len(payloads) / (time.perf_counter() - started))
+            # records keep flowing until the last kill fell (a kill needs work in flight)
+            while not kills_done.is_set():
+                for record in itertools.islice(fillers, 15):
+                    expected[record.title] = "version 1"
+                    event = SourceRecordEvent.upsert(record)
+                    await producer.send(PARTNER_INGEST, event.model_dump_json().encode(),
+                                        key=f"{event.source}:{event.source_record_id}".encode())
+                await producer.flush()
+                await asyncio.sleep(0.6)
 
         pusher = asyncio.create_task(push())
         kills = []
-        for name, group, topic in KILLS:  # a kill that fell just after a commit is tried again
-            for _ in range(3):
-                await asyncio.sleep(rng.uniform(0.1, 0.5))
-                in_flight = await _kill_in_flight(stack, name, group, topic, env, log_dir)
-                kills.append((name, topic, in_flight))
-                try:
-                    await wait_until(lambda: _async(_redelivered(log_dir / f"{name}.log", topic, in_flight)),
-                                     timeout=40, interval=0.5, what=f"{name} receiving again what it held")
-                    break
-                except AssertionError:
-                    continue
+        try:
+            for name, group, topic in KILLS:  # a kill that fell just after a commit is tried again
+                for _ in range(3):
+                    await asyncio.sleep(rng.uniform(0.1, 0.5))
+                    in_flight = await _kill_in_flight(stack, name, group, topic, env, log_dir)
+                    kills.append((name, topic, in_flight))
+                    try:
+                        await wait_until(lambda: _async(_redelivered(log_dir / f"{name}.log", topic, in_flight)),
+                                         timeout=40, interval=0.5, what=f"{name} receiving again what it held")
+                        break
+                    except AssertionError:
+                        continue
+        finally:
+            kills_done.set()
         await pusher
         async def drained():
             lag = await group_lag(stack.bootstrap)

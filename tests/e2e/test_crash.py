@@ -63,6 +63,11 @@ def _records(rng: random.Random, n: int, prefix: str = "crash") -> list[PartnerR
     return out
 
 
+def _encoded(event: SourceRecordEvent) -> tuple[bytes, bytes]:
+    """An ingest event as the partner API sends it: its JSON, keyed by its record."""
+    return event.model_dump_json().encode(), event.key.encode()
+
+
 # (service, its group, the topic that group reads) for each kill: the indexer twice, once per group
 KILLS = (("normalizer", "normalizer", PARTNER_INGEST), ("geocoder", "geocoder", PROJECTS_NORMALIZED),
          ("indexer", "indexer-dedup", PROJECTS_GEOCODED), ("indexer", "indexer-search", PROJECTS_CANONICAL))
@@ -165,8 +170,7 @@ async def _crash_run(stack, tmp_path, sizes: tuple[int, int, int], burst: int | 
     await producer.start()
     engine = create_async_engine(database_url)
     try:
-        payloads = [(event.model_dump_json().encode(), f"{event.source}:{event.source_record_id}".encode())
-                    for event in events]
+        payloads = [_encoded(event) for event in events]
         pushed: list[float] = []
         kills_done = asyncio.Event()
         fillers = iter(_records(random.Random(1), 3000, prefix="crash-filler"))  # 2 minutes' worth
@@ -184,9 +188,8 @@ async def _crash_run(stack, tmp_path, sizes: tuple[int, int, int], burst: int | 
             while not kills_done.is_set():
                 for record in itertools.islice(fillers, 15):
                     expected[record.title] = "version 1"
-                    event = SourceRecordEvent.upsert(record)
-                    await producer.send(PARTNER_INGEST, event.model_dump_json().encode(),
-                                        key=f"{event.source}:{event.source_record_id}".encode())
+                    value, key = _encoded(SourceRecordEvent.upsert(record))
+                    await producer.send(PARTNER_INGEST, value, key=key)
                 await producer.flush()
                 await asyncio.sleep(0.6)
 
